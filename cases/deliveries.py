@@ -1,0 +1,182 @@
+"""Callbacks to the bot platform: an outbox row written with the change, sent after commit.
+
+Signed per Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature: HMAC-SHA256 of
+``id.timestamp.body`` with the integration's secret). The row is the source of truth: a Celery
+task sends it, and a periodic sweep re-sends rows whose task never ran.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import random
+import secrets
+import socket
+import time
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from cases.models import Case, Delivery
+
+logger = logging.getLogger(__name__)
+
+TIMEOUT_SECONDS = 10.0
+# Seconds to wait before attempt n+1 (then a little jitter); after the last one, the row is dead.
+RETRY_SCHEDULE = (5, 30, 120, 600, 1800, 3600, 3 * 3600, 6 * 3600)
+
+
+def new_signing_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def sign(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{webhook_id}.{timestamp}.".encode() + body
+    digest = hmac.new(key, signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def delivery_record(case: Case, kind: str, data: dict[str, Any]) -> Delivery | None:
+    """Write the outbox row (inside the caller's transaction) and send it once that commits."""
+    integration = case.integration
+    if not integration.callback_url:
+        return None
+    delivery = Delivery.objects.create(
+        case=case,
+        integration=integration,
+        kind=kind,
+        payload={
+            "type": kind,
+            "timestamp": timezone.now().isoformat(),
+            "data": {"case_id": case.pk, "external_id": case.external_id, **data},
+        },
+        next_attempt_at=timezone.now(),
+    )
+    transaction.on_commit(lambda: enqueue_delivery(delivery.pk))
+    return delivery
+
+
+def enqueue_delivery(delivery_id: int) -> None:
+    from cases.tasks import deliver_callback
+
+    try:
+        deliver_callback.delay(delivery_id)
+    except Exception:
+        # Broker down: the row stays pending and the sweeper sends it later.
+        logger.warning("delivery_enqueue_failed delivery_id=%s", delivery_id, exc_info=True)
+
+
+class UnsafeCallbackUrl(Exception):
+    pass
+
+
+def check_callback_url(url: str) -> None:
+    """Refuse callback URLs that resolve to private, loopback or link-local addresses."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise UnsafeCallbackUrl(f"not an http(s) URL: {url}")
+    if settings.HANDOFF_ALLOW_PRIVATE_CALLBACKS:
+        return
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
+    except socket.gaierror as error:
+        raise UnsafeCallbackUrl(f"cannot resolve {parts.hostname}") from error
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not address.is_global:
+            raise UnsafeCallbackUrl(f"{parts.hostname} resolves to a non-public address {address}")
+
+
+def delivery_attempt(*, delivery_id: int) -> Delivery.State | None:
+    """Send one attempt of a delivery; idempotent by the row's state (a second run is a no-op).
+
+    The row is leased (its next attempt pushed past the timeout) in a short transaction, the
+    request is made with no transaction open, and the outcome is written in another: a worker
+    killed mid-request leaves a lease that expires, and the sweeper sends it again, same id.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        delivery = (
+            Delivery.objects.select_for_update(skip_locked=True)
+            .select_related("integration")
+            .filter(pk=delivery_id, state__in=[Delivery.State.PENDING, Delivery.State.FAILED],
+                    next_attempt_at__lte=now)
+            .first()
+        )
+        if delivery is None:
+            return None
+        delivery.next_attempt_at = now + timedelta(seconds=TIMEOUT_SECONDS + 30)
+        delivery.save(update_fields=["next_attempt_at"])
+
+    status, error = _post_signed(delivery)
+
+    delivery.attempts += 1
+    delivery.last_status = status
+    delivery.last_error = error
+    if status is not None and 200 <= status < 300:
+        delivery.state = Delivery.State.DELIVERED
+        delivery.delivered_at = timezone.now()
+    elif delivery.attempts > len(RETRY_SCHEDULE):
+        delivery.state = Delivery.State.DEAD
+    else:
+        delay = RETRY_SCHEDULE[delivery.attempts - 1]
+        delivery.state = Delivery.State.FAILED
+        delivery.next_attempt_at = timezone.now() + timedelta(
+            seconds=delay * random.uniform(1.0, 1.25)
+        )
+    delivery.save(
+        update_fields=["attempts", "last_status", "last_error", "state", "delivered_at",
+                       "next_attempt_at"]
+    )
+    logger.info(
+        "delivery_attempt delivery_id=%s kind=%s attempt=%s status=%s state=%s",
+        delivery.pk, delivery.kind, delivery.attempts, status, delivery.state,
+    )
+    return Delivery.State(delivery.state)
+
+
+def _post_signed(delivery: Delivery) -> tuple[int | None, str]:
+    body = json.dumps(delivery.payload, separators=(",", ":")).encode()
+    timestamp = int(time.time())
+    headers = {
+        "content-type": "application/json",
+        "webhook-id": delivery.webhook_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign(
+            delivery.integration.signing_secret, delivery.webhook_id, timestamp, body
+        ),
+        "user-agent": "HandoffDesk-Webhooks/1",
+    }
+    try:
+        check_callback_url(delivery.integration.callback_url)
+        response = httpx.post(
+            delivery.integration.callback_url, content=body, headers=headers,
+            timeout=TIMEOUT_SECONDS, follow_redirects=False,
+        )
+    except (httpx.HTTPError, UnsafeCallbackUrl) as failure:
+        return None, f"{type(failure).__name__}: {failure}"[:500]
+    if 200 <= response.status_code < 300:
+        return response.status_code, ""
+    return response.status_code, response.text[:500]
+
+
+def due_delivery_ids(limit: int = 500) -> list[int]:
+    """Rows whose attempt is due and whose task has had time to run: the sweeper re-sends them."""
+    grace = timezone.now() - timedelta(seconds=20)
+    return list(
+        Delivery.objects.filter(
+            state__in=[Delivery.State.PENDING, Delivery.State.FAILED], next_attempt_at__lte=grace
+        )
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )

@@ -1,0 +1,328 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from queues.models import Queue
+
+
+def new_webhook_id() -> str:
+    """Standard Webhooks message id: the same on every retry, so receivers drop duplicates."""
+    return f"msg_{uuid.uuid4().hex}"
+
+
+class Integration(models.Model):
+    """A bot platform that hands conversations over. Its API key is stored only as a hash."""
+
+    name = models.CharField(max_length=100, unique=True)
+    key_prefix = models.CharField(max_length=16, help_text="Shown to tell keys apart.")
+    key_hash = models.CharField(max_length=64, unique=True)
+    callback_url = models.URLField(blank=True, max_length=500)
+    signing_secret = models.CharField(max_length=100)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Intent(models.Model):
+    """The catalogue agents pick from when they correct a detected intent."""
+
+    name = models.CharField(max_length=100, unique=True)
+    label = models.CharField(max_length=150)
+    queue_hint = models.ForeignKey(
+        Queue, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.label or self.name
+
+
+class Case(models.Model):
+    class Status(models.TextChoices):
+        WAITING = "waiting", "Waiting"
+        ASSIGNED = "assigned", "Assigned"
+        AWAITING_CUSTOMER = "awaiting_customer", "Awaiting customer"
+        RESOLVED = "resolved", "Resolved"
+
+    class Priority(models.IntegerChoices):
+        LOW = 0, "Low"
+        NORMAL = 1, "Normal"
+        HIGH = 2, "High"
+        URGENT = 3, "Urgent"
+
+    class Trigger(models.TextChoices):
+        CUSTOMER_REQUEST = "customer_request", "Customer asked for a human"
+        REPEATED_FAILURE = "repeated_failure", "Repeated failure"
+        LOW_CONFIDENCE = "low_confidence", "Low intent confidence"
+        FRUSTRATION = "frustration", "Customer frustration"
+        POLICY_SENSITIVE = "policy_sensitive", "Policy-sensitive topic"
+        HIGH_VALUE = "high_value", "High-value customer"
+        OTHER = "other", "Other"
+
+    integration = models.ForeignKey(Integration, on_delete=models.PROTECT, related_name="cases")
+    external_id = models.CharField(max_length=200)
+    channel = models.CharField(max_length=50, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.WAITING)
+    queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="cases")
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="assigned_cases",
+    )
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
+
+    # The customer: the whole object as sent, plus the fields the desk filters and searches on.
+    customer = models.JSONField(default=dict)
+    customer_ref = models.CharField(max_length=200, blank=True)
+    customer_name = models.CharField(max_length=200, blank=True)
+    customer_email = models.CharField(max_length=254, blank=True)
+    customer_tier = models.CharField(max_length=50, blank=True)
+
+    detected_intent = models.CharField(max_length=100, blank=True)
+    detected_confidence = models.FloatField(null=True, blank=True)
+    intent_alternatives = models.JSONField(default=list, blank=True)
+    current_intent = models.CharField(max_length=100, blank=True)
+
+    trigger_reason = models.CharField(max_length=30, choices=Trigger.choices)
+    trigger_detail = models.TextField(blank=True)
+    trigger_derived = models.BooleanField(default=False, help_text="The desk chose the trigger.")
+    facts = models.JSONField(default=dict, blank=True)
+    risk_flags = models.JSONField(default=list, blank=True)
+    # [{"flag": "chargeback_threat", "source": "bot"|"derived", "evidence": "...", "message": "m3"}]
+    risk_evidence = models.JSONField(default=list, blank=True)
+    missing_context = models.JSONField(default=list, blank=True)
+    summary = models.TextField(blank=True)
+
+    # Routing: where the rules sent it and why (kept when a supervisor reassigns it).
+    routing_rule = models.CharField(max_length=120, blank=True)
+    routing_explanation = models.TextField(blank=True)
+    ruleset_version = models.PositiveIntegerField(null=True, blank=True)
+    routed_queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="+")
+
+    sla_due_at = models.DateTimeField()
+    sla_breached = models.BooleanField(default=False)
+    handed_off_at = models.DateTimeField()
+    first_claimed_at = models.DateTimeField(null=True, blank=True)
+    first_human_reply_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution_code = models.CharField(max_length=50, blank=True)
+    customer_repeated = models.BooleanField(
+        null=True, blank=True, help_text="The agent's answer: did the customer repeat anything?"
+    )
+
+    previous_case = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="next_cases"
+    )
+    is_repeat_contact = models.BooleanField(default=False)
+    handoff_count = models.PositiveIntegerField(default=1)
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            # At most one open case per conversation: the database, not only Python, says so.
+            models.UniqueConstraint(
+                fields=["integration", "external_id"],
+                condition=~Q(status="resolved"),
+                name="one_open_case_per_conversation",
+            ),
+        ]
+        indexes = [
+            # The queue page: waiting cases of a queue by priority, then SLA due time.
+            models.Index(
+                fields=["queue", "status", "-priority", "sla_due_at"], name="case_queue_order"
+            ),
+            models.Index(fields=["queue", "status", "handed_off_at"], name="case_queue_age"),
+            models.Index(fields=["assignee", "status"], name="case_assignee_status"),
+            models.Index(fields=["integration", "external_id"], name="case_conversation"),
+            models.Index(fields=["customer_ref"], name="case_customer_ref"),
+            models.Index(fields=["handed_off_at"], name="case_handed_off"),
+        ]
+        permissions = [
+            ("work_case", "Can claim, reply, note, correct intent and resolve"),
+            ("reassign_case", "Can reassign a case to another queue or agent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Case {self.pk} ({self.external_id})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status != self.Status.RESOLVED
+
+
+class Message(models.Model):
+    class Role(models.TextChoices):
+        CUSTOMER = "customer", "Customer"
+        BOT = "bot", "Bot"
+        AGENT = "agent", "Agent"
+        SYSTEM = "system", "System"
+        NOTE = "note", "Internal note"
+
+    class Phase(models.TextChoices):
+        BEFORE_HANDOFF = "before_handoff", "Before handoff"
+        AFTER_HANDOFF = "after_handoff", "After handoff"
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="messages")
+    seq = models.PositiveIntegerField(help_text="Order within the case.")
+    external_id = models.CharField(max_length=200, blank=True)
+    # "id:<external id>" or a hash of role + time + text: a message is stored once per case.
+    dedupe_key = models.CharField(max_length=220)
+    role = models.CharField(max_length=16, choices=Role.choices)
+    text = models.TextField()
+    sent_at = models.DateTimeField()
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    phase = models.CharField(max_length=16, choices=Phase.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["case", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["case", "dedupe_key"], name="message_once_per_case"),
+            models.UniqueConstraint(fields=["case", "seq"], name="message_seq_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role}: {self.text[:40]}"
+
+
+class AttemptedStep(models.Model):
+    class Outcome(models.TextChoices):
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        PARTIAL = "partial", "Partial"
+        SKIPPED = "skipped", "Skipped"
+        UNKNOWN = "unknown", "Unknown"
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="attempted_steps")
+    position = models.PositiveIntegerField()
+    name = models.CharField(max_length=200)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    detail = models.TextField(blank=True)
+    at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["case", "position"]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.outcome}"
+
+
+class CaseEvent(models.Model):
+    """Append-only audit trail: every state change of a case writes one."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=40)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    actor_label = models.CharField(max_length=150, blank=True, help_text="Integration or system.")
+    data = models.JSONField(default=dict, blank=True)
+    case_version = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["case", "id"]
+        indexes = [models.Index(fields=["case", "case_version"], name="event_case_version")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on case {self.case_id}"
+
+
+class IntentCorrection(models.Model):
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="intent_corrections")
+    from_intent = models.CharField(max_length=100, blank=True)
+    to_intent = models.CharField(max_length=100)
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["case", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_intent} → {self.to_intent}"
+
+
+class Delivery(models.Model):
+    """One outbound callback to the integration: written with the change, sent after commit."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed, will retry"
+        DEAD = "dead", "Dead"
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="deliveries")
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=40)
+    webhook_id = models.CharField(max_length=64, unique=True, default=new_webhook_id)
+    payload = models.JSONField()
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_status = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    next_attempt_at = models.DateTimeField()
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["state", "next_attempt_at"], name="delivery_due")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} → {self.integration} ({self.state})"
+
+
+class CsatResponse(models.Model):
+    case = models.OneToOneField(Case, on_delete=models.CASCADE, related_name="csat")
+    score = models.PositiveSmallIntegerField()
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(score__gte=1) & Q(score__lte=5), name="csat_score_1_to_5"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"CSAT {self.score} for case {self.case_id}"
+
+
+class IdempotencyKey(models.Model):
+    """An Idempotency-Key seen from an integration, with the response to replay."""
+
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    locked_at = models.DateTimeField(null=True, blank=True, help_text="Set while in flight.")
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["integration", "key"], name="idempotency_key_unique")
+        ]
+        indexes = [models.Index(fields=["created_at"], name="idempotency_created")]
+
+    def __str__(self) -> str:
+        return self.key

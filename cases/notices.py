@@ -1,0 +1,88 @@
+"""What the customer is told at handoff: who, why, how long, and what to have ready."""
+
+from __future__ import annotations
+
+import logging
+import string
+from collections.abc import Mapping
+from typing import Any
+
+from cases.models import Case
+from cases.selectors import WaitEstimate
+
+logger = logging.getLogger(__name__)
+
+TRIGGER_SENTENCES = {
+    "customer_request": " as you asked",
+    "repeated_failure": " because I couldn't sort this out for you myself",
+    "low_confidence": " so that someone can make sure we get this right",
+    "frustration": " so that a person can help you straight away",
+    "policy_sensitive": " because this needs a specialist",
+    "high_value": " so that a specialist can look after you",
+    "other": "",
+}
+# What to ask the customer to have ready when the bot did not collect it, by intent prefix.
+WANTED_FACTS = {
+    "billing": ("order_id", "your order number"),
+    "order": ("order_id", "your order number"),
+    "refund": ("order_id", "your order number"),
+    "shipping": ("order_id", "your order number"),
+    "account": ("account_id", "your account email or username"),
+    "bank": ("account_number", "your account number"),
+}
+
+
+def format_wait(seconds: int, basis: str) -> str:
+    if basis == "claimed":
+        return "none: an agent has it now"
+    minutes = round(seconds / 60)
+    if basis == "sla_target":
+        return "a few minutes" if seconds <= 15 * 60 else f"up to about {minutes} minutes"
+    if minutes <= 1:
+        return "about a minute"
+    return f"about {minutes} minutes"
+
+
+def missing_request(case: Case) -> str:
+    wanted = []
+    intent = (case.current_intent or "").lower()
+    for prefix, (fact, label) in WANTED_FACTS.items():
+        if intent.startswith(prefix) and fact not in case.facts:
+            wanted.append(label)
+            break
+    if "customer_identity" in case.missing_context:
+        wanted.append("the email address on your account")
+    if not wanted:
+        return ""
+    return " To speed things up, please have " + " and ".join(wanted) + " ready."
+
+
+class _Lenient(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def customer_message(case: Case, position: int | None, estimate: WaitEstimate) -> str:
+    first_name = (case.customer_name or "").split(" ")[0]
+    values: Mapping[str, Any] = _Lenient(
+        customer_first_name=first_name,
+        customer_first_name_comma=f", {first_name}" if first_name else "",
+        queue_name=case.queue.name,
+        trigger_sentence=TRIGGER_SENTENCES.get(case.trigger_reason, ""),
+        position=position or 1,
+        eta_text=format_wait(estimate.seconds, estimate.basis),
+        missing_request=missing_request(case),
+    )
+    template = case.queue.customer_message_template
+    try:
+        # format_map on a plain dict: attribute and index lookups in a template find nothing.
+        fields = {name for _, name, _, _ in string.Formatter().parse(template) if name}
+        if any("." in name or "[" in name for name in fields):
+            raise ValueError("attribute access in a customer message template")
+        return template.format_map(values)
+    except (ValueError, IndexError, KeyError):
+        logger.warning("customer_message_template_invalid queue=%s", case.queue.slug)
+        return (
+            f"I'm handing you to our {case.queue.name} team. The expected wait is "
+            f"{values['eta_text']}."
+        )

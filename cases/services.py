@@ -1,0 +1,454 @@
+"""Every write to a case goes through here: the rules, the audit trail, the live events and the
+callbacks cannot be skipped."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from cases import detectors
+from cases.deliveries import delivery_record, new_signing_secret
+from cases.events import case_event, publish_on_commit
+from cases.locks import lock_case, lock_open_conversation
+from cases.models import AttemptedStep, Case, CaseEvent, CsatResponse, Integration, Message
+from cases.notices import customer_message
+from cases.schemas import AttemptedStepIn, HandoffPackage, TranscriptMessage
+from cases.selectors import WaitEstimate, queue_position, wait_estimate
+from queues.models import Queue
+from queues.routing import route
+from queues.selectors import default_queue, published_rules
+
+logger = logging.getLogger(__name__)
+
+API_KEY_PREFIX = "hd_"
+POLICY_PRIORITY_FLAGS = frozenset({"high_value", "legal_threat", "chargeback_threat", "security"})
+
+
+class CaseClosed(Exception):
+    """The case is resolved: new customer messages belong in a new handoff."""
+
+
+# --- integrations ---------------------------------------------------------------------------
+
+
+def hash_api_key(raw_key: str) -> str:
+    # API keys are 32 random bytes: a fast hash is enough, and lets the lookup use an index.
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+def integration_create(*, name: str, callback_url: str = "") -> tuple[Integration, str]:
+    """Create an integration; the raw API key is returned once and never stored."""
+    raw_key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    integration = Integration.objects.create(
+        name=name,
+        key_prefix=raw_key[:10],
+        key_hash=hash_api_key(raw_key),
+        callback_url=callback_url,
+        signing_secret=new_signing_secret(),
+    )
+    return integration, raw_key
+
+
+def integration_rotate_key(*, integration: Integration) -> str:
+    raw_key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    integration.key_prefix = raw_key[:10]
+    integration.key_hash = hash_api_key(raw_key)
+    integration.save(update_fields=["key_prefix", "key_hash"])
+    return raw_key
+
+
+# --- audit trail ----------------------------------------------------------------------------
+
+
+def record_event(
+    case: Case,
+    *,
+    kind: str,
+    actor: Any = None,
+    actor_label: str = "",
+    data: dict[str, Any] | None = None,
+) -> CaseEvent:
+    return CaseEvent.objects.create(
+        case=case,
+        kind=kind,
+        actor=actor,
+        actor_label=actor_label,
+        data=data or {},
+        case_version=case.version,
+    )
+
+
+# --- intake ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HandoffOutcome:
+    case: Case
+    created: bool
+    position: int | None
+    estimate: WaitEstimate
+    customer_message: str
+    appended_messages: int
+
+
+def handoff_receive(*, integration: Integration, package: HandoffPackage) -> HandoffOutcome:
+    """Store a handoff: a new case, or an update of the conversation's open case."""
+    try:
+        with transaction.atomic():
+            return _handoff_store(integration=integration, package=package)
+    except IntegrityError:
+        # A concurrent handoff of the same conversation created its case first (the partial
+        # unique constraint said so): this one is now an update of that case.
+        with transaction.atomic():
+            return _handoff_store(integration=integration, package=package)
+
+
+def _handoff_store(*, integration: Integration, package: HandoffPackage) -> HandoffOutcome:
+    open_case = lock_open_conversation(integration.pk, package.external_id)
+    if open_case is not None:
+        open_case.integration = integration
+        appended = _handoff_refresh(case=open_case, package=package)
+        created = False
+        case = open_case
+    else:
+        case = _handoff_open(integration=integration, package=package)
+        appended = len(package.transcript)
+        created = True
+    position = queue_position(case)
+    estimate = wait_estimate(case.queue, position)
+    message = customer_message(case, position, estimate)
+    if created:
+        delivery_record(
+            case,
+            "handoff.accepted",
+            {
+                "queue": case.queue.slug,
+                "position": position,
+                "estimated_wait_seconds": estimate.seconds,
+                "customer_message": message,
+            },
+        )
+    return HandoffOutcome(case, created, position, estimate, message, appended)
+
+
+def _risk_and_trigger(
+    package: HandoffPackage,
+) -> tuple[list[detectors.Evidence], str, str, bool]:
+    evidence = detectors.derive_risk(package)
+    flags = {item.flag for item in evidence}
+    if package.trigger is not None:
+        return evidence, package.trigger.reason, package.trigger.detail, False
+    reason, detail = detectors.derive_trigger(package, flags)
+    return evidence, reason, detail, True
+
+
+def _customer_fields(package: HandoffPackage) -> dict[str, Any]:
+    customer = package.customer
+    if customer is None:
+        return {"customer": {}, "customer_ref": "", "customer_name": "", "customer_email": "",
+                "customer_tier": ""}
+    return {
+        "customer": customer.model_dump(mode="json", exclude_none=True),
+        "customer_ref": customer.id or "",
+        "customer_name": customer.name or "",
+        "customer_email": customer.email or "",
+        "customer_tier": customer.tier or "",
+    }
+
+
+def _routing_package(package: HandoffPackage, flags: list[str], trigger: str) -> dict[str, Any]:
+    data = package.model_dump(mode="json")
+    data["risk_flags"] = flags
+    data["trigger"] = {**(data.get("trigger") or {}), "reason": trigger}
+    return data
+
+
+def _handoff_open(*, integration: Integration, package: HandoffPackage) -> Case:
+    now = timezone.now()
+    evidence, trigger, trigger_detail, trigger_derived = _risk_and_trigger(package)
+    flags = list(dict.fromkeys(item.flag for item in evidence))
+    rules = published_rules()
+    fallback = default_queue()
+    decision = route(_routing_package(package, flags, trigger), rules.rules, fallback.slug)
+    queue = (
+        fallback
+        if decision.queue == fallback.slug
+        else Queue.objects.filter(slug=decision.queue).first() or fallback
+    )
+    priority = decision.priority
+    if priority is None:
+        priority = Case.Priority.HIGH if POLICY_PRIORITY_FLAGS & set(flags) else Case.Priority.NORMAL
+    sla_seconds = decision.sla_seconds or queue.sla_seconds
+    previous = (
+        Case.objects.filter(
+            integration=integration,
+            external_id=package.external_id,
+            status=Case.Status.RESOLVED,
+        )
+        .order_by("-resolved_at", "-pk")
+        .first()
+    )
+    if previous is None and package.customer and package.customer.id:
+        # A new conversation of a customer whose last case closed recently is a repeat contact.
+        previous = (
+            Case.objects.filter(
+                integration=integration,
+                customer_ref=package.customer.id,
+                status=Case.Status.RESOLVED,
+                resolved_at__gte=now - timedelta(days=7),
+            )
+            .order_by("-resolved_at", "-pk")
+            .first()
+        )
+    intent = package.intent
+    case = Case.objects.create(
+        integration=integration,
+        external_id=package.external_id,
+        channel=package.channel,
+        queue=queue,
+        routed_queue=queue,
+        priority=priority,
+        **_customer_fields(package),
+        detected_intent=intent.name if intent else "",
+        detected_confidence=intent.confidence if intent else None,
+        intent_alternatives=[a.model_dump(mode="json") for a in intent.alternatives]
+        if intent
+        else [],
+        current_intent=intent.name if intent else "",
+        trigger_reason=trigger,
+        trigger_detail=trigger_detail,
+        trigger_derived=trigger_derived,
+        facts=package.facts,
+        risk_flags=flags,
+        risk_evidence=[item.as_dict() for item in evidence],
+        missing_context=detectors.missing_context(package),
+        summary=package.summary,
+        routing_rule=decision.matched_rule or "",
+        routing_explanation=decision.explanation,
+        ruleset_version=rules.version,
+        sla_due_at=now + timedelta(seconds=sla_seconds),
+        handed_off_at=now,
+        previous_case=previous,
+        is_repeat_contact=previous is not None,
+    )
+    _append_transcript(case, package.transcript, handed_off_at=None)
+    _append_steps(case, package.attempted_steps, existing=())
+    label = f"integration:{integration.name}"
+    record_event(
+        case,
+        kind="created",
+        actor_label=label,
+        data={
+            "trigger": trigger,
+            "risk_flags": flags,
+            "missing_context": case.missing_context,
+            "previous_case_id": previous.pk if previous else None,
+        },
+    )
+    record_event(
+        case,
+        kind="routed",
+        actor_label="routing",
+        data={
+            "queue": queue.slug,
+            "rule": decision.matched_rule,
+            "explanation": decision.explanation,
+            "ruleset_version": rules.version,
+            "priority": priority,
+        },
+    )
+    publish_on_commit(case_event(case, "case.created"))
+    logger.info(
+        "handoff_created case_id=%s integration=%s queue=%s trigger=%s missing=%s",
+        case.pk, integration.name, queue.slug, trigger, ",".join(case.missing_context),
+    )
+    return case
+
+
+REFRESHED_FIELDS = [
+    "customer", "customer_ref", "customer_name", "customer_email", "customer_tier",
+    "detected_intent", "detected_confidence", "intent_alternatives", "current_intent",
+    "trigger_reason", "trigger_detail", "trigger_derived", "facts", "risk_evidence", "risk_flags",
+    "summary", "missing_context", "handoff_count", "version", "updated_at",
+]
+
+
+def _handoff_refresh(*, case: Case, package: HandoffPackage) -> int:
+    """A second handoff of an open conversation: new messages once, package fields refreshed."""
+    appended = _append_transcript(case, package.transcript, handed_off_at=case.handed_off_at)
+    existing_steps = set(case.attempted_steps.values_list("name", "outcome", "detail"))
+    _append_steps(case, package.attempted_steps, existing=existing_steps)
+
+    evidence, trigger, trigger_detail, trigger_derived = _risk_and_trigger(package)
+    known = {item["flag"] for item in case.risk_evidence}
+    new_evidence = [item.as_dict() for item in evidence if item.flag not in known]
+    before = {"intent": case.detected_intent, "risk_flags": list(case.risk_flags)}
+
+    customer = _customer_fields(package)
+    if package.customer is not None:
+        customer["customer"] = {**case.customer, **customer["customer"]}
+        for field in ("customer_ref", "customer_name", "customer_email", "customer_tier"):
+            customer[field] = customer[field] or getattr(case, field)
+        for field, value in customer.items():
+            setattr(case, field, value)
+    if package.intent is not None:
+        if case.current_intent == case.detected_intent:  # an agent's correction stands
+            case.current_intent = package.intent.name
+        case.detected_intent = package.intent.name
+        case.detected_confidence = package.intent.confidence
+        case.intent_alternatives = [a.model_dump(mode="json") for a in package.intent.alternatives]
+    if package.trigger is not None or not case.trigger_reason:
+        case.trigger_reason, case.trigger_detail = trigger, trigger_detail
+        case.trigger_derived = trigger_derived
+    case.facts = {**case.facts, **package.facts}
+    case.risk_evidence = [*case.risk_evidence, *new_evidence]
+    case.risk_flags = list(dict.fromkeys([*case.risk_flags, *(e["flag"] for e in new_evidence)]))
+    if package.summary:
+        case.summary = package.summary
+    case.missing_context = [
+        gap for gap in detectors.missing_context(package) if gap in case.missing_context
+    ]
+    case.handoff_count += 1
+    case.version += 1
+    case.save(update_fields=REFRESHED_FIELDS)
+    record_event(
+        case,
+        kind="handoff_updated",
+        actor_label=f"integration:{case.integration.name}",
+        data={
+            "appended_messages": appended,
+            "before": before,
+            "after": {"intent": case.detected_intent, "risk_flags": case.risk_flags},
+        },
+    )
+    publish_on_commit(case_event(case, "case.updated"))
+    return appended
+
+
+def _dedupe_key(message: TranscriptMessage, index: int) -> str:
+    if message.id:
+        return f"id:{message.id}"
+    when = message.at.isoformat() if message.at else f"#{index}"
+    digest = hashlib.sha256(f"{message.role}|{when}|{message.text}".encode()).hexdigest()
+    return f"h:{digest[:40]}"
+
+
+def _append_transcript(
+    case: Case, transcript: list[TranscriptMessage], *, handed_off_at: datetime | None
+) -> int:
+    """Store messages not seen before on this case, in order; returns how many were new."""
+    if not transcript:
+        return 0
+    seen: set[str] = set()
+    next_seq = 1
+    if handed_off_at is not None:
+        seen = set(case.messages.values_list("dedupe_key", flat=True))
+        next_seq = (case.messages.order_by("-seq").values_list("seq", flat=True).first() or 0) + 1
+    now = timezone.now()
+    rows = []
+    for index, message in enumerate(transcript):
+        key = _dedupe_key(message, index)
+        if key in seen:
+            continue
+        seen.add(key)
+        sent_at = message.at or now
+        after = handed_off_at is not None and sent_at > handed_off_at
+        rows.append(
+            Message(
+                case=case,
+                seq=next_seq,
+                external_id=message.id or "",
+                dedupe_key=key,
+                role=message.role,
+                text=message.text,
+                sent_at=sent_at,
+                phase=Message.Phase.AFTER_HANDOFF if after else Message.Phase.BEFORE_HANDOFF,
+            )
+        )
+        next_seq += 1
+    Message.objects.bulk_create(rows, batch_size=500)
+    return len(rows)
+
+
+def _append_steps(
+    case: Case, steps: list[AttemptedStepIn], *, existing: set[tuple[str, str, str]] | tuple[()]
+) -> None:
+    start = len(existing)
+    rows = []
+    for step in steps:
+        key = (step.name, step.outcome, step.detail)
+        if key in existing:
+            continue
+        rows.append(
+            AttemptedStep(
+                case=case, position=start + len(rows) + 1, name=step.name, outcome=step.outcome,
+                detail=step.detail, at=step.at,
+            )
+        )
+    AttemptedStep.objects.bulk_create(rows)
+
+
+# --- after the handoff, from the bot platform --------------------------------------------------
+
+
+@transaction.atomic
+def case_customer_message_add(
+    *, case_id: int, text: str, external_id: str | None = None, sent_at: datetime | None = None
+) -> tuple[Message, bool]:
+    """A customer message that arrived after the handoff. Returns (message, created)."""
+    case = lock_case(case_id)
+    if not case.is_open:
+        raise CaseClosed(case.pk)
+    when = sent_at or timezone.now()
+    incoming = TranscriptMessage(id=external_id, role="customer", text=text, at=when)
+    key = _dedupe_key(incoming, 0)
+    duplicate = case.messages.filter(dedupe_key=key).first()
+    if duplicate is not None:
+        return duplicate, False
+    last_seq = case.messages.order_by("-seq").values_list("seq", flat=True).first() or 0
+    message = Message.objects.create(
+        case=case,
+        seq=last_seq + 1,
+        external_id=external_id or "",
+        dedupe_key=key,
+        role=Message.Role.CUSTOMER,
+        text=text,
+        sent_at=when,
+        phase=Message.Phase.AFTER_HANDOFF,
+    )
+    case.version += 1
+    case.save(update_fields=["version", "updated_at"])
+    record_event(
+        case, kind="customer_message", actor_label=f"integration:{case.integration.name}",
+        data={"message_id": message.pk},
+    )
+    publish_on_commit(case_event(case, "case.message"))
+    return message, True
+
+
+@transaction.atomic
+def case_csat_record(*, case_id: int, score: int, comment: str = "") -> tuple[CsatResponse, bool]:
+    """Record the customer's rating; a second rating replaces the first (and is audited)."""
+    case = lock_case(case_id)
+    previous = CsatResponse.objects.filter(case=case).first()
+    if previous is None:
+        csat = CsatResponse.objects.create(case=case, score=score, comment=comment)
+    else:
+        previous.score, previous.comment = score, comment
+        previous.save(update_fields=["score", "comment", "updated_at"])
+        csat = previous
+    case.version += 1
+    case.save(update_fields=["version", "updated_at"])
+    record_event(
+        case, kind="csat_recorded", actor_label=f"integration:{case.integration.name}",
+        data={"score": score, "replaced": previous is not None},
+    )
+    publish_on_commit(case_event(case, "case.csat"))
+    return csat, previous is None

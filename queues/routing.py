@@ -1,0 +1,201 @@
+"""The routing engine: a pure function from a handoff package and a rule set to a decision.
+
+Conditions are data (field path, operator, value) combined by ``all`` / ``any``, nested one
+level. A condition that cannot be evaluated (missing field, value of another type) is false,
+never an exception. No regular expressions, no code from admins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+MISSING = object()
+
+FIELDS: dict[str, str] = {
+    "intent.name": "text",
+    "intent.confidence": "number",
+    "customer.tier": "text",
+    "customer.lifetime_value": "number",
+    "customer.language": "text",
+    "trigger.reason": "text",
+    "risk_flags": "list",
+    "channel": "text",
+    "transcript.customer_text": "text",
+}
+FACT_PREFIX = "facts."
+OPERATORS_BY_KIND: dict[str, tuple[str, ...]] = {
+    "text": ("eq", "ne", "in", "not_in", "contains", "starts_with", "exists", "missing"),
+    "number": ("eq", "ne", "gte", "lte", "in", "not_in", "exists", "missing"),
+    "list": ("contains", "in", "not_in", "exists", "missing"),
+    "any": ("eq", "ne", "in", "not_in", "contains", "starts_with", "gte", "lte", "exists",
+            "missing"),
+}
+
+
+def field_kind(path: str) -> str | None:
+    if path in FIELDS:
+        return FIELDS[path]
+    if path.startswith(FACT_PREFIX) and len(path) > len(FACT_PREFIX):
+        return "any"
+    return None
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """A rule as the engine sees it, detached from the ORM so the engine stays pure."""
+
+    name: str
+    conditions: Mapping[str, Any]
+    queue: str
+    priority: int | None = None
+    sla_seconds: int | None = None
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class Decision:
+    queue: str
+    priority: int | None
+    sla_seconds: int | None
+    matched_rule: str | None
+    explanation: str
+    tried: list[str] = field(default_factory=list)
+
+
+def package_view(package: Mapping[str, Any]) -> dict[str, Any]:
+    """The flat field values conditions look at, from a package as plain data."""
+    customer = package.get("customer") or {}
+    intent = package.get("intent") or {}
+    trigger = package.get("trigger") or {}
+    customer_text = "\n".join(
+        str(m.get("text", "")) for m in package.get("transcript") or [] if m.get("role") == "customer"
+    )
+    view: dict[str, Any] = {
+        "intent.name": intent.get("name"),
+        "intent.confidence": intent.get("confidence"),
+        "customer.tier": customer.get("tier"),
+        "customer.lifetime_value": customer.get("lifetime_value"),
+        "customer.language": customer.get("language"),
+        "trigger.reason": trigger.get("reason"),
+        "risk_flags": list(package.get("risk_flags") or []),
+        "channel": package.get("channel") or None,
+        "transcript.customer_text": customer_text or None,
+    }
+    for key, value in (package.get("facts") or {}).items():
+        view[FACT_PREFIX + str(key)] = value
+    return view
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _eq(actual: Any, expected: Any) -> bool:
+    if _is_number(actual) and _is_number(expected):
+        return bool(actual == expected)
+    return _lower(actual) == _lower(expected)
+
+
+def _in(actual: Any, expected: Any) -> bool:
+    if not isinstance(expected, list | tuple):
+        return False
+    if isinstance(actual, list):
+        return any(_eq(a, e) for a in actual for e in expected)
+    return any(_eq(actual, e) for e in expected)
+
+
+def _contains(actual: Any, expected: Any) -> bool:
+    if isinstance(actual, list):
+        return any(_eq(item, expected) for item in actual)
+    if isinstance(actual, str) and isinstance(expected, str):
+        return expected.lower() in actual.lower()
+    return False
+
+
+def _starts_with(actual: Any, expected: Any) -> bool:
+    return isinstance(actual, str) and isinstance(expected, str) and (
+        actual.lower().startswith(expected.lower())
+    )
+
+
+def _compare(check: Callable[[float, float], bool]) -> Callable[[Any, Any], bool]:
+    def compare(actual: Any, expected: Any) -> bool:
+        if isinstance(actual, str):
+            try:
+                actual = float(actual)
+            except ValueError:
+                return False
+        return _is_number(actual) and _is_number(expected) and check(actual, expected)
+
+    return compare
+
+
+OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
+    "eq": _eq,
+    "ne": lambda actual, expected: not _eq(actual, expected),
+    "in": _in,
+    "not_in": lambda actual, expected: isinstance(expected, list | tuple) and not _in(actual, expected),
+    "contains": _contains,
+    "starts_with": _starts_with,
+    "gte": _compare(lambda a, b: a >= b),
+    "lte": _compare(lambda a, b: a <= b),
+}
+
+
+def condition_holds(condition: Mapping[str, Any], view: Mapping[str, Any]) -> bool:
+    try:
+        if "all" in condition:
+            return all(condition_holds(c, view) for c in condition["all"])
+        if "any" in condition:
+            return any(condition_holds(c, view) for c in condition["any"])
+        op = condition["op"]
+        actual = view.get(condition["field"], MISSING)
+        present = actual is not MISSING and actual is not None and actual != []
+        if op == "exists":
+            return present
+        if op == "missing":
+            return not present
+        if not present:
+            return op in {"ne", "not_in"}
+        return OPERATORS[op](actual, condition.get("value"))
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
+def describe(condition: Mapping[str, Any]) -> str:
+    if "all" in condition:
+        return " and ".join(describe(c) for c in condition["all"]) or "always"
+    if "any" in condition:
+        return "(" + " or ".join(describe(c) for c in condition["any"]) + ")"
+    value = condition.get("value")
+    if condition.get("op") in {"exists", "missing"}:
+        return f"{condition.get('field')} {condition.get('op')}"
+    shown = "[" + ", ".join(map(str, value)) + "]" if isinstance(value, list) else value
+    return f"{condition.get('field')} {condition.get('op')} {shown}"
+
+
+PRIORITY_NAMES = {0: "low", 1: "normal", 2: "high", 3: "urgent"}
+
+
+def route(package: Mapping[str, Any], rules: Sequence[RuleSpec], default_queue: str) -> Decision:
+    """First enabled rule whose conditions hold decides; otherwise the default queue."""
+    view = package_view(package)
+    tried = []
+    for rule in rules:
+        if not rule.enabled:
+            continue
+        if condition_holds(rule.conditions, view):
+            explanation = f"{rule.name}: {describe(rule.conditions)} → {rule.queue}"
+            if rule.priority is not None:
+                explanation += f", priority {PRIORITY_NAMES.get(rule.priority, rule.priority)}"
+            return Decision(rule.queue, rule.priority, rule.sla_seconds, rule.name, explanation,
+                            tried)
+        tried.append(rule.name)
+    explanation = f"no rule matched → default queue {default_queue}"
+    return Decision(default_queue, None, None, None, explanation, tried)

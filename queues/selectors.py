@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from queues.models import Queue, RoutingRule, RuleSet
+from queues.routing import RuleSpec
+
+
+@dataclass(frozen=True)
+class PublishedRules:
+    version: int | None
+    rules: tuple[RuleSpec, ...]
+
+
+# Rules compiled once per published version, per process. Reading the published version is one
+# indexed query, so a publish in any process is seen by every other on its next handoff.
+_compiled: dict[int, PublishedRules] = {}
+
+
+def published_rules() -> PublishedRules:
+    current = (
+        RuleSet.objects.filter(status=RuleSet.Status.PUBLISHED).values_list("id", "version").first()
+    )
+    if current is None:
+        return PublishedRules(None, ())
+    ruleset_id, version = current
+    cached = _compiled.get(ruleset_id)
+    if cached is None:
+        rules = tuple(
+            RuleSpec(
+                name=rule.name,
+                conditions=rule.conditions,
+                queue=rule.queue.slug,
+                priority=rule.priority,
+                sla_seconds=rule.sla_seconds,
+                enabled=rule.enabled,
+            )
+            for rule in RoutingRule.objects.filter(ruleset_id=ruleset_id)
+            .select_related("queue")
+            .order_by("position")
+        )
+        cached = _compiled[ruleset_id] = PublishedRules(version, rules)
+    return cached
+
+
+def default_queue() -> Queue:
+    queue = Queue.objects.filter(is_default=True).first() or Queue.objects.order_by("id").first()
+    if queue is None:
+        # A desk with no queue at all still accepts handoffs; it makes the one it needs.
+        queue, _ = Queue.objects.get_or_create(
+            slug="general", defaults={"name": "General", "is_default": True}
+        )
+    return queue

@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import factory
+from django.contrib.auth.models import Group, User
+from django.utils import timezone
+
+from cases.models import Case, Integration, Message
+from cases.services import hash_api_key
+from queues.models import Membership, Queue
+
+
+class QueueFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Queue
+        django_get_or_create = ("slug",)
+
+    slug = factory.Sequence(lambda n: f"queue-{n}")
+    name = factory.LazyAttribute(lambda q: q.slug.replace("-", " ").title())
+    sla_seconds = 600
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    first_name = factory.Faker("first_name")
+    password = factory.PostGenerationMethodCall("set_password", "pw-for-tests")
+
+    @factory.post_generation
+    def role(self, create: bool, extracted: str | None, **kwargs: Any) -> None:
+        if create and extracted:
+            self.groups.add(Group.objects.get(name=extracted))
+            if extracted == "admin":
+                self.is_staff = True
+            self.save()
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    agent = factory.SubFactory(UserFactory, role="agent")
+    queue = factory.SubFactory(QueueFactory)
+    capacity = 5
+
+
+RAW_KEY_PREFIX = "hd_test_"
+
+
+class IntegrationFactory(factory.django.DjangoModelFactory):
+    """An integration whose raw key is ``hd_test_<name>`` (``integration.raw_key``)."""
+
+    class Meta:
+        model = Integration
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"bot-{n}")
+    key_prefix = factory.LazyAttribute(lambda i: (RAW_KEY_PREFIX + i.name)[:10])
+    key_hash = factory.LazyAttribute(lambda i: hash_api_key(RAW_KEY_PREFIX + i.name))
+    signing_secret = "whsec_dGVzdC1zZWNyZXQtZm9yLXRlc3RzLW9ubHk="
+    callback_url = ""
+
+    @factory.post_generation
+    def raw_key(self, create: bool, extracted: str | None, **kwargs: Any) -> None:
+        self.raw_key = RAW_KEY_PREFIX + self.name
+
+
+class CaseFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Case
+
+    integration = factory.SubFactory(IntegrationFactory)
+    external_id = factory.Sequence(lambda n: f"conv-{n}")
+    queue = factory.SubFactory(QueueFactory)
+    routed_queue = factory.SelfAttribute("queue")
+    customer_name = factory.Faker("name")
+    customer_ref = factory.Sequence(lambda n: f"cus_{n}")
+    detected_intent = "billing.refund"
+    current_intent = "billing.refund"
+    trigger_reason = Case.Trigger.CUSTOMER_REQUEST
+    handed_off_at = factory.LazyFunction(timezone.now)
+    sla_due_at = factory.LazyAttribute(lambda c: c.handed_off_at + timedelta(minutes=10))
+
+
+class MessageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Message
+
+    case = factory.SubFactory(CaseFactory)
+    seq = factory.Sequence(lambda n: n + 1)
+    dedupe_key = factory.Sequence(lambda n: f"id:m{n}")
+    role = Message.Role.CUSTOMER
+    text = factory.Faker("sentence")
+    sent_at = factory.LazyFunction(timezone.now)
+    phase = Message.Phase.BEFORE_HANDOFF
+
+
+def full_package(**overrides: Any) -> dict[str, Any]:
+    """DESIGN section 4's example package; keyword arguments replace top-level fields."""
+    package: dict[str, Any] = {
+        "external_id": "conv-8812",
+        "channel": "web_chat",
+        "customer": {
+            "id": "cus_42", "name": "Ana Ruiz", "email": "ana@example.com", "language": "en",
+            "tier": "gold", "lifetime_value": 4200.0,
+            "account": {"plan": "family", "open_orders": 2},
+        },
+        "intent": {
+            "name": "billing.refund", "confidence": 0.58,
+            "alternatives": [{"name": "billing.double_charge", "confidence": 0.31}],
+        },
+        "trigger": {"reason": "repeated_failure", "detail": "refund flow failed twice"},
+        "transcript": [
+            {"id": "m1", "role": "customer", "text": "I was charged twice",
+             "at": "2026-11-20T10:01:02Z"},
+            {"id": "m2", "role": "bot", "text": "I can help with refunds...",
+             "at": "2026-11-20T10:01:04Z"},
+        ],
+        "attempted_steps": [
+            {"name": "refund_lookup", "outcome": "failed", "detail": "order not found"}
+        ],
+        "facts": {"order_id": "A-1009", "amount": "49.99", "currency": "EUR"},
+        "risk_flags": ["chargeback_threat"],
+        "summary": "Customer double-charged; refund lookup failed twice.",
+    }
+    package.update(overrides)
+    return package
