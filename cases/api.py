@@ -113,8 +113,9 @@ def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
     return problem(404, "No such case for this integration.", slug="not-found")
 
 
-def _json(status: int, body: dict[str, Any], **headers: str) -> HttpResponse:
-    response = HttpResponse(json.dumps(body), status=status, content_type="application/json")
+def _json(status: int, body: dict[str, Any] | str, **headers: str) -> HttpResponse:
+    content = body if isinstance(body, str) else json.dumps(body)
+    response = HttpResponse(content, status=status, content_type="application/json")
     for name, value in headers.items():
         response[name.replace("_", "-")] = value
     return response
@@ -196,7 +197,9 @@ def handoff_create(
             status = 201 if outcome.created else 200
             body = _handoff_body(outcome, warnings)
             if record is not None:
-                idempotency.idempotency_complete(record=record, status=status, body=body)
+                idempotency.idempotency_complete(
+                    record=record, status=status, body=json.dumps(body)
+                )
     except BaseException:
         if record is not None:
             idempotency.idempotency_release(record=record)

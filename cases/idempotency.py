@@ -31,7 +31,7 @@ class IdempotencyKeyInFlight(Exception):
 @dataclass(frozen=True)
 class Replay:
     status: int
-    body: dict[str, Any]
+    body: str
 
 
 def request_fingerprint(data: Any) -> str:
@@ -57,7 +57,7 @@ def idempotency_claim(
         if record.request_hash != fingerprint:
             raise IdempotencyKeyReused(key)
         if record.response_status is not None:
-            return Replay(record.response_status, record.response_body or {})
+            return Replay(record.response_status, record.response_body)
         stale = now - timedelta(seconds=settings.HANDOFF_IDEMPOTENCY_LOCK_SECONDS)
         if record.locked_at is not None and record.locked_at > stale:
             raise IdempotencyKeyInFlight(key)
@@ -67,7 +67,7 @@ def idempotency_claim(
         return record
 
 
-def idempotency_complete(*, record: IdempotencyKey, status: int, body: dict[str, Any]) -> None:
+def idempotency_complete(*, record: IdempotencyKey, status: int, body: str) -> None:
     record.response_status = status
     record.response_body = body
     record.locked_at = None

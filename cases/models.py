@@ -315,7 +315,8 @@ class IdempotencyKey(models.Model):
     request_hash = models.CharField(max_length=64)
     locked_at = models.DateTimeField(null=True, blank=True, help_text="Set while in flight.")
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    response_body = models.JSONField(null=True, blank=True)
+    # The serialized body as sent, so a replay is byte-identical (jsonb would reorder keys).
+    response_body = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

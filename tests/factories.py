@@ -59,6 +59,7 @@ class IntegrationFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Integration
         django_get_or_create = ("name",)
+        skip_postgeneration_save = True
 
     name = factory.Sequence(lambda n: f"bot-{n}")
     key_prefix = factory.LazyAttribute(lambda i: (RAW_KEY_PREFIX + i.name)[:10])
