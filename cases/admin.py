@@ -33,7 +33,7 @@ class MessageInline(admin.TabularInline):
     model = Message
     extra = 0
     fields = ["seq", "role", "phase", "text", "sent_at", "author"]
-    readonly_fields = fields
+    readonly_fields = ["seq", "role", "phase", "text", "sent_at", "author"]
 
 
 class AttemptedStepInline(admin.TabularInline):
@@ -45,8 +45,16 @@ class AttemptedStepInline(admin.TabularInline):
 @admin.register(Case)
 class CaseAdmin(admin.ModelAdmin):
     list_display = [
-        "id", "external_id", "integration", "queue", "status", "priority", "customer_name",
-        "current_intent", "trigger_reason", "handed_off_at",
+        "id",
+        "external_id",
+        "integration",
+        "queue",
+        "status",
+        "priority",
+        "customer_name",
+        "current_intent",
+        "trigger_reason",
+        "handed_off_at",
     ]
     list_filter = ["status", "queue", "priority", "trigger_reason", "integration", "sla_breached"]
     search_fields = ["external_id", "customer_name", "customer_email", "customer_ref"]
@@ -72,8 +80,16 @@ class IntentCorrectionAdmin(admin.ModelAdmin):
 
 @admin.register(Delivery)
 class DeliveryAdmin(admin.ModelAdmin):
-    list_display = ["id", "case", "integration", "kind", "state", "attempts", "last_status",
-                    "next_attempt_at"]
+    list_display = [
+        "id",
+        "case",
+        "integration",
+        "kind",
+        "state",
+        "attempts",
+        "last_status",
+        "next_attempt_at",
+    ]
     list_filter = ["state", "kind", "integration"]
     raw_id_fields = ["case"]
 

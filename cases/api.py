@@ -90,7 +90,8 @@ def validation_failed(request: HttpRequest, exc: ValidationError) -> HttpRespons
 @api.exception_handler(AuthenticationError)
 def unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
     return problem(
-        401, "A valid integration key is required: Authorization: Bearer <key>.",
+        401,
+        "A valid integration key is required: Authorization: Bearer <key>.",
         slug="unauthorized",
     )
 
@@ -151,8 +152,15 @@ def _handoff_body(outcome: services.HandoffOutcome, warnings: list[str]) -> dict
 
 @api.post(
     "/handoffs",
-    response={200: HandoffAccepted, 201: HandoffAccepted, 401: Problem, 403: Problem,
-              409: Problem, 413: Problem, 422: Problem},
+    response={
+        200: HandoffAccepted,
+        201: HandoffAccepted,
+        401: Problem,
+        403: Problem,
+        409: Problem,
+        413: Problem,
+        422: Problem,
+    },
     summary="Hand a conversation to the desk",
     description=(
         "201 with a new case; 200 when the conversation's open case was updated. With an "
@@ -162,15 +170,18 @@ def _handoff_body(outcome: services.HandoffOutcome, warnings: list[str]) -> dict
 def handoff_create(
     request: HttpRequest,
     package: HandoffPackage,
-    idempotency_key: str | None = Header(None, alias="Idempotency-Key"),  # noqa: B008
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
 ) -> HttpResponse:
     integration: Integration = request.auth  # type: ignore[attr-defined]
     warnings = [f"unknown field ignored: {path}" for path in package.unknown_fields()]
     record = None
     if idempotency_key:
         if len(idempotency_key) > 255:
-            return problem(422, "Idempotency-Key is longer than 255 characters.",
-                           errors=[{"loc": ["header", "Idempotency-Key"], "msg": "too long"}])
+            return problem(
+                422,
+                "Idempotency-Key is longer than 255 characters.",
+                errors=[{"loc": ["header", "Idempotency-Key"], "msg": "too long"}],
+            )
         try:
             claim = idempotency.idempotency_claim(
                 integration=integration,
@@ -179,13 +190,15 @@ def handoff_create(
             )
         except idempotency.IdempotencyKeyReused:
             return problem(
-                422, "This Idempotency-Key was used with a different request body.",
+                422,
+                "This Idempotency-Key was used with a different request body.",
                 slug="idempotency-key-reused",
                 errors=[{"loc": ["header", "Idempotency-Key"], "msg": "reused with other body"}],
             )
         except idempotency.IdempotencyKeyInFlight:
             return problem(
-                409, "A request with this Idempotency-Key is still being processed; retry later.",
+                409,
+                "A request with this Idempotency-Key is still being processed; retry later.",
                 slug="idempotency-key-in-flight",
             )
         if isinstance(claim, idempotency.Replay):
@@ -270,8 +283,13 @@ def _case_body(case: Case) -> dict[str, Any]:
         version=case.version,
         messages=[
             MessageOut(
-                id=m.pk, seq=m.seq, external_id=m.external_id, role=m.role, text=m.text,
-                sent_at=m.sent_at, phase=m.phase,
+                id=m.pk,
+                seq=m.seq,
+                external_id=m.external_id,
+                role=m.role,
+                text=m.text,
+                sent_at=m.sent_at,
+                phase=m.phase,
             )
             for m in case_customer_visible_messages(case)
         ],
@@ -279,8 +297,12 @@ def _case_body(case: Case) -> dict[str, Any]:
     ).model_dump(mode="json")
 
 
-@api.get("/cases/{case_id}", response={200: CaseOut, 401: Problem, 404: Problem},
-         url_name="case_read", summary="Read a case (this integration's cases only)")
+@api.get(
+    "/cases/{case_id}",
+    response={200: CaseOut, 401: Problem, 404: Problem},
+    url_name="case_read",
+    summary="Read a case (this integration's cases only)",
+)
 def case_read(request: HttpRequest, case_id: int) -> HttpResponse:
     case = integration_case(request.auth, case_id)  # type: ignore[attr-defined]
     return _json(200, _case_body(case))
@@ -295,11 +317,19 @@ class MessageAccepted(Schema):
 
 @api.post(
     "/cases/{case_id}/messages",
-    response={200: MessageAccepted, 201: MessageAccepted, 401: Problem, 404: Problem,
-              409: Problem, 422: Problem},
+    response={
+        200: MessageAccepted,
+        201: MessageAccepted,
+        401: Problem,
+        404: Problem,
+        409: Problem,
+        422: Problem,
+    },
     summary="A customer message that arrived after the handoff",
 )
-def case_message_create(request: HttpRequest, case_id: int, message: CustomerMessageIn) -> HttpResponse:
+def case_message_create(
+    request: HttpRequest, case_id: int, message: CustomerMessageIn
+) -> HttpResponse:
     case = integration_case(request.auth, case_id)  # type: ignore[attr-defined]
     try:
         stored, created = services.case_customer_message_add(
@@ -307,11 +337,14 @@ def case_message_create(request: HttpRequest, case_id: int, message: CustomerMes
         )
     except services.CaseClosed:
         return problem(
-            409, "The case is resolved; send a new handoff to reopen the conversation.",
+            409,
+            "The case is resolved; send a new handoff to reopen the conversation.",
             slug="case-resolved",
         )
     body = MessageAccepted(
-        message_id=stored.pk, case_id=case.pk, duplicate=not created,
+        message_id=stored.pk,
+        case_id=case.pk,
+        duplicate=not created,
         case_version=stored.case.version,
     ).model_dump()
     return _json(201 if created else 200, body)
@@ -326,7 +359,7 @@ class CsatAccepted(Schema):
 @api.post(
     "/cases/{case_id}/csat",
     response={200: CsatAccepted, 201: CsatAccepted, 401: Problem, 404: Problem, 422: Problem},
-    summary="The customer's satisfaction rating (1–5) after the conversation",
+    summary="The customer's satisfaction rating (1 to 5) after the conversation",
 )
 def case_csat_create(request: HttpRequest, case_id: int, rating: CsatIn) -> HttpResponse:
     case = integration_case(request.auth, case_id)  # type: ignore[attr-defined]

@@ -45,7 +45,8 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
 
     async def desk_event(self, message: dict[str, Any]) -> None:
         try:
-            await self.send_json({key: value for key, value in message.items() if key != "type"}
-                                 | {"type": "event"})
+            await self.send_json(
+                {key: value for key, value in message.items() if key != "type"} | {"type": "event"}
+            )
         except Exception:
             logger.exception("desk_event_send_failed case_id=%s", message.get("case_id"))

@@ -109,8 +109,11 @@ def delivery_attempt(*, delivery_id: int) -> Delivery.State | None:
         delivery = (
             Delivery.objects.select_for_update(skip_locked=True)
             .select_related("integration")
-            .filter(pk=delivery_id, state__in=[Delivery.State.PENDING, Delivery.State.FAILED],
-                    next_attempt_at__lte=now)
+            .filter(
+                pk=delivery_id,
+                state__in=[Delivery.State.PENDING, Delivery.State.FAILED],
+                next_attempt_at__lte=now,
+            )
             .first()
         )
         if delivery is None:
@@ -135,12 +138,22 @@ def delivery_attempt(*, delivery_id: int) -> Delivery.State | None:
             seconds=delay * random.uniform(1.0, 1.25)
         )
     delivery.save(
-        update_fields=["attempts", "last_status", "last_error", "state", "delivered_at",
-                       "next_attempt_at"]
+        update_fields=[
+            "attempts",
+            "last_status",
+            "last_error",
+            "state",
+            "delivered_at",
+            "next_attempt_at",
+        ]
     )
     logger.info(
         "delivery_attempt delivery_id=%s kind=%s attempt=%s status=%s state=%s",
-        delivery.pk, delivery.kind, delivery.attempts, status, delivery.state,
+        delivery.pk,
+        delivery.kind,
+        delivery.attempts,
+        status,
+        delivery.state,
     )
     return Delivery.State(delivery.state)
 
@@ -160,8 +173,11 @@ def _post_signed(delivery: Delivery) -> tuple[int | None, str]:
     try:
         check_callback_url(delivery.integration.callback_url)
         response = httpx.post(
-            delivery.integration.callback_url, content=body, headers=headers,
-            timeout=TIMEOUT_SECONDS, follow_redirects=False,
+            delivery.integration.callback_url,
+            content=body,
+            headers=headers,
+            timeout=TIMEOUT_SECONDS,
+            follow_redirects=False,
         )
     except (httpx.HTTPError, UnsafeCallbackUrl) as failure:
         return None, f"{type(failure).__name__}: {failure}"[:500]

@@ -18,31 +18,86 @@ from cases.schemas import HandoffPackage, TranscriptMessage
 # shown to the agent as evidence, so a false positive is visible and cheap.
 PHRASES: dict[str, tuple[str, ...]] = {
     "frustration": (
-        "ridiculous", "useless", "frustrated", "frustrating", "annoyed", "angry", "furious",
-        "fed up", "waste of time", "third time", "again and again", "not helpful",
-        "this is a joke", "terrible", "awful", "worst", "unacceptable", "stupid bot",
-        "doesn't understand", "you don't understand", "not listening",
+        "ridiculous",
+        "useless",
+        "frustrated",
+        "frustrating",
+        "annoyed",
+        "angry",
+        "furious",
+        "fed up",
+        "waste of time",
+        "third time",
+        "again and again",
+        "not helpful",
+        "this is a joke",
+        "terrible",
+        "awful",
+        "worst",
+        "unacceptable",
+        "stupid bot",
+        "doesn't understand",
+        "you don't understand",
+        "not listening",
     ),
     "urgency": (
-        "urgent", "urgently", "asap", "immediately", "right now", "emergency", "right away",
-        "as soon as possible", "deadline",
+        "urgent",
+        "urgently",
+        "asap",
+        "immediately",
+        "right now",
+        "emergency",
+        "right away",
+        "as soon as possible",
+        "deadline",
     ),
     "legal_threat": (
-        "lawyer", "attorney", "sue", "suing", "lawsuit", "legal action", "court",
-        "small claims", "ombudsman", "regulator",
+        "lawyer",
+        "attorney",
+        "sue",
+        "suing",
+        "lawsuit",
+        "legal action",
+        "court",
+        "small claims",
+        "ombudsman",
+        "regulator",
     ),
     "chargeback_threat": (
-        "chargeback", "charge back", "dispute the charge", "dispute with my bank",
-        "call my bank", "reverse the charge", "report you to my bank",
+        "chargeback",
+        "charge back",
+        "dispute the charge",
+        "dispute with my bank",
+        "call my bank",
+        "reverse the charge",
+        "report you to my bank",
     ),
     "security": (
-        "hacked", "fraud", "fraudulent", "stolen", "unauthorized", "unauthorised", "phishing",
-        "compromised", "scam", "identity theft", "someone else logged", "didn't make this",
+        "hacked",
+        "fraud",
+        "fraudulent",
+        "stolen",
+        "unauthorized",
+        "unauthorised",
+        "phishing",
+        "compromised",
+        "scam",
+        "identity theft",
+        "someone else logged",
+        "didn't make this",
     ),
 }
 HUMAN_REQUEST = (
-    "human", "real person", "agent", "representative", "operator", "speak to someone",
-    "talk to someone", "customer service", "supervisor", "manager",
+    "human",
+    "real person",
+    "agent",
+    "representative",
+    "operator",
+    "speak to someone",
+    "talk to someone",
+    "customer service",
+    "supervisor",
+    "manager",
 )
 POLICY_FLAGS = frozenset({"legal_threat", "chargeback_threat", "security"})
 
@@ -65,7 +120,9 @@ class Evidence:
 
     def as_dict(self) -> dict[str, str | None]:
         return {
-            "flag": self.flag, "source": self.source, "evidence": self.evidence,
+            "flag": self.flag,
+            "source": self.source,
+            "evidence": self.evidence,
             "message": self.message,
         }
 
@@ -85,7 +142,9 @@ def _shouting(text: str) -> bool:
 
 def derive_risk(package: HandoffPackage) -> list[Evidence]:
     """Every risk flag of the case: the bot's own, then those found in the customer's words."""
-    found: list[Evidence] = [Evidence(flag, "bot", "sent by the bot") for flag in package.risk_flags]
+    found: list[Evidence] = [
+        Evidence(flag, "bot", "sent by the bot") for flag in package.risk_flags
+    ]
     flagged = set(package.risk_flags)
     for ref, message in customer_messages(package):
         for flag, pattern in PATTERNS.items():

@@ -56,15 +56,17 @@ RECENT_CLAIMS = 20
 
 
 def wait_estimate(queue: Queue, position: int | None) -> WaitEstimate:
-    """Position × the recent interval between claims in this queue; the SLA target without data."""
+    """Position times the recent interval between claims here; the SLA target without data."""
     if position is None:
         return WaitEstimate(0, "claimed")
     since = timezone.now() - timedelta(hours=2)
-    claims = list(
-        Case.objects.filter(queue=queue, first_claimed_at__gte=since)
+    claims = [
+        claimed
+        for claimed in Case.objects.filter(queue=queue, first_claimed_at__gte=since)
         .order_by("-first_claimed_at")
         .values_list("first_claimed_at", flat=True)[:RECENT_CLAIMS]
-    )
+        if claimed is not None
+    ]
     if len(claims) >= 3:
         span = (claims[0] - claims[-1]).total_seconds()
         interval = span / (len(claims) - 1)

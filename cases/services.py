@@ -152,8 +152,13 @@ def _risk_and_trigger(
 def _customer_fields(package: HandoffPackage) -> dict[str, Any]:
     customer = package.customer
     if customer is None:
-        return {"customer": {}, "customer_ref": "", "customer_name": "", "customer_email": "",
-                "customer_tier": ""}
+        return {
+            "customer": {},
+            "customer_ref": "",
+            "customer_name": "",
+            "customer_email": "",
+            "customer_tier": "",
+        }
     return {
         "customer": customer.model_dump(mode="json", exclude_none=True),
         "customer_ref": customer.id or "",
@@ -184,7 +189,9 @@ def _handoff_open(*, integration: Integration, package: HandoffPackage) -> Case:
     )
     priority = decision.priority
     if priority is None:
-        priority = Case.Priority.HIGH if POLICY_PRIORITY_FLAGS & set(flags) else Case.Priority.NORMAL
+        priority = (
+            Case.Priority.HIGH if POLICY_PRIORITY_FLAGS & set(flags) else Case.Priority.NORMAL
+        )
     sla_seconds = decision.sla_seconds or queue.sla_seconds
     previous = (
         Case.objects.filter(
@@ -267,16 +274,36 @@ def _handoff_open(*, integration: Integration, package: HandoffPackage) -> Case:
     publish_on_commit(case_event(case, "case.created"))
     logger.info(
         "handoff_created case_id=%s integration=%s queue=%s trigger=%s missing=%s",
-        case.pk, integration.name, queue.slug, trigger, ",".join(case.missing_context),
+        case.pk,
+        integration.name,
+        queue.slug,
+        trigger,
+        ",".join(case.missing_context),
     )
     return case
 
 
 REFRESHED_FIELDS = [
-    "customer", "customer_ref", "customer_name", "customer_email", "customer_tier",
-    "detected_intent", "detected_confidence", "intent_alternatives", "current_intent",
-    "trigger_reason", "trigger_detail", "trigger_derived", "facts", "risk_evidence", "risk_flags",
-    "summary", "missing_context", "handoff_count", "version", "updated_at",
+    "customer",
+    "customer_ref",
+    "customer_name",
+    "customer_email",
+    "customer_tier",
+    "detected_intent",
+    "detected_confidence",
+    "intent_alternatives",
+    "current_intent",
+    "trigger_reason",
+    "trigger_detail",
+    "trigger_derived",
+    "facts",
+    "risk_evidence",
+    "risk_flags",
+    "summary",
+    "missing_context",
+    "handoff_count",
+    "version",
+    "updated_at",
 ]
 
 
@@ -381,15 +408,19 @@ def _append_steps(
     case: Case, steps: list[AttemptedStepIn], *, existing: set[tuple[str, str, str]] | tuple[()]
 ) -> None:
     start = len(existing)
-    rows = []
+    rows: list[AttemptedStep] = []
     for step in steps:
         key = (step.name, step.outcome, step.detail)
         if key in existing:
             continue
         rows.append(
             AttemptedStep(
-                case=case, position=start + len(rows) + 1, name=step.name, outcome=step.outcome,
-                detail=step.detail, at=step.at,
+                case=case,
+                position=start + len(rows) + 1,
+                name=step.name,
+                outcome=step.outcome,
+                detail=step.detail,
+                at=step.at,
             )
         )
     AttemptedStep.objects.bulk_create(rows)
@@ -426,7 +457,9 @@ def case_customer_message_add(
     case.version += 1
     case.save(update_fields=["version", "updated_at"])
     record_event(
-        case, kind="customer_message", actor_label=f"integration:{case.integration.name}",
+        case,
+        kind="customer_message",
+        actor_label=f"integration:{case.integration.name}",
         data={"message_id": message.pk},
     )
     publish_on_commit(case_event(case, "case.message"))
@@ -447,7 +480,9 @@ def case_csat_record(*, case_id: int, score: int, comment: str = "") -> tuple[Cs
     case.version += 1
     case.save(update_fields=["version", "updated_at"])
     record_event(
-        case, kind="csat_recorded", actor_label=f"integration:{case.integration.name}",
+        case,
+        kind="csat_recorded",
+        actor_label=f"integration:{case.integration.name}",
         data={"score": score, "replaced": previous is not None},
     )
     publish_on_commit(case_event(case, "case.csat"))

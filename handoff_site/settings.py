@@ -68,6 +68,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "cases.middleware.ApiBodyLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -106,8 +107,11 @@ if _db["ENGINE"] == "django.db.backends.postgresql":
     # number of PostgreSQL connections bounded and reuses them.
     _db["OPTIONS"] = {
         **_db.get("OPTIONS", {}),
-        "pool": {"min_size": env_int("DB_POOL_MIN_SIZE", 2), "max_size": DB_POOL_MAX,
-                 "timeout": 10},
+        "pool": {
+            "min_size": env_int("DB_POOL_MIN_SIZE", 2),
+            "max_size": DB_POOL_MAX,
+            "timeout": 10,
+        },
     }
 elif _db["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -174,6 +178,14 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
+# WhiteNoise serves our own static files (no CDN). Embedded and DEBUG read them in place;
+# production serves what `collectstatic` gathered, with hashed names and compression.
+WHITENOISE_USE_FINDERS = EMBEDDED or DEBUG
+if not WHITENOISE_USE_FINDERS:
+    STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    }
 
 # --- security ---------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

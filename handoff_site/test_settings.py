@@ -5,8 +5,14 @@ import os
 # Tests may run against a real DATABASE_URL (as CI does) without a production SECRET_KEY.
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production")
 
-from handoff_site.settings import *  # noqa: E402, F403
+from handoff_site.settings import *  # noqa: F403
 
 # Hashing test users' passwords with PBKDF2 would dominate the suite's time.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 HANDOFF_ALLOW_PRIVATE_CALLBACKS = True
+# Tests read static files in place, whatever the database (no collectstatic manifest needed).
+WHITENOISE_USE_FINDERS = True
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}

@@ -29,8 +29,18 @@ OPERATORS_BY_KIND: dict[str, tuple[str, ...]] = {
     "text": ("eq", "ne", "in", "not_in", "contains", "starts_with", "exists", "missing"),
     "number": ("eq", "ne", "gte", "lte", "in", "not_in", "exists", "missing"),
     "list": ("contains", "in", "not_in", "exists", "missing"),
-    "any": ("eq", "ne", "in", "not_in", "contains", "starts_with", "gte", "lte", "exists",
-            "missing"),
+    "any": (
+        "eq",
+        "ne",
+        "in",
+        "not_in",
+        "contains",
+        "starts_with",
+        "gte",
+        "lte",
+        "exists",
+        "missing",
+    ),
 }
 
 
@@ -70,7 +80,9 @@ def package_view(package: Mapping[str, Any]) -> dict[str, Any]:
     intent = package.get("intent") or {}
     trigger = package.get("trigger") or {}
     customer_text = "\n".join(
-        str(m.get("text", "")) for m in package.get("transcript") or [] if m.get("role") == "customer"
+        str(m.get("text", ""))
+        for m in package.get("transcript") or []
+        if m.get("role") == "customer"
     )
     view: dict[str, Any] = {
         "intent.name": intent.get("name"),
@@ -119,8 +131,10 @@ def _contains(actual: Any, expected: Any) -> bool:
 
 
 def _starts_with(actual: Any, expected: Any) -> bool:
-    return isinstance(actual, str) and isinstance(expected, str) and (
-        actual.lower().startswith(expected.lower())
+    return (
+        isinstance(actual, str)
+        and isinstance(expected, str)
+        and (actual.lower().startswith(expected.lower()))
     )
 
 
@@ -140,7 +154,9 @@ OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     "eq": _eq,
     "ne": lambda actual, expected: not _eq(actual, expected),
     "in": _in,
-    "not_in": lambda actual, expected: isinstance(expected, list | tuple) and not _in(actual, expected),
+    "not_in": lambda actual, expected: (
+        isinstance(expected, list | tuple) and not _in(actual, expected)
+    ),
     "contains": _contains,
     "starts_with": _starts_with,
     "gte": _compare(lambda a, b: a >= b),
@@ -186,7 +202,7 @@ PRIORITY_NAMES = {0: "low", 1: "normal", 2: "high", 3: "urgent"}
 def route(package: Mapping[str, Any], rules: Sequence[RuleSpec], default_queue: str) -> Decision:
     """First enabled rule whose conditions hold decides; otherwise the default queue."""
     view = package_view(package)
-    tried = []
+    tried: list[str] = []
     for rule in rules:
         if not rule.enabled:
             continue
@@ -194,8 +210,9 @@ def route(package: Mapping[str, Any], rules: Sequence[RuleSpec], default_queue: 
             explanation = f"{rule.name}: {describe(rule.conditions)} → {rule.queue}"
             if rule.priority is not None:
                 explanation += f", priority {PRIORITY_NAMES.get(rule.priority, rule.priority)}"
-            return Decision(rule.queue, rule.priority, rule.sla_seconds, rule.name, explanation,
-                            tried)
+            return Decision(
+                rule.queue, rule.priority, rule.sla_seconds, rule.name, explanation, tried
+            )
         tried.append(rule.name)
     explanation = f"no rule matched → default queue {default_queue}"
     return Decision(default_queue, None, None, None, explanation, tried)

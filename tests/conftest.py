@@ -20,6 +20,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     on_postgres = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
     has_redis = bool(os.environ.get("REDIS_URL"))
     has_chromium = shutil.which(CHROMIUM) is not None
+    if os.environ.get("HANDOFF_REQUIRE_SERVICES"):
+        # CI: a test that needs a service must run, never skip quietly.
+        absent = [
+            name
+            for name, present in [
+                ("PostgreSQL (DATABASE_URL)", on_postgres),
+                ("Redis (REDIS_URL)", has_redis),
+                (f"Chromium ({CHROMIUM})", has_chromium),
+            ]
+            if not present
+        ]
+        if absent:
+            raise pytest.UsageError(
+                "HANDOFF_REQUIRE_SERVICES is set but missing: " + ", ".join(absent)
+            )
     for item in items:
         if "postgres" in item.keywords and not on_postgres:
             item.add_marker(pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL"))
@@ -31,12 +46,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture
 def default_queue(db: None) -> Queue:
-    return QueueFactory(slug="general", name="General", is_default=True)
+    return QueueFactory(slug="general", name="General", is_default=True)  # type: ignore[return-value]
 
 
 @pytest.fixture
 def integration(default_queue: Queue) -> Integration:
-    return IntegrationFactory(name="acme-bot")
+    return IntegrationFactory(name="acme-bot")  # type: ignore[return-value]
 
 
 class ApiClient:

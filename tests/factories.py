@@ -108,20 +108,33 @@ def full_package(**overrides: Any) -> dict[str, Any]:
         "external_id": "conv-8812",
         "channel": "web_chat",
         "customer": {
-            "id": "cus_42", "name": "Ana Ruiz", "email": "ana@example.com", "language": "en",
-            "tier": "gold", "lifetime_value": 4200.0,
+            "id": "cus_42",
+            "name": "Ana Ruiz",
+            "email": "ana@example.com",
+            "language": "en",
+            "tier": "gold",
+            "lifetime_value": 4200.0,
             "account": {"plan": "family", "open_orders": 2},
         },
         "intent": {
-            "name": "billing.refund", "confidence": 0.58,
+            "name": "billing.refund",
+            "confidence": 0.58,
             "alternatives": [{"name": "billing.double_charge", "confidence": 0.31}],
         },
         "trigger": {"reason": "repeated_failure", "detail": "refund flow failed twice"},
         "transcript": [
-            {"id": "m1", "role": "customer", "text": "I was charged twice",
-             "at": "2026-11-20T10:01:02Z"},
-            {"id": "m2", "role": "bot", "text": "I can help with refunds...",
-             "at": "2026-11-20T10:01:04Z"},
+            {
+                "id": "m1",
+                "role": "customer",
+                "text": "I was charged twice",
+                "at": "2026-11-20T10:01:02Z",
+            },
+            {
+                "id": "m2",
+                "role": "bot",
+                "text": "I can help with refunds...",
+                "at": "2026-11-20T10:01:04Z",
+            },
         ],
         "attempted_steps": [
             {"name": "refund_lookup", "outcome": "failed", "detail": "order not found"}

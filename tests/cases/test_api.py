@@ -86,7 +86,11 @@ def test_derived_flags_carry_their_evidence_and_a_trigger_is_chosen(api):
     package = full_package(trigger=None, risk_flags=[], attempted_steps=[])
     package["customer"] = {"id": "c1", "tier": "bronze"}
     package["transcript"] = [
-        {"id": "a", "role": "customer", "text": "Someone HACKED my account, I need this fixed urgently"},
+        {
+            "id": "a",
+            "role": "customer",
+            "text": "Someone HACKED my account, I need this fixed urgently",
+        },
         {"id": "b", "role": "customer", "text": "I will talk to my lawyer. Get me a real person."},
     ]
 
@@ -142,11 +146,25 @@ LONG = "x" * 20_001
         (lambda p: p.update(transcript="hello"), ["body", "transcript"]),
     ],
     ids=[
-        "external_id-missing", "external_id-empty", "transcript-missing",
-        "transcript-empty-without-summary", "message-role", "message-too-long", "message-no-text",
-        "message-bad-time", "too-many-messages", "too-many-facts", "fact-not-scalar",
-        "too-many-steps", "step-outcome", "too-many-flags", "trigger-reason",
-        "confidence-range", "intent-name", "negative-ltv", "transcript-not-a-list",
+        "external_id-missing",
+        "external_id-empty",
+        "transcript-missing",
+        "transcript-empty-without-summary",
+        "message-role",
+        "message-too-long",
+        "message-no-text",
+        "message-bad-time",
+        "too-many-messages",
+        "too-many-facts",
+        "fact-not-scalar",
+        "too-many-steps",
+        "step-outcome",
+        "too-many-flags",
+        "trigger-reason",
+        "confidence-range",
+        "intent-name",
+        "negative-ltv",
+        "transcript-not-a-list",
     ],
 )
 def test_each_field_rule_is_a_422_naming_the_field(api, change, loc):
@@ -244,14 +262,22 @@ def test_case_read_shows_the_conversation_but_not_internal_notes(api):
     case_id = api.post(HANDOFFS, full_package()).json()["case_id"]
     case = Case.objects.get(pk=case_id)
     Message.objects.create(
-        case=case, seq=99, dedupe_key="note-1", role="note", text="internal only",
-        sent_at=case.handed_off_at, phase="after_handoff",
+        case=case,
+        seq=99,
+        dedupe_key="note-1",
+        role="note",
+        text="internal only",
+        sent_at=case.handed_off_at,
+        phase="after_handoff",
     )
 
     body = api.get(f"/api/v1/cases/{case_id}").json()
 
     assert body["status"] == "waiting" and body["queue"] == "general"
-    assert [m["text"] for m in body["messages"]] == ["I was charged twice", "I can help with refunds..."]
+    assert [m["text"] for m in body["messages"]] == [
+        "I was charged twice",
+        "I can help with refunds...",
+    ]
 
 
 # --- after the handoff ------------------------------------------------------------------------

@@ -51,12 +51,16 @@ def test_same_key_with_a_different_body_is_a_422(api):
 @pytest.mark.django_db
 def test_same_key_still_in_flight_is_a_409(api, integration):
     IdempotencyKey.objects.create(
-        integration=integration, key="k-4", request_hash="will-be-compared-first",
+        integration=integration,
+        key="k-4",
+        request_hash="will-be-compared-first",
         locked_at=timezone.now(),
     )
     from cases.idempotency import request_fingerprint
 
-    IdempotencyKey.objects.filter(key="k-4").update(request_hash=request_fingerprint(full_package()))
+    IdempotencyKey.objects.filter(key="k-4").update(
+        request_hash=request_fingerprint(full_package())
+    )
 
     response = api.post(HANDOFFS, full_package(), **{"Idempotency-Key": "k-4"})
 
@@ -69,7 +73,9 @@ def test_a_key_abandoned_by_a_dead_request_is_taken_over(api, integration):
     from cases.idempotency import request_fingerprint
 
     IdempotencyKey.objects.create(
-        integration=integration, key="k-5", request_hash=request_fingerprint(full_package()),
+        integration=integration,
+        key="k-5",
+        request_hash=request_fingerprint(full_package()),
         locked_at=timezone.now() - timedelta(minutes=5),
     )
 

@@ -42,7 +42,9 @@ def test_messages_without_ids_are_matched_by_role_time_and_text(api):
     for message in package["transcript"]:
         message.pop("id")
     api.post(HANDOFFS, package)
-    package["transcript"].append({"role": "customer", "text": "hello?", "at": "2099-01-01T00:00:00Z"})
+    package["transcript"].append(
+        {"role": "customer", "text": "hello?", "at": "2099-01-01T00:00:00Z"}
+    )
 
     response = api.post(HANDOFFS, package)
 

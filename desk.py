@@ -1,0 +1,214 @@
+#!/usr/bin/env python3
+"""Handoff Desk's one entry point, needing only Python 3.11 and git.
+
+    python3 desk.py run    # virtualenv, install, migrate, seed the demo, serve on :8000
+    python3 desk.py test   # virtualenv if needed, then the whole test suite
+    python3 desk.py lint   # ruff, mypy and the migrations check, as CI runs them
+
+`run` serves the desk with an ASGI server (uvicorn) and a Celery worker with beat beside it on
+the embedded broker; Ctrl-C stops everything. Nothing here needs the project's dependencies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / "python"
+LOCK = ROOT / "requirements.lock"
+STAMP = VENV / ".installed"
+STAR = ROOT.parent / "shared" / "data" / "star" / "dialogues.jsonl.gz"
+DEMO_HANDOFFS = ROOT / "cases" / "demo" / "handoffs.jsonl"
+
+
+def say(message: str) -> None:
+    print(f"\033[1m[desk]\033[0m {message}", flush=True)
+
+
+def ensure_venv() -> None:
+    if sys.version_info < (3, 11):
+        sys.exit("Handoff Desk needs Python 3.11 or newer.")
+    if not PYTHON.exists():
+        say(f"creating the virtualenv in {VENV}")
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    wanted = hashlib.sha256(LOCK.read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == wanted:
+        return
+    say("installing dependencies (requirements.lock)")
+    pip = [str(PYTHON), "-m", "pip", "--disable-pip-version-check", "install", "-q"]
+    subprocess.run([*pip, "--upgrade", "pip"], check=True)
+    subprocess.run([*pip, "-r", str(LOCK)], check=True)
+    STAMP.write_text(wanted)
+
+
+def manage(*args: str, env: dict[str, str]) -> None:
+    subprocess.run([str(PYTHON), "manage.py", *args], cwd=ROOT, env=env, check=True)
+
+
+def wait_for(url: str, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.3)
+    return False
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    for process in processes:
+        try:
+            process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def run(options: argparse.Namespace) -> int:
+    ensure_venv()
+    env = {**os.environ}
+    env.setdefault("HANDOFF_BASE_URL", f"http://127.0.0.1:{options.port}")
+    if "DATABASE_URL" not in env:
+        env.setdefault("DEBUG", "0")
+    key_file = ROOT / "var" / "demo-api-key"
+    say("migrating the database")
+    manage("migrate", "--no-input", "-v0", env=env)
+    say("seeding the demo")
+    manage("seed_demo", "--key-file", str(key_file), env=env)
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        processes.append(
+            subprocess.Popen(
+                [
+                    str(BIN / "celery"),
+                    "-A",
+                    "handoff_site",
+                    "worker",
+                    "--beat",
+                    "--loglevel",
+                    "warning",
+                    "--concurrency",
+                    "2",
+                    "--schedule",
+                    str(ROOT / "var" / "celerybeat-schedule"),
+                ],
+                cwd=ROOT,
+                env=env,
+            )
+        )
+        processes.append(
+            subprocess.Popen(
+                [
+                    str(BIN / "uvicorn"),
+                    "handoff_site.asgi:application",
+                    "--host",
+                    options.host,
+                    "--port",
+                    str(options.port),
+                    "--log-level",
+                    "warning",
+                    "--no-access-log",
+                ],
+                cwd=ROOT,
+                env=env,
+            )
+        )
+        url = f"http://127.0.0.1:{options.port}"
+        if not wait_for(f"{url}/healthz", 60):
+            say("the server did not come up; see the output above")
+            return 1
+        key = key_file.read_text().strip()
+        replays = [str(DEMO_HANDOFFS)]
+        star = Path(options.star_path) if options.star_path else STAR
+        if options.star and star.exists():
+            replays.append(str(star))
+        for path in replays:
+            limit = ["--limit", str(options.star)] if path != str(DEMO_HANDOFFS) else []
+            subprocess.run(
+                [str(PYTHON), "manage.py", "replay", path, "--url", url, "--key", key, *limit],
+                cwd=ROOT,
+                env=env,
+                check=False,
+            )
+        say(f"Handoff Desk is running on {url}  (Ctrl-C stops it)")
+        say(
+            "sign in as agent / agent-demo-pass, supervisor / supervisor-demo-pass, "
+            "admin / admin-demo-pass"
+        )
+        say(f"API key of the demo-bot integration: {key}")
+        while all(process.poll() is None for process in processes):
+            time.sleep(0.5)
+        say("a process stopped; shutting down")
+        return 1
+    except KeyboardInterrupt:
+        say("stopping")
+        return 0
+    finally:
+        stop(processes)
+
+
+def test(extra: list[str]) -> int:
+    ensure_venv()
+    return subprocess.run([str(BIN / "pytest"), *extra], cwd=ROOT, check=False).returncode
+
+
+def lint() -> int:
+    """What CI checks before the tests: lint, format, types, migrations in step with models."""
+    ensure_venv()
+    env = {**os.environ, "DEBUG": os.environ.get("DEBUG", "1")}
+    checks = [
+        [str(BIN / "ruff"), "check", "."],
+        [str(BIN / "ruff"), "format", "--check", "."],
+        [str(BIN / "mypy"), "."],
+        [str(PYTHON), "manage.py", "makemigrations", "--check", "--dry-run"],
+    ]
+    for command in checks:
+        say(" ".join(Path(command[0]).name if i == 0 else part for i, part in enumerate(command)))
+        if subprocess.run(command, cwd=ROOT, env=env, check=False).returncode:
+            return 1
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_parser = commands.add_parser("run", help="serve the demo desk on http://127.0.0.1:8000")
+    run_parser.add_argument("--host", default="127.0.0.1")
+    run_parser.add_argument("--port", type=int, default=8000)
+    run_parser.add_argument(
+        "--star",
+        type=int,
+        default=60,
+        help="recorded STAR conversations to replay as handoffs (0: none)",
+    )
+    run_parser.add_argument("--star-path", help="STAR dialogues file (default: ../shared/data)")
+    commands.add_parser("test", help="run the whole test suite (arguments go to pytest)")
+    commands.add_parser("lint", help="ruff, mypy and the migrations check, as CI runs them")
+    options, extra = parser.parse_known_args()
+    if options.command == "run":
+        return run(options)
+    if options.command == "lint":
+        return lint()
+    return test(extra)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
