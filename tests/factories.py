@@ -3,7 +3,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import importlib
+
 import factory
+from django.apps import apps as django_apps
 from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
@@ -22,6 +25,13 @@ class QueueFactory(factory.django.DjangoModelFactory):
     sla_seconds = 600
 
 
+def ensure_roles() -> None:
+    """Transactional tests flush the groups the roles migration made: make them again."""
+    if not Group.objects.filter(name="agent").exists():
+        roles = importlib.import_module("cases.migrations.0002_roles")
+        roles.create_roles(django_apps, None)
+
+
 class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = User
@@ -35,6 +45,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     @factory.post_generation
     def role(self, create: bool, extracted: str | None, **kwargs: Any) -> None:
         if create and extracted:
+            ensure_roles()
             self.groups.add(Group.objects.get(name=extracted))
             if extracted == "admin":
                 self.is_staff = True

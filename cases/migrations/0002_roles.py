@@ -37,9 +37,10 @@ ROLES = {"agent": AGENT, "supervisor": SUPERVISOR, "admin": ADMIN}
 def create_roles(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     # Permissions are normally made after migrate; the groups need them now.
     for app_config in apps.get_app_configs():
-        app_config.models_module = True
+        previous = getattr(app_config, "models_module", None)
+        app_config.models_module = True  # create_permissions skips apps it thinks have none
         create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
+        app_config.models_module = previous
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
     for role, codenames in ROLES.items():
