@@ -149,6 +149,8 @@ class Case(models.Model):
             models.Index(fields=["integration", "external_id"], name="case_conversation"),
             models.Index(fields=["customer_ref"], name="case_customer_ref"),
             models.Index(fields=["handed_off_at"], name="case_handed_off"),
+            # Recent claims of a queue: the wait estimate and time-to-claim metrics.
+            models.Index(fields=["queue", "first_claimed_at"], name="case_queue_claimed"),
         ]
         permissions = [
             ("work_case", "Can claim, reply, note, correct intent and resolve"),

@@ -30,6 +30,25 @@ def case_customer_visible_messages(case: Case) -> QuerySet[Message]:
     return case.messages.exclude(role=Message.Role.NOTE).order_by("seq")
 
 
+REPEAT_CONTACT_WINDOW = timedelta(days=7)
+
+
+def previous_contact(
+    *, integration: Integration, external_id: str, customer_ref: str | None
+) -> Case | None:
+    """The resolved case this handoff follows: the same conversation, or the same customer's
+    case closed in the last week (a repeat contact)."""
+    same = Q(external_id=external_id)
+    if customer_ref:
+        recent = timezone.now() - REPEAT_CONTACT_WINDOW
+        same |= Q(customer_ref=customer_ref, resolved_at__gte=recent)
+    return (
+        Case.objects.filter(same, integration=integration, status=Case.Status.RESOLVED)
+        .order_by("-resolved_at", "-pk")
+        .first()
+    )
+
+
 def queue_position(case: Case) -> int | None:
     """1 for the next case an agent of the queue will take; None once the case is taken."""
     if case.status != Case.Status.WAITING:

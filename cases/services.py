@@ -20,10 +20,9 @@ from cases.locks import lock_case, lock_open_conversation
 from cases.models import AttemptedStep, Case, CaseEvent, CsatResponse, Integration, Message
 from cases.notices import customer_message
 from cases.schemas import AttemptedStepIn, HandoffPackage, TranscriptMessage
-from cases.selectors import WaitEstimate, queue_position, wait_estimate
-from queues.models import Queue
+from cases.selectors import WaitEstimate, previous_contact, queue_position, wait_estimate
 from queues.routing import route
-from queues.selectors import default_queue, published_rules
+from queues.selectors import active_queues, default_queue, published_rules
 
 logger = logging.getLogger(__name__)
 
@@ -180,40 +179,22 @@ def _handoff_open(*, integration: Integration, package: HandoffPackage) -> Case:
     evidence, trigger, trigger_detail, trigger_derived = _risk_and_trigger(package)
     flags = list(dict.fromkeys(item.flag for item in evidence))
     rules = published_rules()
-    fallback = default_queue()
+    queues = active_queues()
+    fallback = default_queue(queues)
     decision = route(_routing_package(package, flags, trigger), rules.rules, fallback.slug)
-    queue = (
-        fallback
-        if decision.queue == fallback.slug
-        else Queue.objects.filter(slug=decision.queue).first() or fallback
-    )
+    # A rule naming a queue since deactivated falls back to the default queue.
+    queue = next((q for q in queues if q.slug == decision.queue), fallback)
     priority = decision.priority
     if priority is None:
         priority = (
             Case.Priority.HIGH if POLICY_PRIORITY_FLAGS & set(flags) else Case.Priority.NORMAL
         )
     sla_seconds = decision.sla_seconds or queue.sla_seconds
-    previous = (
-        Case.objects.filter(
-            integration=integration,
-            external_id=package.external_id,
-            status=Case.Status.RESOLVED,
-        )
-        .order_by("-resolved_at", "-pk")
-        .first()
+    previous = previous_contact(
+        integration=integration,
+        external_id=package.external_id,
+        customer_ref=package.customer.id if package.customer else None,
     )
-    if previous is None and package.customer and package.customer.id:
-        # A new conversation of a customer whose last case closed recently is a repeat contact.
-        previous = (
-            Case.objects.filter(
-                integration=integration,
-                customer_ref=package.customer.id,
-                status=Case.Status.RESOLVED,
-                resolved_at__gte=now - timedelta(days=7),
-            )
-            .order_by("-resolved_at", "-pk")
-            .first()
-        )
     intent = package.intent
     case = Case.objects.create(
         integration=integration,
@@ -247,29 +228,34 @@ def _handoff_open(*, integration: Integration, package: HandoffPackage) -> Case:
     )
     _append_transcript(case, package.transcript, handed_off_at=None)
     _append_steps(case, package.attempted_steps, existing=())
-    label = f"integration:{integration.name}"
-    record_event(
-        case,
-        kind="created",
-        actor_label=label,
-        data={
-            "trigger": trigger,
-            "risk_flags": flags,
-            "missing_context": case.missing_context,
-            "previous_case_id": previous.pk if previous else None,
-        },
-    )
-    record_event(
-        case,
-        kind="routed",
-        actor_label="routing",
-        data={
-            "queue": queue.slug,
-            "rule": decision.matched_rule,
-            "explanation": decision.explanation,
-            "ruleset_version": rules.version,
-            "priority": priority,
-        },
+    CaseEvent.objects.bulk_create(
+        [
+            CaseEvent(
+                case=case,
+                kind="created",
+                actor_label=f"integration:{integration.name}",
+                case_version=case.version,
+                data={
+                    "trigger": trigger,
+                    "risk_flags": flags,
+                    "missing_context": case.missing_context,
+                    "previous_case_id": previous.pk if previous else None,
+                },
+            ),
+            CaseEvent(
+                case=case,
+                kind="routed",
+                actor_label="routing",
+                case_version=case.version,
+                data={
+                    "queue": queue.slug,
+                    "rule": decision.matched_rule,
+                    "explanation": decision.explanation,
+                    "ruleset_version": rules.version,
+                    "priority": priority,
+                },
+            ),
+        ]
     )
     publish_on_commit(case_event(case, "case.created"))
     logger.info(

@@ -43,8 +43,17 @@ def published_rules() -> PublishedRules:
     return cached
 
 
-def default_queue() -> Queue:
-    queue = Queue.objects.filter(is_default=True).first() or Queue.objects.order_by("id").first()
+def active_queues() -> list[Queue]:
+    """Every active queue: a handful of rows, read once per handoff."""
+    return list(Queue.objects.filter(is_active=True))
+
+
+def default_queue(queues: list[Queue] | None = None) -> Queue:
+    """Where unmatched handoffs go: the default queue, else the oldest active one."""
+    queues = active_queues() if queues is None else queues
+    queue = next((q for q in queues if q.is_default), None) or min(
+        queues, key=lambda q: q.pk, default=None
+    )
     if queue is None:
         # A desk with no queue at all still accepts handoffs; it makes the one it needs.
         queue, _ = Queue.objects.get_or_create(
