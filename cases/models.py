@@ -47,6 +47,16 @@ class Intent(models.Model):
 
 
 class Case(models.Model):
+    class Resolution(models.TextChoices):
+        SOLVED = "solved", "Solved"
+        REFUND_ISSUED = "refund_issued", "Refund issued"
+        INFORMATION_GIVEN = "information_given", "Information given"
+        ACCOUNT_RESTORED = "account_restored", "Account access restored"
+        ESCALATED = "escalated", "Escalated to another team"
+        NO_RESPONSE = "no_response", "Customer stopped responding"
+        DUPLICATE = "duplicate", "Duplicate of another case"
+        NOT_SOLVED = "not_solved", "Could not be solved"
+
     class Status(models.TextChoices):
         WAITING = "waiting", "Waiting"
         ASSIGNED = "assigned", "Assigned"
@@ -116,7 +126,7 @@ class Case(models.Model):
     first_claimed_at = models.DateTimeField(null=True, blank=True)
     first_human_reply_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
-    resolution_code = models.CharField(max_length=50, blank=True)
+    resolution_code = models.CharField(max_length=50, blank=True, choices=Resolution.choices)
     customer_repeated = models.BooleanField(
         null=True, blank=True, help_text="The agent's answer: did the customer repeat anything?"
     )

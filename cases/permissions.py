@@ -32,3 +32,9 @@ def visible_cases(user: Any) -> QuerySet[Case]:
     if sees_all_queues(user):
         return cases
     return cases.filter(queue__memberships__agent=user)
+
+
+def may_work_queue(user: Any, queue_id: int) -> bool:
+    if sees_all_queues(user):
+        return True
+    return Membership.objects.filter(agent=user, queue_id=queue_id).exists()
