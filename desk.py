@@ -17,10 +17,12 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import venv
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
@@ -80,13 +82,37 @@ def stop(processes: list[subprocess.Popen[bytes]]) -> None:
             process.kill()
 
 
+def replay_demo(
+    url: str, key: str, sources: list[str], env: dict[str, str], processes: list[Any]
+) -> None:
+    for source in sources:
+        path, _, limit = source.partition("@")
+        extra = ["--limit", limit] if limit else []
+        replay = subprocess.Popen(
+            [str(PYTHON), "manage.py", "replay", path, "--url", url, "--key", key, *extra],
+            cwd=ROOT,
+            env=env,
+        )
+        processes.append(replay)  # stopped with the desk on Ctrl-C
+        replay.wait()
+
+
+def demo_sources(options: argparse.Namespace) -> list[str]:
+    sources = [str(DEMO_HANDOFFS)]
+    star = Path(options.star_path) if options.star_path else STAR
+    if options.star and star.exists():
+        sources.append(f"{star}@{options.star}")
+    return sources
+
+
 def run(options: argparse.Namespace) -> int:
     ensure_venv()
     env = {**os.environ}
     env.setdefault("HANDOFF_BASE_URL", f"http://127.0.0.1:{options.port}")
     if "DATABASE_URL" not in env:
         env.setdefault("DEBUG", "0")
-    key_file = ROOT / "var" / "demo-api-key"
+    var = Path(env.get("HANDOFF_VAR_DIR", ROOT / "var"))
+    key_file = var / "demo-api-key"
     say("migrating the database")
     manage("migrate", "--no-input", "-v0", env=env)
     say("seeding the demo")
@@ -106,7 +132,7 @@ def run(options: argparse.Namespace) -> int:
                     "--concurrency",
                     "2",
                     "--schedule",
-                    str(ROOT / "var" / "celerybeat-schedule"),
+                    str(var / "celerybeat-schedule"),
                 ],
                 cwd=ROOT,
                 env=env,
@@ -134,25 +160,18 @@ def run(options: argparse.Namespace) -> int:
             say("the server did not come up; see the output above")
             return 1
         key = key_file.read_text().strip()
-        replays = [str(DEMO_HANDOFFS)]
-        star = Path(options.star_path) if options.star_path else STAR
-        if options.star and star.exists():
-            replays.append(str(star))
-        for path in replays:
-            limit = ["--limit", str(options.star)] if path != str(DEMO_HANDOFFS) else []
-            subprocess.run(
-                [str(PYTHON), "manage.py", "replay", path, "--url", url, "--key", key, *limit],
-                cwd=ROOT,
-                env=env,
-                check=False,
-            )
         say(f"Handoff Desk is running on {url}  (Ctrl-C stops it)")
         say(
             "sign in as agent / agent-demo-pass, supervisor / supervisor-demo-pass, "
             "admin / admin-demo-pass"
         )
         say(f"API key of the demo-bot integration: {key}")
-        while all(process.poll() is None for process in processes):
+        servers = list(processes)
+        # The demo's handoffs arrive through the real API while the desk is already usable.
+        threading.Thread(
+            target=replay_demo, args=(url, key, demo_sources(options), env, processes), daemon=True
+        ).start()
+        while all(process.poll() is None for process in servers):
             time.sleep(0.5)
         say("a process stopped; shutting down")
         return 1

@@ -87,18 +87,14 @@ PHRASES: dict[str, tuple[str, ...]] = {
         "didn't make this",
     ),
 }
+# Asking for a person, not merely mentioning one ("are you a robot or a human?" is not).
 HUMAN_REQUEST = (
-    "human",
-    "real person",
-    "agent",
-    "representative",
-    "operator",
-    "speak to someone",
-    "talk to someone",
-    "customer service",
-    "supervisor",
-    "manager",
-)
+    "real person", "real human", "human agent", "live agent", "live person", "actual person",
+    "talk to a human", "speak to a human", "speak with a human", "talk to an agent",
+    "speak to an agent", "speak with an agent", "talk to someone", "speak to someone",
+    "speak with someone", "representative", "operator", "your supervisor", "your manager",
+    "connect me to",
+)  # fmt: skip
 POLICY_FLAGS = frozenset({"legal_threat", "chargeback_threat", "security"})
 
 

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -23,7 +24,7 @@ def free_port() -> int:
 
 
 def get(url: str) -> tuple[int, str]:
-    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (loopback)
+    with urllib.request.urlopen(url, timeout=5) as response:
         return response.status, response.read().decode()
 
 
@@ -55,9 +56,20 @@ def test_run_command_serves_the_desk_and_stops_cleanly(tmp_path):
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group, as a terminal would give it
     )
+    lines: list[str] = []
+    reader = threading.Thread(
+        target=lambda: lines.extend(line.decode(errors="replace") for line in process.stdout),
+        daemon=True,
+    )
+    reader.start()
     try:
-        # when the desk is up
-        assert wait_for(f"http://127.0.0.1:{port}/healthz", 120), "the desk never answered"
+        # when the desk says it is up
+        deadline = time.monotonic() + 180
+        while not any("Handoff Desk is running" in line for line in lines):
+            assert process.poll() is None, "".join(lines)[-3000:]
+            assert time.monotonic() < deadline, "the desk never came up"
+            time.sleep(0.2)
+        assert wait_for(f"http://127.0.0.1:{port}/healthz", 10)
         status, body = get(f"http://127.0.0.1:{port}/login/")
         assert status == 200 and "Sign in" in body
         status, css = get(f"http://127.0.0.1:{port}/static/css/desk.css")
@@ -66,13 +78,12 @@ def test_run_command_serves_the_desk_and_stops_cleanly(tmp_path):
         # then Ctrl-C (SIGINT to the whole group) stops the server and the worker
         os.killpg(process.pid, signal.SIGINT)
         try:
-            output, _ = process.communicate(timeout=30)
+            process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
-            output, _ = process.communicate()
             pytest.fail("desk.py run did not stop within 30 s of Ctrl-C")
-    text = output.decode(errors="replace")
-    assert "Handoff Desk is running" in text, text[-3000:]
+        reader.join(timeout=5)
+    text = "".join(lines)
     assert "agent-demo-pass" in text
     with pytest.raises(OSError):
         get(f"http://127.0.0.1:{port}/healthz")
