@@ -259,8 +259,30 @@ class CaseEvent(models.Model):
         ordering = ["case", "id"]
         indexes = [models.Index(fields=["case", "case_version"], name="event_case_version")]
 
+    LABELS = {
+        "created": "handed off",
+        "routed": "routed",
+        "handoff_updated": "bot sent an update",
+        "customer_message": "customer wrote",
+        "claimed": "claimed",
+        "released": "released to the queue",
+        "replied": "replied",
+        "noted": "added a note",
+        "intent_corrected": "corrected the intent",
+        "awaiting_customer": "waiting for the customer",
+        "resolved": "resolved",
+        "reopened": "reopened",
+        "reassigned": "reassigned",
+        "csat_recorded": "customer rated",
+        "sla_breached": "missed its SLA",
+    }
+
     def __str__(self) -> str:
         return f"{self.kind} on case {self.case_id}"
+
+    @property
+    def label(self) -> str:
+        return self.LABELS.get(self.kind, self.kind.replace("_", " "))
 
 
 class IntentCorrection(models.Model):

@@ -1,55 +1,224 @@
+"""The agent workspace: home, queue pages, the case page and its actions (HTMX).
+
+Views read through selectors and write through ``cases.actions``; an HTMX request gets the
+fragment it swaps, a plain request the whole page.
+"""
+
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
-from django.db import connection
-from django.db.models import Count, Min, Q
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
-from django.utils import timezone
-from django.views.decorators.http import require_GET
+from typing import Any
 
-from cases.models import Case
-from cases.permissions import visible_cases, visible_queues
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db import connection
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from cases import actions, selectors
+from cases.models import Case, Intent
+from cases.permissions import may_work_queue, visible_queues
+
+PAGE_SIZE = 50
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    now = timezone.now()
-    queues = visible_queues(request.user).annotate(
-        waiting=Count("cases", filter=Q(cases__status=Case.Status.WAITING)),
-        assigned=Count("cases", filter=Q(cases__status=Case.Status.ASSIGNED)),
-        breached=Count(
-            "cases", filter=Q(cases__status=Case.Status.WAITING, cases__sla_due_at__lt=now)
-        ),
-        oldest=Min("cases__handed_off_at", filter=Q(cases__status=Case.Status.WAITING)),
+    queues = list(visible_queues(request.user))
+    stats = selectors.queue_stats([q.pk for q in queues])
+    rows = [(queue, stats.get(queue.pk, selectors.QueueStats())) for queue in queues]
+    return render(
+        request,
+        "cases/home.html",
+        {
+            "rows": rows,
+            "my_cases": selectors.my_open_cases(request.user),
+            "now": timezone.now(),
+        },
     )
-    recent = (
-        visible_cases(request.user)
-        .exclude(status=Case.Status.RESOLVED)
-        .select_related("queue", "assignee")
-        .order_by("-priority", "sla_due_at")[:25]
+
+
+def _filters(request: HttpRequest) -> selectors.QueueFilters:
+    get = request.GET
+    return selectors.QueueFilters(
+        intent=get.get("intent", "").strip()[:100],
+        trigger=get.get("trigger", "").strip()[:30],
+        flag=get.get("flag", "").strip()[:50],
+        tier=get.get("tier", "").strip()[:50],
+        q=get.get("q", "").strip()[:200],
     )
-    return render(request, "cases/home.html", {"queues": queues, "recent": recent, "now": now})
+
+
+@login_required
+@vary_on_headers("HX-Request")
+def queue_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    queue = get_object_or_404(visible_queues(request.user), slug=slug)
+    filters = _filters(request)
+    page = Paginator(selectors.waiting_cases(queue, filters), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "queue": queue,
+        "filters": filters,
+        "page": page,
+        "now": timezone.now(),
+        "query": query,
+    }
+    if request.htmx:  # type: ignore[attr-defined]
+        return render(request, "cases/_case_list.html", context)
+    context["stats"] = selectors.queue_stats([queue.pk]).get(queue.pk, selectors.QueueStats())
+    context["choices"] = selectors.queue_filter_choices(queue)
+    context["triggers"] = Case.Trigger.choices
+    context["flags"] = KNOWN_FLAGS
+    return render(request, "cases/queue.html", context)
+
+
+KNOWN_FLAGS = [
+    "frustration",
+    "urgency",
+    "legal_threat",
+    "chargeback_threat",
+    "security",
+    "high_value",
+]
+
+
+@login_required
+@require_POST
+def take_next(request: HttpRequest) -> HttpResponse:
+    case = actions.case_take_next(agent=request.user)
+    if case is None:
+        messages.info(
+            request, "Nothing to take: your queues are empty or you are at your capacity."
+        )
+        target = request.POST.get("next") or reverse("cases:home")
+        return _redirect(request, target)
+    return _redirect(request, reverse("cases:detail", args=[case.pk]))
+
+
+def _redirect(request: HttpRequest, url: str) -> HttpResponse:
+    if not url.startswith("/"):
+        url = reverse("cases:home")
+    if request.htmx:  # type: ignore[attr-defined]
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)
+
+
+def _case_context(request: HttpRequest, case: Case, **extra: Any) -> dict[str, Any]:
+    return {
+        "case": case,
+        "messages_list": selectors.case_messages(case),
+        "steps": case.attempted_steps.all(),
+        "events": case.events.select_related("actor").order_by("id"),
+        "corrections": case.intent_corrections.select_related("agent").order_by("id"),
+        "related": selectors.related_cases(case),
+        "intents": Intent.objects.filter(is_active=True).only("name", "label"),
+        "resolutions": Case.Resolution.choices,
+        "can_work": actions.agent_may_work(request.user, case),
+        "holds": case.assignee_id == request.user.pk,
+        "now": timezone.now(),
+        **extra,
+    }
 
 
 @login_required
 def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
-    case = (
-        visible_cases(request.user)
-        .select_related("queue", "assignee", "integration", "previous_case")
-        .filter(pk=case_id)
-        .first()
-    )
-    if case is None:
+    case = selectors.case_for_page(request.user, case_id)
+    return render(request, "cases/case_detail.html", _case_context(request, case))
+
+
+def _expected_version(request: HttpRequest) -> int | None:
+    try:
+        return int(request.POST["version"])
+    except (KeyError, ValueError):
+        return None
+
+
+ACTIONS = {
+    "claim": lambda r, cid, v: actions.case_claim(case_id=cid, agent=r.user, expected_version=v),
+    "release": lambda r, cid, v: actions.case_release(
+        case_id=cid, agent=r.user, expected_version=v
+    ),
+    "reply": lambda r, cid, v: actions.case_reply(
+        case_id=cid, agent=r.user, text=r.POST.get("text", ""), expected_version=v
+    ),
+    "note": lambda r, cid, v: actions.case_note_add(
+        case_id=cid, agent=r.user, text=r.POST.get("text", "")
+    ),
+    "intent": lambda r, cid, v: actions.case_intent_correct(
+        case_id=cid,
+        agent=r.user,
+        to_intent=r.POST.get("intent", ""),
+        reason=r.POST.get("reason", "")[:2000],
+        expected_version=v,
+    ),
+    "await": lambda r, cid, v: actions.case_await_customer(
+        case_id=cid, agent=r.user, expected_version=v
+    ),
+    "resolve": lambda r, cid, v: actions.case_resolve(
+        case_id=cid,
+        agent=r.user,
+        resolution_code=r.POST.get("resolution_code", ""),
+        customer_repeated=_yes_no(r.POST.get("customer_repeated")),
+        expected_version=v,
+    ),
+    "reopen": lambda r, cid, v: actions.case_reopen(case_id=cid, agent=r.user, expected_version=v),
+}
+DONE = {
+    "claim": "You have this case.",
+    "release": "Released back to the queue.",
+    "reply": "Reply sent to the customer.",
+    "note": "Internal note added.",
+    "intent": "Intent corrected.",
+    "await": "Waiting for the customer.",
+    "resolve": "Case resolved.",
+    "reopen": "Case reopened.",
+}
+
+
+def _yes_no(value: str | None) -> bool:
+    if value not in {"yes", "no"}:
+        raise actions.CaseActionError(
+            "Answer whether the customer had to repeat information (yes or no)."
+        )
+    return value == "yes"
+
+
+@login_required
+@require_POST
+def case_action(request: HttpRequest, case_id: int, action: str) -> HttpResponse:
+    handler = ACTIONS.get(action)
+    if handler is None:
+        raise Http404("No such action")
+    case = selectors.case_for_page(request.user, case_id)
+    if not actions.agent_may_work(request.user, case):
         raise Http404("No such case")
-    context = {
-        "case": case,
-        "messages_list": case.messages.select_related("author").order_by("seq"),
-        "steps": case.attempted_steps.all(),
-        "events": case.events.select_related("actor").order_by("id"),
-        "corrections": case.intent_corrections.select_related("agent"),
-    }
-    return render(request, "cases/case_detail.html", context)
+    error = ""
+    status = 200
+    form: dict[str, str] = {}
+    try:
+        handler(request, case.pk, _expected_version(request))
+    except actions.CaseActionError as failure:
+        error = str(failure)
+        status = 409 if isinstance(failure, actions.StaleCase | actions.CaseAlreadyClaimed) else 422
+        # Keep what the agent typed: a conflict or a typo never loses a reply.
+        form = {key: request.POST.get(key, "") for key in ("text", "intent", "reason")}
+        form["action"] = action
+    case = selectors.case_for_page(request.user, case_id)
+    context = _case_context(
+        request, case, error=error, form=form, done="" if error else DONE[action]
+    )
+    if request.htmx:  # type: ignore[attr-defined]
+        return render(request, "cases/_case_main.html", context, status=status)
+    return render(request, "cases/case_detail.html", context, status=status)
 
 
 @require_GET
@@ -57,3 +226,6 @@ def healthz(request: HttpRequest) -> JsonResponse:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"status": "ok"})
+
+
+__all__ = ["case_action", "case_detail", "healthz", "home", "may_work_queue", "queue_detail"]

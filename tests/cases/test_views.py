@@ -35,8 +35,9 @@ def test_agent_sees_cases_of_own_queues_only(client):
     other = CaseFactory(queue=QueueFactory(), customer_name="Other Customer")
     client.force_login(membership.agent)
 
-    home = client.get("/")
-    assert b"Own Customer" in home.content and b"Other Customer" not in home.content
+    queue_page = client.get(f"/queues/{membership.queue.slug}/")
+    assert b"Own Customer" in queue_page.content and b"Other Customer" not in queue_page.content
+    assert client.get(f"/queues/{other.queue.slug}/").status_code == 404
     assert client.get(f"/cases/{own.pk}/").status_code == 200
     assert client.get(f"/cases/{other.pk}/").status_code == 404
 

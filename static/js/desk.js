@@ -1,0 +1,87 @@
+// Keyboard shortcuts, copy buttons and small comforts for the desk's pages.
+// Shortcuts are declared in the markup: data-shortcut (click), data-shortcut-focus (focus),
+// data-shortcut-open (open a <details>), data-shortcut-link (follow a link).
+(function () {
+  "use strict";
+
+  function typing(target) {
+    return target.closest("input, textarea, select, [contenteditable]");
+  }
+
+  function find(attribute, key) {
+    return document.querySelector("[" + attribute + '="' + key + '"]');
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && event.target.form) {
+      event.preventDefault();
+      event.target.form.requestSubmit();
+      return;
+    }
+    if (event.key === "Escape" && typing(event.target)) {
+      event.target.blur();
+      return;
+    }
+    if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) return;
+    var key = event.key;
+    var element;
+    if ((element = find("data-shortcut", key))) {
+      event.preventDefault();
+      element.click();
+    } else if ((element = find("data-shortcut-focus", key))) {
+      event.preventDefault();
+      element.focus();
+    } else if ((element = find("data-shortcut-open", key))) {
+      event.preventDefault();
+      element.parentElement.open = true;
+      var first = element.parentElement.querySelector("input, select, textarea");
+      if (first) first.focus();
+    } else if ((element = find("data-shortcut-link", key))) {
+      event.preventDefault();
+      window.location.href = element.href;
+    } else if (key === "j" || key === "k") {
+      moveSelection(key === "j" ? 1 : -1, event);
+    } else if (key === "Enter") {
+      var row = document.querySelector("[data-list-nav] tr.selected");
+      if (row) window.location.href = row.dataset.href;
+    }
+  });
+
+  function moveSelection(step, event) {
+    var rows = Array.prototype.slice.call(document.querySelectorAll("[data-list-nav] tbody tr"));
+    if (!rows.length) return;
+    event.preventDefault();
+    var current = rows.findIndex(function (row) { return row.classList.contains("selected"); });
+    var next = Math.min(Math.max(current + step, 0), rows.length - 1);
+    rows.forEach(function (row) { row.classList.remove("selected"); });
+    rows[next].classList.add("selected");
+    rows[next].querySelector("a").focus();
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("button.copy");
+    if (!button) return;
+    var text = button.dataset.copy;
+    var done = function () {
+      button.textContent = "Copied";
+      setTimeout(function () { button.textContent = "Copy"; }, 1200);
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done);
+    } else {
+      var area = document.createElement("textarea");
+      area.value = text;
+      document.body.appendChild(area);
+      area.select();
+      document.execCommand("copy");
+      area.remove();
+      done();
+    }
+  });
+
+  // After an action swaps the case in, put the agent back where they were typing.
+  document.body.addEventListener("htmx:afterSwap", function (event) {
+    var alert = event.detail.target.querySelector && document.querySelector("#case-main .alert");
+    if (alert) alert.setAttribute("tabindex", "-1");
+  });
+})();
