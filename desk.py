@@ -105,12 +105,21 @@ def demo_sources(options: argparse.Namespace) -> list[str]:
     return sources
 
 
+def stop_on_sigterm() -> None:
+    """A service manager's SIGTERM stops the desk like Ctrl-C, children included."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def run(options: argparse.Namespace) -> int:
     ensure_venv()
+    stop_on_sigterm()
     env = {**os.environ}
     env.setdefault("HANDOFF_BASE_URL", f"http://127.0.0.1:{options.port}")
-    if "DATABASE_URL" not in env:
-        env.setdefault("DEBUG", "0")
+    env.setdefault("LOG_LEVEL", "WARNING")  # keep the terminal for what the user needs
     var = Path(env.get("HANDOFF_VAR_DIR", ROOT / "var"))
     key_file = var / "demo-api-key"
     say("migrating the database")

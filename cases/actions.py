@@ -41,17 +41,11 @@ class StaleCase(CaseActionError):
 class CaseAlreadyClaimed(CaseActionError):
     def __init__(self, case: Case) -> None:
         self.case = case
-        holder = case.assignee
-        name = (holder.get_full_name() or holder.get_username()) if holder else "someone else"
-        super().__init__(f"{name} has already claimed this case.")
+        super().__init__(f"{case.assignee_name or 'Someone else'} has already claimed this case.")
 
 
 class CapacityReached(CaseActionError):
     pass
-
-
-def display_name(user: Any) -> str:
-    return str(user.get_full_name() or user.get_username())
 
 
 def _locked(case_id: int, expected_version: int | None) -> Case:

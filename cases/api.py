@@ -259,7 +259,6 @@ class CaseOut(Schema):
 
 
 def _case_body(case: Case) -> dict[str, Any]:
-    assignee = case.assignee
     return CaseOut(
         case_id=case.pk,
         external_id=case.external_id,
@@ -267,7 +266,7 @@ def _case_body(case: Case) -> dict[str, Any]:
         queue=case.queue.slug,
         priority=PRIORITY_NAMES.get(case.priority, str(case.priority)),
         position=queue_position(case),
-        assignee=(assignee.get_full_name() or assignee.get_username()) if assignee else None,
+        assignee=case.assignee_name or None,
         detected_intent=case.detected_intent,
         current_intent=case.current_intent,
         trigger_reason=case.trigger_reason,

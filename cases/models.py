@@ -1,12 +1,19 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
 from queues.models import Queue
+
+
+def person_name(user: Any) -> str:
+    if user is None:
+        return ""
+    return str(user.get_full_name() or user.get_username())
 
 
 def new_webhook_id() -> str:
@@ -174,6 +181,10 @@ class Case(models.Model):
     def is_open(self) -> bool:
         return self.status != self.Status.RESOLVED
 
+    @property
+    def assignee_name(self) -> str:
+        return person_name(self.assignee)
+
 
 class Message(models.Model):
     class Role(models.TextChoices):
@@ -214,6 +225,12 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role}: {self.text[:40]}"
+
+    @property
+    def speaker(self) -> str:
+        if self.role in {self.Role.AGENT, self.Role.NOTE} and self.author is not None:
+            return person_name(self.author)
+        return self.get_role_display()
 
 
 class AttemptedStep(models.Model):
@@ -281,6 +298,10 @@ class CaseEvent(models.Model):
         return f"{self.kind} on case {self.case_id}"
 
     @property
+    def actor_name(self) -> str:
+        return person_name(self.actor) or self.actor_label
+
+    @property
     def label(self) -> str:
         return self.LABELS.get(self.kind, self.kind.replace("_", " "))
 
@@ -300,6 +321,10 @@ class IntentCorrection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_intent} → {self.to_intent}"
+
+    @property
+    def agent_name(self) -> str:
+        return person_name(self.agent) or "a former agent"
 
 
 class Delivery(models.Model):
