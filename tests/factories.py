@@ -1,9 +1,8 @@
 from __future__ import annotations
 
+import importlib
 from datetime import timedelta
 from typing import Any
-
-import importlib
 
 import factory
 from django.apps import apps as django_apps

@@ -198,7 +198,7 @@ def run_threads(count: int, target) -> list:
         barrier.wait()
         try:
             outcome = target(n)
-        except Exception as error:  # noqa: BLE001 - the outcome is what we compare
+        except Exception as error:
             outcome = error
         finally:
             connection.close()
