@@ -184,6 +184,9 @@ DONE = {
 }
 
 
+INLINE_ERRORS = {"reply", "note", "intent", "resolve"}
+
+
 def _yes_no(value: str | None) -> bool:
     if value not in {"yes", "no"}:
         raise actions.CaseActionError(
@@ -213,8 +216,15 @@ def case_action(request: HttpRequest, case_id: int, action: str) -> HttpResponse
         form = {key: request.POST.get(key, "") for key in ("text", "intent", "reason")}
         form["action"] = action
     case = selectors.case_for_page(request.user, case_id)
+    # A mistake in a form is shown beside that form; a conflict, above the whole case.
+    inline = action in INLINE_ERRORS and status == 422
     context = _case_context(
-        request, case, error=error, form=form, done="" if error else DONE[action]
+        request,
+        case,
+        error=error,
+        form=form,
+        form_error=action if inline else "",
+        done="" if error else DONE[action],
     )
     if request.htmx:  # type: ignore[attr-defined]
         return render(request, "cases/_case_main.html", context, status=status)

@@ -1,0 +1,227 @@
+"""The workspace pages and actions: who may do what, what a mistake looks like, how many queries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from cases.models import Case, CaseEvent
+from tests.factories import (
+    CaseFactory,
+    MembershipFactory,
+    MessageFactory,
+    QueueFactory,
+    UserFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+ACTIONS = {
+    "claim": {},
+    "reply": {"text": "Hello"},
+    "note": {"text": "internal"},
+    "intent": {"intent": "billing.double_charge", "reason": "x"},
+    "await": {},
+    "release": {},
+    "resolve": {"resolution_code": "solved", "customer_repeated": "no"},
+    "reopen": {},
+}
+
+
+@pytest.fixture
+def world() -> dict[str, Any]:
+    membership = MembershipFactory()
+    return {
+        "case": CaseFactory(queue=membership.queue),
+        "member": membership.agent,
+        "outsider": MembershipFactory(queue=QueueFactory()).agent,
+        "supervisor": UserFactory(role="supervisor"),
+        "admin": UserFactory(role="admin"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("who", "expected"),
+    [("member", 200), ("outsider", 404), ("supervisor", 200), ("admin", 200)],
+)
+def test_pages_by_role(client, world, who, expected):
+    case = world["case"]
+    client.force_login(world[who])
+
+    assert client.get(f"/cases/{case.pk}/").status_code == expected
+    assert client.get(f"/queues/{case.queue.slug}/").status_code == expected
+    assert client.get("/").status_code == 200
+
+
+def test_anonymous_gets_the_login_page_for_every_page_and_action(client, world):
+    case = world["case"]
+    urls = ["/", f"/queues/{case.queue.slug}/", f"/cases/{case.pk}/"]
+    for url in urls:
+        assert client.get(url)["Location"].startswith("/login/")
+    for action in [*ACTIONS, "take-next"]:
+        url = "/take-next/" if action == "take-next" else f"/cases/{case.pk}/{action}/"
+        response = client.post(url, ACTIONS.get(action, {}))
+        assert response.status_code == 302 and response["Location"].startswith("/login/")
+    assert CaseEvent.objects.count() == 0
+
+
+@pytest.mark.parametrize("action", list(ACTIONS))
+def test_an_agent_outside_the_queue_gets_404_for_every_action(client, world, action):
+    case = world["case"]
+    client.force_login(world["outsider"])
+
+    response = client.post(f"/cases/{case.pk}/{action}/", ACTIONS[action])
+
+    assert response.status_code == 404
+    assert CaseEvent.objects.filter(case=case).count() == 0
+
+
+@pytest.mark.parametrize("who", ["member", "supervisor", "admin"])
+def test_members_supervisors_and_admins_can_work_the_case(client, world, who):
+    case = world["case"]
+    client.force_login(world[who])
+
+    for action in ["claim", "reply", "note", "intent", "await", "resolve", "reopen", "release"]:
+        response = client.post(
+            f"/cases/{case.pk}/{action}/", ACTIONS[action], HTTP_HX_REQUEST="true"
+        )
+        assert response.status_code == 200, (action, response.content[:300])
+        assert b'class="alert ok"' in response.content, action
+
+    kinds = list(CaseEvent.objects.filter(case=case).values_list("kind", flat=True))
+    assert kinds == [
+        "claimed",
+        "replied",
+        "noted",
+        "intent_corrected",
+        "awaiting_customer",
+        "resolved",
+        "reopened",
+        "released",
+    ]
+
+
+def test_an_htmx_action_returns_the_case_fragment_not_the_page(client, world):
+    client.force_login(world["member"])
+
+    response = client.post(f"/cases/{world['case'].pk}/claim/", {}, HTTP_HX_REQUEST="true")
+
+    body = response.content.decode()
+    assert body.startswith('<div id="case-main"') and "<html" not in body
+
+
+@pytest.mark.parametrize(
+    ("action", "data", "message"),
+    [
+        ("reply", {"text": "   "}, "Write a reply first."),
+        ("note", {"text": ""}, "Write the note first."),
+        ("intent", {"intent": "x" * 101}, "An intent name is at most 100 characters."),
+        ("resolve", {"resolution_code": "made_up", "customer_repeated": "no"}, "Pick a resolution"),
+        ("resolve", {"resolution_code": "solved"}, "Answer whether the customer had to repeat"),
+    ],
+)
+def test_form_mistakes_are_shown_inline_and_change_nothing(client, world, action, data, message):
+    case = world["case"]
+    client.force_login(world["member"])
+
+    response = client.post(f"/cases/{case.pk}/{action}/", data, HTTP_HX_REQUEST="true")
+
+    assert response.status_code == 422
+    assert 'class="field-error"' in response.content.decode()
+    assert message in response.content.decode()
+    assert Case.objects.get(pk=case.pk).version == case.version
+
+
+def test_a_stale_version_is_a_409_with_the_fresh_case(client, world):
+    case = world["case"]
+    client.force_login(world["member"])
+
+    response = client.post(
+        f"/cases/{case.pk}/intent/",
+        {"intent": "billing.other", "version": case.version - 1},
+        HTTP_HX_REQUEST="true",
+    )
+
+    assert response.status_code == 409
+    assert "Someone changed this case" in response.content.decode()
+    assert Case.objects.get(pk=case.pk).current_intent == case.current_intent
+
+
+def test_take_next_opens_the_claimed_case(client, world):
+    client.force_login(world["member"])
+
+    response = client.post("/take-next/")
+
+    assert response.status_code == 302
+    assert response["Location"] == f"/cases/{world['case'].pk}/"
+    assert Case.objects.get(pk=world["case"].pk).assignee == world["member"]
+
+
+def test_take_next_with_nothing_to_take_says_so(client, world):
+    client.force_login(world["outsider"])
+
+    response = client.post("/take-next/", follow=True)
+
+    assert "Nothing to take" in response.content.decode()
+
+
+def test_queue_filters_and_search(client, world):
+    queue = world["case"].queue
+    CaseFactory(
+        queue=queue,
+        customer_name="Vera Gold",
+        customer_tier="gold",
+        risk_flags=["security"],
+        facts={"order_id": "Z-77"},
+        current_intent="security.x",
+    )
+    client.force_login(world["member"])
+
+    def names(**params: str) -> int:
+        response = client.get(f"/queues/{queue.slug}/", params, HTTP_HX_REQUEST="true")
+        return response.content.decode().count("data-href=")
+
+    assert names() == 2
+    assert names(flag="security") == 1
+    assert names(tier="gold") == 1
+    assert names(intent="security.x") == 1
+    assert names(q="Z-77") == 1
+    assert names(q="vera") == 1
+    assert names(q="nobody-has-this") == 0
+
+
+def test_queue_page_queries_do_not_grow_with_the_number_of_cases(
+    client, world, django_assert_max_num_queries
+):
+    queue = world["case"].queue
+    client.force_login(world["member"])
+    client.get(f"/queues/{queue.slug}/")  # warm the session
+    with django_assert_max_num_queries(12) as few:
+        client.get(f"/queues/{queue.slug}/")
+    CaseFactory.create_batch(60, queue=queue)
+
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        response = client.get(f"/queues/{queue.slug}/")
+    assert response.status_code == 200
+
+
+def test_case_page_queries_do_not_grow_with_the_number_of_messages(
+    client, world, django_assert_max_num_queries
+):
+    case = world["case"]
+    agent = world["member"]
+    client.force_login(agent)
+    MessageFactory(case=case, role="agent", author=agent)
+    client.get(f"/cases/{case.pk}/")
+    with django_assert_max_num_queries(30) as few:
+        client.get(f"/cases/{case.pk}/")
+    for _ in range(40):
+        MessageFactory(case=case, role="note", author=UserFactory())
+    CaseFactory.create_batch(
+        5, queue=case.queue, customer_ref=case.customer_ref, integration=case.integration
+    )
+
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        response = client.get(f"/cases/{case.pk}/")
+    assert response.content.decode().count('class="msg ') == 41
