@@ -17,3 +17,10 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# A test run shares Redis with whatever else uses it (a dev server, a benchmark): its channel
+# groups and task queue get names of their own, so no stray event or task crosses over.
+TEST_RUN_ID = os.environ.get("HANDOFF_TEST_RUN_ID") or os.urandom(4).hex()
+if REDIS_URL:
+    CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"test-{TEST_RUN_ID}"
+    CELERY_TASK_DEFAULT_QUEUE = f"test-{TEST_RUN_ID}"
