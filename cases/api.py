@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
 from ninja import Header, NinjaAPI, Schema
@@ -204,20 +203,28 @@ def handoff_create(
         if isinstance(claim, idempotency.Replay):
             return _json(claim.status, claim.body, Idempotent_Replayed="true")
         record = claim
+    answer: dict[str, Any] = {}
+
+    def remember_answer(outcome: services.HandoffOutcome) -> None:
+        # In the handoff's own transaction: the case and the replayable answer commit together.
+        body = _handoff_body(outcome, warnings)
+        answer["status"] = 201 if outcome.created else 200
+        answer["body"] = json.dumps(body)
+        answer["location"] = body["api_url"]
+        if record is not None:
+            idempotency.idempotency_complete(
+                record=record, status=answer["status"], body=answer["body"]
+            )
+
     try:
-        with transaction.atomic():
-            outcome = services.handoff_receive(integration=integration, package=package)
-            status = 201 if outcome.created else 200
-            body = _handoff_body(outcome, warnings)
-            if record is not None:
-                idempotency.idempotency_complete(
-                    record=record, status=status, body=json.dumps(body)
-                )
+        services.handoff_receive(
+            integration=integration, package=package, on_stored=remember_answer
+        )
     except BaseException:
         if record is not None:
             idempotency.idempotency_release(record=record)
         raise
-    return _json(status, body, Location=body["api_url"])
+    return _json(answer["status"], answer["body"], Location=answer["location"])
 
 
 # --- cases ----------------------------------------------------------------------------------

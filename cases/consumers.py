@@ -25,7 +25,7 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=UNAUTHORIZED)
             return
-        queue_ids, supervisor = await self._access(user)
+        queue_ids, supervisor = await self._access(user)  # a supervisor's: every queue
         groups = [queue_group(queue_id) for queue_id in sorted(queue_ids)]
         if supervisor:
             groups.append(SUPERVISORS_GROUP)

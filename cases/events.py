@@ -25,10 +25,6 @@ def queue_group(queue_id: int) -> str:
     return f"queue.{queue_id}"
 
 
-def case_group(case_id: int) -> str:
-    return f"case.{case_id}"
-
-
 @dataclass(frozen=True)
 class LiveEvent:
     kind: str
@@ -48,12 +44,10 @@ class LiveEvent:
 
 
 def case_event(case: Case, kind: str, *, extra_queue_ids: tuple[int, ...] = ()) -> LiveEvent:
+    # Everyone who may see a case is in its queue's group (agents of the queue; supervisors
+    # join every queue's group), so one group per queue reaches every page that shows it.
     queue_ids = {case.queue_id, *extra_queue_ids}
-    groups = (
-        *(queue_group(queue_id) for queue_id in sorted(queue_ids)),
-        case_group(case.pk),
-        SUPERVISORS_GROUP,
-    )
+    groups = tuple(queue_group(queue_id) for queue_id in sorted(queue_ids))
     return LiveEvent(
         kind=kind,
         case_id=case.pk,

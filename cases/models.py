@@ -85,17 +85,22 @@ class Case(models.Model):
         HIGH_VALUE = "high_value", "High-value customer"
         OTHER = "other", "Other"
 
-    integration = models.ForeignKey(Integration, on_delete=models.PROTECT, related_name="cases")
+    # Foreign keys whose lookups a composite index below already serves get no index of their
+    # own: every index is paid for on each of the many inserts.
+    integration = models.ForeignKey(
+        Integration, on_delete=models.PROTECT, related_name="cases", db_index=False
+    )
     external_id = models.CharField(max_length=200)
     channel = models.CharField(max_length=50, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.WAITING)
-    queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="cases")
+    queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="cases", db_index=False)
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="assigned_cases",
+        db_index=False,
     )
     priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
 
@@ -125,7 +130,9 @@ class Case(models.Model):
     routing_rule = models.CharField(max_length=120, blank=True)
     routing_explanation = models.TextField(blank=True)
     ruleset_version = models.PositiveIntegerField(null=True, blank=True)
-    routed_queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="+")
+    routed_queue = models.ForeignKey(
+        Queue, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
 
     sla_due_at = models.DateTimeField()
     sla_breached = models.BooleanField(default=False)
@@ -198,7 +205,10 @@ class Message(models.Model):
         BEFORE_HANDOFF = "before_handoff", "Before handoff"
         AFTER_HANDOFF = "after_handoff", "After handoff"
 
-    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="messages")
+    # Indexed by the (case, dedupe_key) and (case, seq) constraints.
+    case = models.ForeignKey(
+        Case, on_delete=models.CASCADE, related_name="messages", db_index=False
+    )
     seq = models.PositiveIntegerField(help_text="Order within the case.")
     external_id = models.CharField(max_length=200, blank=True)
     # "id:<external id>" or a hash of role + time + text: a message is stored once per case.
@@ -258,7 +268,8 @@ class AttemptedStep(models.Model):
 class CaseEvent(models.Model):
     """Append-only audit trail: every state change of a case writes one."""
 
-    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="events")
+    # Indexed by event_case_version.
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="events", db_index=False)
     kind = models.CharField(max_length=40)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,

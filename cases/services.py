@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -97,20 +98,41 @@ class HandoffOutcome:
     appended_messages: int
 
 
-def handoff_receive(*, integration: Integration, package: HandoffPackage) -> HandoffOutcome:
-    """Store a handoff: a new case, or an update of the conversation's open case."""
-    try:
-        with transaction.atomic():
-            return _handoff_store(integration=integration, package=package)
-    except IntegrityError:
-        # A concurrent handoff of the same conversation created its case first (the partial
-        # unique constraint said so): this one is now an update of that case.
-        with transaction.atomic():
-            return _handoff_store(integration=integration, package=package)
+def handoff_receive(
+    *,
+    integration: Integration,
+    package: HandoffPackage,
+    on_stored: Callable[[HandoffOutcome], None] | None = None,
+) -> HandoffOutcome:
+    """Store a handoff: a new case, or an update of the conversation's open case.
+
+    Most handoffs open a case, so that is tried first; the partial unique index on open
+    conversations refuses it when one is open (or a concurrent handoff just opened it), and the
+    handoff is then applied to that case. ``on_stored`` runs inside the same transaction.
+    """
+    update_open_case = False
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                outcome = _handoff_store(
+                    integration=integration, package=package, update_open_case=update_open_case
+                )
+                if on_stored is not None:
+                    on_stored(outcome)
+                return outcome
+        except IntegrityError:
+            if attempt == 2:
+                raise
+            update_open_case = True
+    raise AssertionError("unreachable")
 
 
-def _handoff_store(*, integration: Integration, package: HandoffPackage) -> HandoffOutcome:
-    open_case = lock_open_conversation(integration.pk, package.external_id)
+def _handoff_store(
+    *, integration: Integration, package: HandoffPackage, update_open_case: bool
+) -> HandoffOutcome:
+    open_case = (
+        lock_open_conversation(integration.pk, package.external_id) if update_open_case else None
+    )
     if open_case is not None:
         open_case.integration = integration
         appended = _handoff_refresh(case=open_case, package=package)
@@ -168,10 +190,18 @@ def _customer_fields(package: HandoffPackage) -> dict[str, Any]:
 
 
 def _routing_package(package: HandoffPackage, flags: list[str], trigger: str) -> dict[str, Any]:
-    data = package.model_dump(mode="json")
-    data["risk_flags"] = flags
-    data["trigger"] = {**(data.get("trigger") or {}), "reason": trigger}
-    return data
+    """The package as the routing engine reads it, with the desk's flags and trigger."""
+    return {
+        "channel": package.channel,
+        "customer": package.customer.model_dump() if package.customer else {},
+        "intent": {"name": package.intent.name, "confidence": package.intent.confidence}
+        if package.intent
+        else {},
+        "trigger": {"reason": trigger},
+        "risk_flags": flags,
+        "facts": package.facts,
+        "transcript": [{"role": m.role, "text": m.text} for m in package.transcript],
+    }
 
 
 def _handoff_open(*, integration: Integration, package: HandoffPackage) -> Case:

@@ -68,7 +68,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "servestatic.middleware.ServeStaticMiddleware",
     "cases.middleware.ApiBodyLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -128,10 +128,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- redis: channel layer and celery broker --------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
+    # The pub/sub layer: group_send is one PUBLISH (the core layer runs a Lua script per group
+    # and raised ChannelFull under streaming); a missed frame is healed by the page's resync.
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1500, "expiry": 30},
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
         }
     }
     CELERY_BROKER_URL = REDIS_URL
@@ -179,15 +181,16 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT: Path | None = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
-# WhiteNoise serves our own static files (no CDN). Embedded and DEBUG read them in place;
-# production serves what `collectstatic` gathered, with hashed names and compression.
-WHITENOISE_USE_FINDERS = EMBEDDED or DEBUG
-if WHITENOISE_USE_FINDERS and "STATIC_ROOT" not in os.environ:
+# ServeStatic (WhiteNoise's async-capable successor) serves our own static files, no CDN.
+# Embedded and DEBUG read them in place; production serves what `collectstatic` gathered,
+# with hashed names and compression.
+SERVESTATIC_USE_FINDERS = EMBEDDED or DEBUG
+if SERVESTATIC_USE_FINDERS and "STATIC_ROOT" not in os.environ:
     STATIC_ROOT = None
 else:
     STORAGES = {
         "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+        "staticfiles": {"BACKEND": "servestatic.storage.CompressedManifestStaticFilesStorage"},
     }
 
 # --- security ---------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from handoff_site.settings import *  # noqa: F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 HANDOFF_ALLOW_PRIVATE_CALLBACKS = True
 # Tests read static files in place, whatever the database (no collectstatic manifest needed).
-WHITENOISE_USE_FINDERS = True
+SERVESTATIC_USE_FINDERS = True
 STATIC_ROOT = None
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
