@@ -15,9 +15,9 @@ from django.db.models import Count
 from django.utils import timezone
 
 from cases.deliveries import delivery_record
-from cases.events import case_event, publish_on_commit
+from cases.events import publish_case
 from cases.locks import lock_case
-from cases.models import Case, IntentCorrection, Message
+from cases.models import Case, IntentCorrection, Message, person_name
 from cases.permissions import may_work_queue
 from cases.services import record_event
 from queues.models import Membership
@@ -58,8 +58,8 @@ def _locked(case_id: int, expected_version: int | None) -> Case:
 def _commit(case: Case, fields: list[str], *, kind: str, actor: Any, data: dict[str, Any]) -> Case:
     case.version += 1
     case.save(update_fields=[*fields, "version", "updated_at"])
-    record_event(case, kind=kind, actor=actor, data=data)
-    publish_on_commit(case_event(case, f"case.{kind}"))
+    event = record_event(case, kind=kind, actor=actor, data=data)
+    publish_case(case, f"case.{kind}", cursor=event.pk, actor=person_name(actor))
     return case
 
 

@@ -1,4 +1,10 @@
-"""The desk's websocket: one per open page, joined to the groups its user may see."""
+"""The desk's websocket: one per open page, joined to the groups its user may see.
+
+Frames to the page: ``hello`` (the queues joined and the newest cursor), ``event`` (a case's
+new state, see ``cases.events``), ``reload`` (too much was missed: load the page again).
+Frames from the page: ``{"type": "resync", "since": <cursor>}`` after a reconnect; the answer
+is the current state of every visible case changed since, oldest first.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +14,19 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from cases.events import SUPERVISORS_GROUP, queue_group
+from cases.events import SUPERVISORS_GROUP, case_snapshot, queue_group
+from cases.models import Case, CaseEvent
 from cases.permissions import sees_all_queues, visible_queue_ids
 
 logger = logging.getLogger(__name__)
 
 UNAUTHORIZED = 4401
+RESYNC_LIMIT = 200
 
 
 class DeskConsumer(AsyncJsonWebsocketConsumer):
     groups_joined: list[str]
+    queue_ids: set[int]
 
     async def connect(self) -> None:
         self.groups_joined = []
@@ -25,28 +34,65 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=UNAUTHORIZED)
             return
-        queue_ids, supervisor = await self._access(user)  # a supervisor's: every queue
-        groups = [queue_group(queue_id) for queue_id in sorted(queue_ids)]
+        self.queue_ids, supervisor, cursor = await self._access(user)
+        groups = [queue_group(queue_id) for queue_id in sorted(self.queue_ids)]
         if supervisor:
             groups.append(SUPERVISORS_GROUP)
         for group in groups:
             await self.channel_layer.group_add(group, self.channel_name)
         self.groups_joined = groups
         await self.accept()
-        await self.send_json({"type": "hello", "queues": sorted(queue_ids)})
+        await self.send_json({"type": "hello", "queues": sorted(self.queue_ids), "cursor": cursor})
 
     @database_sync_to_async
-    def _access(self, user: Any) -> tuple[set[int], bool]:
-        return visible_queue_ids(user), sees_all_queues(user)
+    def _access(self, user: Any) -> tuple[set[int], bool, int]:
+        cursor = CaseEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        return visible_queue_ids(user), sees_all_queues(user), cursor
 
     async def disconnect(self, code: int) -> None:
         for group in getattr(self, "groups_joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
 
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if not isinstance(content, dict) or content.get("type") != "resync":
+            return
+        try:
+            since = int(content.get("since", 0))
+        except (TypeError, ValueError):
+            return
+        try:
+            frames = await self._missed(since)
+        except Exception:
+            logger.exception("resync_failed since=%s", since)
+            frames = [{"type": "reload"}]
+        for frame in frames:
+            await self.send_json(frame)
+
+    @database_sync_to_async
+    def _missed(self, since: int) -> list[dict[str, Any]]:
+        """The current state of each visible case changed after ``since``, oldest change first."""
+        changed = list(
+            CaseEvent.objects.filter(pk__gt=since, case__queue_id__in=self.queue_ids)
+            .order_by("pk")
+            .values_list("case_id", "pk", "kind")[: RESYNC_LIMIT + 1]
+        )
+        if len(changed) > RESYNC_LIMIT:
+            return [{"type": "reload"}]
+        last: dict[int, tuple[int, str]] = {}
+        for case_id, pk, kind in changed:
+            last.pop(case_id, None)  # keep the order of each case's latest change
+            last[case_id] = (pk, kind)
+        cases = Case.objects.select_related("queue", "assignee").in_bulk(list(last))
+        frames = []
+        for case_id, (pk, kind) in last.items():
+            case = cases.get(case_id)
+            if case is not None:
+                frame = case_snapshot(case, kind=f"case.{kind}", cursor=pk)
+                frames.append(frame | {"type": "event", "resync": True})
+        return frames
+
     async def desk_event(self, message: dict[str, Any]) -> None:
         try:
-            await self.send_json(
-                {key: value for key, value in message.items() if key != "type"} | {"type": "event"}
-            )
+            await self.send_json(message | {"type": "event"})
         except Exception:
             logger.exception("desk_event_send_failed case_id=%s", message.get("case_id"))

@@ -1,20 +1,27 @@
 """Live events: published to Channels groups only after the transaction commits.
 
+Each event names the case, its new ``version`` and the audit event id (``cursor``: pages keep
+the highest they saw and ask for everything newer after a reconnect), and carries what pages
+need to patch themselves: the queue row rendered by the queue page's own partial, and the live
+figures of the queues it touched.
+
 A failure of the channel layer (Redis down) is logged and survived: the change is already
-committed, and pages resync from the case versions when the layer returns.
+committed, and pages resync from the cursor when the layer returns.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
 
-from cases.models import Case
+from cases.models import Case, CaseEvent
+from cases.selectors import QueueStats, queue_stats
 
 logger = logging.getLogger(__name__)
 
@@ -25,61 +32,66 @@ def queue_group(queue_id: int) -> str:
     return f"queue.{queue_id}"
 
 
-@dataclass(frozen=True)
-class LiveEvent:
-    kind: str
-    case_id: int
-    version: int
-    groups: tuple[str, ...]
-    data: dict[str, Any] = field(default_factory=dict)
-
-    def message(self) -> dict[str, Any]:
-        return {
-            "type": "desk.event",
-            "kind": self.kind,
-            "case_id": self.case_id,
-            "version": self.version,
-            "data": self.data,
-        }
-
-
-def case_event(case: Case, kind: str, *, extra_queue_ids: tuple[int, ...] = ()) -> LiveEvent:
-    # Everyone who may see a case is in its queue's group (agents of the queue; supervisors
-    # join every queue's group), so one group per queue reaches every page that shows it.
-    queue_ids = {case.queue_id, *extra_queue_ids}
-    groups = tuple(queue_group(queue_id) for queue_id in sorted(queue_ids))
-    return LiveEvent(
-        kind=kind,
-        case_id=case.pk,
-        version=case.version,
-        groups=groups,
-        data={
-            "status": case.status,
-            "queue_id": case.queue_id,
-            "priority": case.priority,
-            "assignee_id": case.assignee_id,
-        },
-    )
+def case_snapshot(case: Case, *, kind: str, cursor: int, actor: str = "") -> dict[str, Any]:
+    """What any page needs to show this case's new state; the same for every viewer."""
+    waiting = case.status == Case.Status.WAITING
+    return {
+        "type": "desk.event",
+        "kind": kind,
+        "case_id": case.pk,
+        "version": case.version,
+        "cursor": cursor,
+        "queue_id": case.queue_id,
+        "status": case.status,
+        "priority": case.priority,
+        "assignee": case.assignee_name,
+        "actor": actor,
+        "label": CaseEvent.LABELS.get(kind.removeprefix("case."), kind),
+        "row": render_to_string("cases/_queue_row.html", {"case": case, "now": timezone.now()})
+        if waiting
+        else "",
+        "stats": {str(case.queue_id): _figures(case.queue_id)},
+    }
 
 
-def publish(event: LiveEvent) -> None:
+def _figures(queue_id: int) -> dict[str, int]:
+    stats = queue_stats([queue_id]).get(queue_id, QueueStats())
+    return {"waiting": stats.waiting, "assigned": stats.assigned, "breached": stats.breached}
+
+
+def publish_case(
+    case: Case, kind: str, *, cursor: int, actor: str = "", also_queue_ids: tuple[int, ...] = ()
+) -> None:
+    """Publish the case's new state to the groups of its queues, once the transaction commits.
+
+    Everyone who may see a case is in its queue's group (agents of the queue; supervisors join
+    every queue's group), so one group per queue reaches every page that shows it.
+    """
+
+    def send() -> None:
+        message = case_snapshot(case, kind=kind, cursor=cursor, actor=actor)
+        groups = [queue_group(q) for q in sorted({case.queue_id, *also_queue_ids})]
+        broadcast(groups, message)
+
+    transaction.on_commit(send)
+
+
+def broadcast(groups: list[str], message: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
     try:
-        async_to_sync(_send_to_groups)(layer, event)
+        async_to_sync(_send_to_groups)(layer, groups, message)
     except Exception:
         logger.warning(
-            "live_event_failed kind=%s case_id=%s", event.kind, event.case_id, exc_info=True
+            "live_event_failed kind=%s case_id=%s",
+            message.get("kind"),
+            message.get("case_id"),
+            exc_info=True,
         )
 
 
-async def _send_to_groups(layer: Any, event: LiveEvent) -> None:
+async def _send_to_groups(layer: Any, groups: list[str], message: dict[str, Any]) -> None:
     # One sync→async switch for all groups of the event.
-    message = event.message()
-    for group in event.groups:
+    for group in groups:
         await layer.group_send(group, message)
-
-
-def publish_on_commit(event: LiveEvent) -> None:
-    transaction.on_commit(lambda: publish(event))

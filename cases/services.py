@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from cases import detectors
 from cases.deliveries import delivery_record, new_signing_secret
-from cases.events import case_event, publish_on_commit
+from cases.events import publish_case
 from cases.locks import lock_case, lock_open_conversation
 from cases.models import AttemptedStep, Case, CaseEvent, CsatResponse, Integration, Message
 from cases.notices import customer_message
@@ -258,7 +258,7 @@ def _handoff_open(*, integration: Integration, package: HandoffPackage) -> Case:
     )
     _append_transcript(case, package.transcript, handed_off_at=None)
     _append_steps(case, package.attempted_steps, existing=())
-    CaseEvent.objects.bulk_create(
+    events = CaseEvent.objects.bulk_create(
         [
             CaseEvent(
                 case=case,
@@ -287,7 +287,7 @@ def _handoff_open(*, integration: Integration, package: HandoffPackage) -> Case:
             ),
         ]
     )
-    publish_on_commit(case_event(case, "case.created"))
+    publish_case(case, "case.created", cursor=events[-1].pk)
     logger.info(
         "handoff_created case_id=%s integration=%s queue=%s trigger=%s missing=%s",
         case.pk,
@@ -361,7 +361,7 @@ def _handoff_refresh(*, case: Case, package: HandoffPackage) -> int:
     case.handoff_count += 1
     case.version += 1
     case.save(update_fields=REFRESHED_FIELDS)
-    record_event(
+    event = record_event(
         case,
         kind="handoff_updated",
         actor_label=f"integration:{case.integration.name}",
@@ -371,7 +371,7 @@ def _handoff_refresh(*, case: Case, package: HandoffPackage) -> int:
             "after": {"intent": case.detected_intent, "risk_flags": case.risk_flags},
         },
     )
-    publish_on_commit(case_event(case, "case.updated"))
+    publish_case(case, "case.updated", cursor=event.pk)
     return appended
 
 
@@ -472,13 +472,13 @@ def case_customer_message_add(
     )
     case.version += 1
     case.save(update_fields=["version", "updated_at"])
-    record_event(
+    event = record_event(
         case,
         kind="customer_message",
         actor_label=f"integration:{case.integration.name}",
         data={"message_id": message.pk},
     )
-    publish_on_commit(case_event(case, "case.message"))
+    publish_case(case, "case.message", cursor=event.pk)
     return message, True
 
 
@@ -495,11 +495,11 @@ def case_csat_record(*, case_id: int, score: int, comment: str = "") -> tuple[Cs
         csat = previous
     case.version += 1
     case.save(update_fields=["version", "updated_at"])
-    record_event(
+    event = record_event(
         case,
         kind="csat_recorded",
         actor_label=f"integration:{case.integration.name}",
         data={"score": score, "replaced": previous is not None},
     )
-    publish_on_commit(case_event(case, "case.csat"))
+    publish_case(case, "case.csat", cursor=event.pk)
     return csat, previous is None

@@ -87,6 +87,7 @@ def test_run_command_serves_the_desk_and_stops_cleanly(tmp_path):
     assert "agent-demo-pass" in text
     with pytest.raises(OSError):
         get(f"http://127.0.0.1:{port}/healthz")
+
     def leftovers() -> str:
         found = subprocess.run(
             ["pgrep", "-g", str(process.pid)], capture_output=True, text=True, check=False

@@ -11,8 +11,9 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
 
+from cases import actions
 from cases.consumers import DeskConsumer
-from cases.events import case_event, publish_on_commit
+from cases.events import publish_case
 from cases.models import Case
 from tests.conftest import ApiClient
 from tests.factories import (
@@ -88,13 +89,13 @@ async def test_no_event_is_published_for_a_change_that_rolls_back():
 
     def change_then_fail() -> None:
         with pytest.raises(RuntimeError), transaction.atomic():
-            publish_on_commit(case_event(case, "case.updated"))
+            publish_case(case, "case.updated", cursor=0)
             raise RuntimeError("rolled back")
 
     await sync_to_async(change_then_fail)()
     assert await comm.receive_nothing(timeout=0.3)
 
-    await sync_to_async(lambda: publish_on_commit(case_event(case, "case.updated")))()
+    await sync_to_async(lambda: publish_case(case, "case.updated", cursor=0))()
     assert (await comm.receive_json_from(timeout=2))["kind"] == "case.updated"
     await comm.disconnect()
 
@@ -127,3 +128,67 @@ def test_the_configured_layer_is_redis_when_redis_url_is_set():
     layer = get_channel_layer()
 
     assert type(layer).__module__.startswith("channels_redis")
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_events_carry_the_queue_row_and_figures_pages_patch_themselves_with():
+    def given() -> tuple[Any, Case]:
+        membership = MembershipFactory()
+        return membership.agent, CaseFactory(queue=membership.queue, customer_name="Rui Sá")
+
+    agent, case = await sync_to_async(given)()
+    comm = communicator(agent)
+    await comm.connect()
+    await comm.receive_json_from(timeout=2)
+
+    await sync_to_async(lambda: actions.case_note_add(case_id=case.pk, agent=agent, text="hm"))()
+    noted = await comm.receive_json_from(timeout=2)
+    await sync_to_async(lambda: actions.case_claim(case_id=case.pk, agent=agent))()
+    claimed = await comm.receive_json_from(timeout=2)
+
+    assert noted["kind"] == "case.noted" and noted["status"] == "waiting"
+    assert f'id="case-row-{case.pk}"' in noted["row"] and "Rui Sá" in noted["row"]
+    assert noted["stats"] == {str(case.queue_id): {"waiting": 1, "assigned": 0, "breached": 0}}
+    assert claimed["kind"] == "case.claimed" and claimed["row"] == ""
+    assert claimed["assignee"] == claimed["actor"] == agent.first_name
+    assert claimed["cursor"] > noted["cursor"] and claimed["version"] == noted["version"] + 1
+    await comm.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_reconnecting_page_gets_exactly_what_it_missed():
+    def given() -> tuple[Any, list[Case], Case]:
+        membership = MembershipFactory()
+        cases = [CaseFactory(queue=membership.queue) for _ in range(3)]
+        hidden = CaseFactory()  # another queue's case
+        return membership.agent, cases, hidden
+
+    agent, cases, hidden = await sync_to_async(given)()
+    comm = communicator(agent)
+    await comm.connect()
+    cursor = (await comm.receive_json_from(timeout=2))["cursor"]
+    await comm.disconnect()
+
+    # while the page was away: two of its cases changed (one twice), and one it may not see
+    def meanwhile() -> None:
+        actions.case_note_add(case_id=cases[0].pk, agent=agent, text="one")
+        actions.case_claim(case_id=cases[2].pk, agent=agent)
+        actions.case_note_add(case_id=cases[0].pk, agent=agent, text="two")
+        supervisor = UserFactory(role="supervisor")
+        actions.case_note_add(case_id=hidden.pk, agent=supervisor, text="elsewhere")
+
+    await sync_to_async(meanwhile)()
+    comm = communicator(agent)
+    await comm.connect()
+    await comm.receive_json_from(timeout=2)
+    await comm.send_json_to({"type": "resync", "since": cursor})
+
+    first = await comm.receive_json_from(timeout=2)
+    second = await comm.receive_json_from(timeout=2)
+    assert await comm.receive_nothing(timeout=0.3)
+    assert [(f["case_id"], f["kind"], f["status"]) for f in (first, second)] == [
+        (cases[2].pk, "case.claimed", "assigned"),
+        (cases[0].pk, "case.noted", "waiting"),
+    ]
+    assert first["resync"] and second["version"] == cases[0].version + 2
+    await comm.disconnect()

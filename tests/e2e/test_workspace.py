@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from tests.factories import IntegrationFactory, MembershipFactory, QueueFactory,
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
+# `HANDOFF_SCREENSHOTS=1 pytest tests/e2e` refreshes the README's pictures in docs/.
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>{{ 7*7 }}'
 
@@ -41,7 +43,8 @@ def desk(live_server: Any) -> dict[str, Any]:
     return {"queue": queue, "api": api, "ana": ana, "ben": ben}
 
 
-def test_an_agent_works_a_case_from_queue_to_resolution(new_page, live_server, desk):
+def test_an_agent_works_a_case_from_queue_to_resolution(new_page, live_server, desk, tmp_path):
+    shots = DOCS if os.environ.get("HANDOFF_SCREENSHOTS") else tmp_path
     page = new_page()
     log_in(page, live_server, "ana")
 
@@ -60,10 +63,9 @@ def test_an_agent_works_a_case_from_queue_to_resolution(new_page, live_server, d
     page.fill("#q", "A-1009")  # a fact value
     expect(page.locator("#case-list tbody tr")).to_have_count(1)
     expect(page.locator("#case-list")).to_contain_text("Ana Ruiz")
-    DOCS.mkdir(exist_ok=True)
     page.fill("#q", "")
     expect(page.locator("#case-list tbody tr")).to_have_count(2)
-    page.screenshot(path=str(DOCS / "queue.png"))
+    page.screenshot(path=str(shots / "queue.png"))
 
     # the case: everything the bot knew, on one page
     page.click("#case-list >> text=Ana Ruiz")
@@ -87,7 +89,7 @@ def test_an_agent_works_a_case_from_queue_to_resolution(new_page, live_server, d
     page.click("button:has-text('Save correction')")
     expect(page.locator(".alert.ok")).to_have_text("Intent corrected.")
     expect(page.locator(".case-side")).to_contain_text("Corrected from billing.refund by Ana")
-    page.screenshot(path=str(DOCS / "case.png"), full_page=True)
+    page.screenshot(path=str(shots / "case.png"), full_page=True)
 
     # resolving needs a code and the repeat answer
     page.select_option("#resolution", "refund_issued")
