@@ -371,7 +371,7 @@ def _handoff_refresh(*, case: Case, package: HandoffPackage) -> int:
             "after": {"intent": case.detected_intent, "risk_flags": case.risk_flags},
         },
     )
-    publish_case(case, "case.updated", cursor=event.pk)
+    publish_case(case, "case.handoff_updated", cursor=event.pk)
     return appended
 
 
@@ -478,7 +478,7 @@ def case_customer_message_add(
         actor_label=f"integration:{case.integration.name}",
         data={"message_id": message.pk},
     )
-    publish_case(case, "case.message", cursor=event.pk)
+    publish_case(case, "case.customer_message", cursor=event.pk)
     return message, True
 
 
@@ -501,5 +501,5 @@ def case_csat_record(*, case_id: int, score: int, comment: str = "") -> tuple[Cs
         actor_label=f"integration:{case.integration.name}",
         data={"score": score, "replaced": previous is not None},
     )
-    publish_case(case, "case.csat", cursor=event.pk)
+    publish_case(case, "case.csat_recorded", cursor=event.pk)
     return csat, previous is None

@@ -39,10 +39,63 @@ def new_page(browser: Any, live_server: Any) -> Iterator[Any]:
         context.close()
 
 
-def log_in(page: Any, live_server: Any, username: str, password: str = "pw-for-tests") -> None:
-    page.goto(f"{live_server.url}/login/")
+def log_in(page: Any, server: Any, username: str, password: str = "pw-for-tests") -> None:
+    page.goto(f"{server.url}/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", password)
     page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/")
+    page.wait_for_url(f"{server.url}/")
     page.wait_for_load_state("load")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class AsgiServer:
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+
+@pytest.fixture
+def asgi_server(transactional_db: None) -> Iterator[AsgiServer]:
+    """The real ASGI application (HTTP and websockets) under uvicorn, in a thread of this
+    process, on the test database: pytest-django's live_server speaks no websocket."""
+    import threading
+    import time
+
+    import uvicorn
+    from channels.layers import channel_layers
+
+    from handoff_site.asgi import application
+
+    channel_layers.backends.clear()
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            application, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield AsgiServer(f"http://127.0.0.1:{port}")
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def api_post(server: Any, key: str, path: str, body: Any) -> Any:
+    """A bot's call over real HTTP (Django's test client would need an event loop of its own,
+    and Playwright's is running in this thread)."""
+    import httpx
+
+    return httpx.post(
+        f"{server.url}{path}", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=10
+    )

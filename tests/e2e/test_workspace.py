@@ -10,8 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from cases.models import Case, IntentCorrection
-from tests.conftest import ApiClient
-from tests.e2e.conftest import log_in
+from tests.e2e.conftest import api_post, log_in
 from tests.factories import IntegrationFactory, MembershipFactory, QueueFactory, full_package
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -24,7 +23,11 @@ XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>{{ 7*7 }}'
 @pytest.fixture
 def desk(live_server: Any) -> dict[str, Any]:
     queue = QueueFactory(slug="general", name="General", is_default=True, sla_seconds=900)
-    api = ApiClient(IntegrationFactory(name="web-bot").raw_key)
+    key = IntegrationFactory(name="web-bot").raw_key
+
+    def api(path: str, body: Any) -> Any:
+        return api_post(live_server, key, path, body)
+
     ana = MembershipFactory(queue=queue, agent__username="ana", agent__first_name="Ana").agent
     ben = MembershipFactory(queue=queue, agent__username="ben", agent__first_name="Ben").agent
     packages = [
@@ -39,7 +42,7 @@ def desk(live_server: Any) -> dict[str, Any]:
         ),
     ]
     for package in packages:
-        assert api.post("/api/v1/handoffs", package).status_code == 201
+        assert api("/api/v1/handoffs", package).status_code == 201
     return {"queue": queue, "api": api, "ana": ana, "ben": ben}
 
 
@@ -134,7 +137,7 @@ def test_a_stale_page_gets_a_conflict_and_keeps_the_typed_reply(new_page, live_s
     page.goto(f"{live_server.url}/cases/{case.pk}/")
     page.click("button:has-text('Claim')")
     expect(page.locator(".alert.ok")).to_be_visible()
-    desk["api"].post(f"/api/v1/cases/{case.pk}/messages", {"text": "hello? still there?"})
+    desk["api"](f"/api/v1/cases/{case.pk}/messages", {"text": "hello? still there?"})
 
     page.fill("#reply-text", "Yes, looking now")
     page.click("button:has-text('Send reply')")
@@ -149,7 +152,7 @@ def test_customer_supplied_markup_is_shown_as_text_and_never_runs(new_page, live
     package["customer"]["name"] = XSS
     package["transcript"][0]["text"] = XSS
     package["customer"]["account"] = {"note": "javascript:alert(3)"}
-    case_id = desk["api"].post("/api/v1/handoffs", package).json()["case_id"]
+    case_id = desk["api"]("/api/v1/handoffs", package).json()["case_id"]
     page = new_page()
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
