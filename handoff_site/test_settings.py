@@ -22,5 +22,5 @@ STORAGES = {
 # groups and task queue get names of their own, so no stray event or task crosses over.
 TEST_RUN_ID = os.environ.get("HANDOFF_TEST_RUN_ID") or os.urandom(4).hex()
 if REDIS_URL:
-    CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"test-{TEST_RUN_ID}"
+    CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"test-{TEST_RUN_ID}"  # type: ignore[index]
     CELERY_TASK_DEFAULT_QUEUE = f"test-{TEST_RUN_ID}"

@@ -132,7 +132,7 @@ def test_the_configured_layer_is_redis_when_redis_url_is_set():
 
 @pytest.mark.django_db(transaction=True)
 async def test_events_carry_the_queue_row_and_figures_pages_patch_themselves_with():
-    def given() -> tuple[Any, Case]:
+    def given() -> Any:
         membership = MembershipFactory()
         return membership.agent, CaseFactory(queue=membership.queue, customer_name="Rui Sá")
 
@@ -157,7 +157,7 @@ async def test_events_carry_the_queue_row_and_figures_pages_patch_themselves_wit
 
 @pytest.mark.django_db(transaction=True)
 async def test_a_reconnecting_page_gets_exactly_what_it_missed():
-    def given() -> tuple[Any, list[Case], Case]:
+    def given() -> Any:
         membership = MembershipFactory()
         cases = [CaseFactory(queue=membership.queue) for _ in range(3)]
         hidden = CaseFactory()  # another queue's case
