@@ -6,6 +6,7 @@ import os
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production")
 
 from handoff_site.settings import *  # noqa: F403
+from handoff_site.settings import CHANNEL_LAYERS, REDIS_URL
 
 # Hashing test users' passwords with PBKDF2 would dominate the suite's time.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
