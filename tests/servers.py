@@ -44,7 +44,7 @@ def asgi_process(*, redis_url: str | None = None) -> Iterator[str]:
         "DATABASE_URL": test_database_url(),
         "REDIS_URL": redis_url or os.environ["REDIS_URL"],
         # the same channel-layer prefix as this test process, so their groups meet
-        "HANDOFF_TEST_RUN_ID": settings.TEST_RUN_ID,
+        "HANDOFF_TEST_RUN_ID": getattr(settings, "TEST_RUN_ID", ""),
         "LOG_LEVEL": "WARNING",
     }
     process = subprocess.Popen(

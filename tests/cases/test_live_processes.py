@@ -28,7 +28,7 @@ pytestmark = [
 @pytest.fixture
 def desk() -> dict[str, Any]:
     queue = QueueFactory(slug="general", name="General", is_default=True)
-    agent = MembershipFactory(queue=queue).agent
+    agent: Any = MembershipFactory(queue=queue).agent
     client = Client()
     client.force_login(agent)
     return {
