@@ -14,7 +14,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from cases.events import SUPERVISORS_GROUP, case_snapshot, queue_group
+from cases.events import SUPERVISORS_GROUP, case_snapshot, queue_group, user_group
 from cases.models import Case, CaseEvent
 from cases.permissions import sees_all_queues, visible_queue_ids
 
@@ -34,15 +34,31 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=UNAUTHORIZED)
             return
-        self.queue_ids, supervisor, cursor = await self._access(user)
-        groups = [queue_group(queue_id) for queue_id in sorted(self.queue_ids)]
-        if supervisor:
-            groups.append(SUPERVISORS_GROUP)
-        for group in groups:
-            await self.channel_layer.group_add(group, self.channel_name)
-        self.groups_joined = groups
+        cursor = await self._join_visible_groups()
         await self.accept()
         await self.send_json({"type": "hello", "queues": sorted(self.queue_ids), "cursor": cursor})
+
+    async def _join_visible_groups(self) -> int:
+        """Join the groups of what the user may see now, leave the others; returns the cursor."""
+        user = self.scope["user"]
+        self.queue_ids, supervisor, cursor = await self._access(user)
+        groups = [user_group(user.pk), *(queue_group(q) for q in sorted(self.queue_ids))]
+        if supervisor:
+            groups.append(SUPERVISORS_GROUP)
+        for group in set(self.groups_joined) - set(groups):
+            await self.channel_layer.group_discard(group, self.channel_name)
+        for group in groups:
+            if group not in self.groups_joined:
+                await self.channel_layer.group_add(group, self.channel_name)
+        self.groups_joined = groups
+        return cursor
+
+    async def access_changed(self, message: dict[str, Any]) -> None:
+        try:
+            await self._join_visible_groups()
+            await self.send_json({"type": "access", "queues": sorted(self.queue_ids)})
+        except Exception:
+            logger.exception("access_change_failed user_id=%s", message.get("user_id"))
 
     @database_sync_to_async
     def _access(self, user: Any) -> tuple[set[int], bool, int]:

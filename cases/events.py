@@ -32,6 +32,17 @@ def queue_group(queue_id: int) -> str:
     return f"queue.{queue_id}"
 
 
+def user_group(user_id: int) -> str:
+    return f"user.{user_id}"
+
+
+def publish_access_changed(user_id: int) -> None:
+    """The user's queues changed: their open sockets re-read what they may see."""
+    transaction.on_commit(
+        lambda: broadcast([user_group(user_id)], {"type": "access.changed", "user_id": user_id})
+    )
+
+
 def case_snapshot(case: Case, *, kind: str, cursor: int, actor: str = "") -> dict[str, Any]:
     """What any page needs to show this case's new state; the same for every viewer."""
     waiting = case.status == Case.Status.WAITING

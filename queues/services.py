@@ -9,6 +9,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from cases.events import publish_access_changed
 from queues.models import Membership, Queue, RoutingRule, RuleSet
 
 
@@ -22,11 +23,23 @@ def queue_ensure(*, slug: str, **fields: Any) -> Queue:
     return queue
 
 
+@transaction.atomic
 def membership_ensure(*, agent: Any, queue: Queue, capacity: int = 5) -> Membership:
-    membership, _ = Membership.objects.update_or_create(
+    membership, created = Membership.objects.update_or_create(
         agent=agent, queue=queue, defaults={"capacity": capacity}
     )
+    if created:
+        publish_access_changed(agent.pk)
     return membership
+
+
+@transaction.atomic
+def membership_remove(*, agent: Any, queue: Queue) -> bool:
+    """Take the agent out of the queue; their open pages stop receiving it at once."""
+    deleted, _ = Membership.objects.filter(agent=agent, queue=queue).delete()
+    if deleted:
+        publish_access_changed(agent.pk)
+    return bool(deleted)
 
 
 @transaction.atomic

@@ -15,6 +15,7 @@ from cases import actions
 from cases.consumers import DeskConsumer
 from cases.events import publish_case
 from cases.models import Case
+from queues import services as queue_services
 from tests.conftest import ApiClient
 from tests.factories import (
     CaseFactory,
@@ -191,4 +192,37 @@ async def test_a_reconnecting_page_gets_exactly_what_it_missed():
         (cases[0].pk, "case.noted", "waiting"),
     ]
     assert first["resync"] and second["version"] == cases[0].version + 2
+    await comm.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_membership_changes_take_effect_on_open_sockets():
+    def given() -> Any:
+        membership = MembershipFactory()
+        return membership.agent, membership.queue, QueueFactory(slug="joined-later")
+
+    agent, old_queue, new_queue = await sync_to_async(given)()
+    comm = communicator(agent)
+    await comm.connect()
+    assert (await comm.receive_json_from(timeout=2))["queues"] == [old_queue.pk]
+
+    # when a supervisor moves the agent from one queue to the other
+    def move() -> None:
+        queue_services.membership_remove(agent=agent, queue=old_queue)
+        queue_services.membership_ensure(agent=agent, queue=new_queue)
+
+    await sync_to_async(move)()
+    access = [await comm.receive_json_from(timeout=2) for _ in range(2)]
+    assert access[-1] == {"type": "access", "queues": [new_queue.pk]}
+
+    # then the open socket hears the new queue, and no longer the old one
+    def change_both() -> None:
+        supervisor = UserFactory(role="supervisor")
+        actions.case_note_add(case_id=CaseFactory(queue=old_queue).pk, agent=supervisor, text="a")
+        actions.case_note_add(case_id=CaseFactory(queue=new_queue).pk, agent=supervisor, text="b")
+
+    await sync_to_async(change_both)()
+    event = await comm.receive_json_from(timeout=2)
+    assert event["queue_id"] == new_queue.pk
+    assert await comm.receive_nothing(timeout=0.3)
     await comm.disconnect()
