@@ -218,8 +218,9 @@ async def test_membership_changes_take_effect_on_open_sockets():
     # then the open socket hears the new queue, and no longer the old one
     def change_both() -> None:
         supervisor = UserFactory(role="supervisor")
-        actions.case_note_add(case_id=CaseFactory(queue=old_queue).pk, agent=supervisor, text="a")
-        actions.case_note_add(case_id=CaseFactory(queue=new_queue).pk, agent=supervisor, text="b")
+        cases: list[Any] = [CaseFactory(queue=old_queue), CaseFactory(queue=new_queue)]
+        for case, text in zip(cases, "ab", strict=True):
+            actions.case_note_add(case_id=case.pk, agent=supervisor, text=text)
 
     await sync_to_async(change_both)()
     event = await comm.receive_json_from(timeout=2)
