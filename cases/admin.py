@@ -1,11 +1,15 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
+from cases.deliveries import delivery_redeliver
 from cases.models import (
     AttemptedStep,
     Case,
     CaseEvent,
     CsatResponse,
     Delivery,
+    DeliveryAttempt,
     IdempotencyKey,
     Integration,
     Intent,
@@ -78,8 +82,18 @@ class IntentCorrectionAdmin(admin.ModelAdmin):
     raw_id_fields = ["case"]
 
 
+class DeliveryAttemptInline(admin.TabularInline):
+    model = DeliveryAttempt
+    extra = 0
+    can_delete = False
+    readonly_fields = ["number", "at", "status", "latency_ms", "response", "error"]
+    fields = readonly_fields
+
+
 @admin.register(Delivery)
 class DeliveryAdmin(admin.ModelAdmin):
+    """Callbacks to bots; filter by state "dead" for the ones that need a person."""
+
     list_display = [
         "id",
         "case",
@@ -92,6 +106,24 @@ class DeliveryAdmin(admin.ModelAdmin):
     ]
     list_filter = ["state", "kind", "integration"]
     raw_id_fields = ["case"]
+    readonly_fields = [
+        "webhook_id",
+        "payload",
+        "attempts",
+        "last_status",
+        "last_error",
+        "delivered_at",
+        "created_at",
+    ]
+    inlines = [DeliveryAttemptInline]
+    actions = ["redeliver"]
+
+    @admin.action(description="Redeliver (same webhook-id)")
+    def redeliver(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
+        ids = list(queryset.exclude(state=Delivery.State.DELIVERED).values_list("pk", flat=True))
+        for delivery_id in ids:
+            delivery_redeliver(delivery_id=delivery_id)
+        self.message_user(request, f"{len(ids)} deliveries queued again.", messages.SUCCESS)
 
 
 @admin.register(CsatResponse)

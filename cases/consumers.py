@@ -107,6 +107,12 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
                 frames.append(frame | {"type": "event", "resync": True})
         return frames
 
+    async def desk_alert(self, message: dict[str, Any]) -> None:
+        try:
+            await self.send_json(message | {"type": "alert"})
+        except Exception:
+            logger.exception("desk_alert_send_failed case_id=%s", message.get("case_id"))
+
     async def desk_event(self, message: dict[str, Any]) -> None:
         try:
             await self.send_json(message | {"type": "event"})

@@ -26,13 +26,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from cases.models import Case, Delivery
+from cases.models import Case, Delivery, DeliveryAttempt
 
 logger = logging.getLogger(__name__)
-
-TIMEOUT_SECONDS = 10.0
-# Seconds to wait before attempt n+1 (then a little jitter); after the last one, the row is dead.
-RETRY_SCHEDULE = (5, 30, 120, 600, 1800, 3600, 3 * 3600, 6 * 3600)
 
 
 def new_signing_secret() -> str:
@@ -103,62 +99,108 @@ def delivery_attempt(*, delivery_id: int) -> Delivery.State | None:
     The row is leased (its next attempt pushed past the timeout) in a short transaction, the
     request is made with no transaction open, and the outcome is written in another: a worker
     killed mid-request leaves a lease that expires, and the sweeper sends it again, same id.
+    A case's callbacks go out in order: one waits while an earlier one is still undelivered.
     """
     now = timezone.now()
+    timeout = settings.HANDOFF_CALLBACK_TIMEOUT_SECONDS
     with transaction.atomic():
         delivery = (
             Delivery.objects.select_for_update(skip_locked=True)
             .select_related("integration")
-            .filter(
-                pk=delivery_id,
-                state__in=[Delivery.State.PENDING, Delivery.State.FAILED],
-                next_attempt_at__lte=now,
-            )
+            .filter(pk=delivery_id, state__in=RETRYABLE, next_attempt_at__lte=now)
             .first()
         )
         if delivery is None:
             return None
-        delivery.next_attempt_at = now + timedelta(seconds=TIMEOUT_SECONDS + 30)
+        earlier = Delivery.objects.filter(
+            case_id=delivery.case_id, pk__lt=delivery.pk, state__in=RETRYABLE
+        )
+        if earlier.exists():
+            return None  # sent when the earlier one is delivered (or dies)
+        delivery.next_attempt_at = now + timedelta(seconds=timeout + 30)
         delivery.save(update_fields=["next_attempt_at"])
 
-    status, error = _post_signed(delivery)
+    started = time.monotonic()
+    status, response_text, error = _post_signed(delivery, timeout)
+    latency_ms = int((time.monotonic() - started) * 1000)
 
-    delivery.attempts += 1
-    delivery.last_status = status
-    delivery.last_error = error
-    if status is not None and 200 <= status < 300:
-        delivery.state = Delivery.State.DELIVERED
-        delivery.delivered_at = timezone.now()
-    elif delivery.attempts > len(RETRY_SCHEDULE):
-        delivery.state = Delivery.State.DEAD
-    else:
-        delay = RETRY_SCHEDULE[delivery.attempts - 1]
-        delivery.state = Delivery.State.FAILED
-        delivery.next_attempt_at = timezone.now() + timedelta(
-            seconds=delay * random.uniform(1.0, 1.25)
+    schedule = settings.HANDOFF_CALLBACK_RETRY_SECONDS
+    with transaction.atomic():
+        delivery.attempts += 1
+        DeliveryAttempt.objects.create(
+            delivery=delivery,
+            number=delivery.attempts,
+            status=status,
+            latency_ms=latency_ms,
+            response=response_text,
+            error=error,
         )
-    delivery.save(
-        update_fields=[
-            "attempts",
-            "last_status",
-            "last_error",
-            "state",
-            "delivered_at",
-            "next_attempt_at",
-        ]
-    )
+        delivery.last_status = status
+        delivery.last_error = error or (response_text if status else "")
+        if status is not None and 200 <= status < 300:
+            delivery.state = Delivery.State.DELIVERED
+            delivery.delivered_at = timezone.now()
+        elif delivery.attempts > len(schedule):
+            delivery.state = Delivery.State.DEAD
+        else:
+            delay = schedule[delivery.attempts - 1]
+            delivery.state = Delivery.State.FAILED
+            delivery.next_attempt_at = timezone.now() + timedelta(
+                seconds=delay * random.uniform(1.0, 1.25)
+            )
+        delivery.save(
+            update_fields=[
+                "attempts",
+                "last_status",
+                "last_error",
+                "state",
+                "delivered_at",
+                "next_attempt_at",
+            ]
+        )
+        if delivery.state in {Delivery.State.DELIVERED, Delivery.State.DEAD}:
+            _send_next_of_case(delivery)
     logger.info(
-        "delivery_attempt delivery_id=%s kind=%s attempt=%s status=%s state=%s",
+        "delivery_attempt delivery_id=%s kind=%s attempt=%s status=%s state=%s latency_ms=%s",
         delivery.pk,
         delivery.kind,
         delivery.attempts,
         status,
         delivery.state,
+        latency_ms,
     )
     return Delivery.State(delivery.state)
 
 
-def _post_signed(delivery: Delivery) -> tuple[int | None, str]:
+RETRYABLE = [Delivery.State.PENDING, Delivery.State.FAILED]
+
+
+def _send_next_of_case(delivery: Delivery) -> None:
+    following = (
+        Delivery.objects.filter(case_id=delivery.case_id, pk__gt=delivery.pk, state__in=RETRYABLE)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if following is not None:
+        transaction.on_commit(lambda: enqueue_delivery(following))
+
+
+@transaction.atomic
+def delivery_redeliver(*, delivery_id: int) -> Delivery:
+    """An admin sends a dead (or failed) delivery again, with the same webhook-id."""
+    delivery = Delivery.objects.select_for_update().get(pk=delivery_id)
+    if delivery.state == Delivery.State.DELIVERED:
+        return delivery
+    delivery.state = Delivery.State.PENDING
+    delivery.next_attempt_at = timezone.now()
+    delivery.save(update_fields=["state", "next_attempt_at"])
+    transaction.on_commit(lambda: enqueue_delivery(delivery.pk))
+    return delivery
+
+
+def _post_signed(delivery: Delivery, timeout: float) -> tuple[int | None, str, str]:
+    """POST the signed payload: (status, first 500 characters of the answer, error)."""
     body = json.dumps(delivery.payload, separators=(",", ":")).encode()
     timestamp = int(time.time())
     headers = {
@@ -176,14 +218,12 @@ def _post_signed(delivery: Delivery) -> tuple[int | None, str]:
             delivery.integration.callback_url,
             content=body,
             headers=headers,
-            timeout=TIMEOUT_SECONDS,
+            timeout=timeout,
             follow_redirects=False,
         )
     except (httpx.HTTPError, UnsafeCallbackUrl) as failure:
-        return None, f"{type(failure).__name__}: {failure}"[:500]
-    if 200 <= response.status_code < 300:
-        return response.status_code, ""
-    return response.status_code, response.text[:500]
+        return None, "", f"{type(failure).__name__}: {failure}"[:500]
+    return response.status_code, response.text[:500], ""
 
 
 def due_delivery_ids(limit: int = 500) -> list[int]:

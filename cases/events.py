@@ -71,7 +71,13 @@ def _figures(queue_id: int) -> dict[str, int]:
 
 
 def publish_case(
-    case: Case, kind: str, *, cursor: int, actor: str = "", also_queue_ids: tuple[int, ...] = ()
+    case: Case,
+    kind: str,
+    *,
+    cursor: int,
+    actor: str = "",
+    also_queue_ids: tuple[int, ...] = (),
+    also_supervisors: bool = False,
 ) -> None:
     """Publish the case's new state to the groups of its queues, once the transaction commits.
 
@@ -83,6 +89,8 @@ def publish_case(
         message = case_snapshot(case, kind=kind, cursor=cursor, actor=actor)
         groups = [queue_group(q) for q in sorted({case.queue_id, *also_queue_ids})]
         broadcast(groups, message)
+        if also_supervisors:  # an alert: supervisors hear it once, apart from the queue patch
+            broadcast([SUPERVISORS_GROUP], message | {"type": "desk.alert"})
 
     transaction.on_commit(send)
 

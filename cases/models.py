@@ -368,6 +368,24 @@ class Delivery(models.Model):
         return f"{self.kind} → {self.integration} ({self.state})"
 
 
+class DeliveryAttempt(models.Model):
+    """One try of a delivery, as the admin's dead-letter page shows it."""
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="tries")
+    number = models.PositiveIntegerField()
+    status = models.PositiveIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField()
+    response = models.TextField(blank=True, help_text="The first 500 characters.")
+    error = models.TextField(blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["delivery", "number"]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number}: {self.status or self.error[:40]}"
+
+
 class CsatResponse(models.Model):
     case = models.OneToOneField(Case, on_delete=models.CASCADE, related_name="csat")
     score = models.PositiveSmallIntegerField()

@@ -6,7 +6,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from cases import deliveries
+from cases import deliveries, services
 from cases.models import Delivery, IdempotencyKey
 
 
@@ -28,6 +28,11 @@ def sweep_deliveries() -> int:
     for delivery_id in due:
         deliver_callback.delay(delivery_id)
     return len(due)
+
+
+@shared_task(ignore_result=True, expires=5)
+def mark_sla_breaches() -> int:
+    return services.case_sla_breaches_mark()
 
 
 @shared_task(ignore_result=True)

@@ -162,6 +162,8 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "idempotency-purge": {"task": "cases.tasks.purge_idempotency_keys", "schedule": 3600.0},
     "delivery-sweep": {"task": "cases.tasks.sweep_deliveries", "schedule": 30.0},
+    # Every second: a breach is marked within about a second of its due time.
+    "sla-breaches": {"task": "cases.tasks.mark_sla_breaches", "schedule": 1.0},
 }
 
 # --- auth -------------------------------------------------------------------------------------
@@ -217,6 +219,12 @@ HANDOFF_HIGH_VALUE_LTV = float(os.environ.get("HANDOFF_HIGH_VALUE_LTV", "2500"))
 HANDOFF_HIGH_VALUE_TIERS = env_list("HANDOFF_HIGH_VALUE_TIERS", ["gold", "platinum", "vip"])
 # Intent confidence under which a handoff is a low-confidence one.
 HANDOFF_CONFIDENCE_FLOOR = float(os.environ.get("HANDOFF_CONFIDENCE_FLOOR", "0.5"))
+# Callbacks: seconds before each retry (then the delivery is dead), and the request timeout.
+DEFAULT_RETRY_SECONDS = "5,30,120,600,1800,3600,10800,21600"  # about 10 hours in all
+HANDOFF_CALLBACK_RETRY_SECONDS = [
+    int(s) for s in env_list("HANDOFF_CALLBACK_RETRY_SECONDS", DEFAULT_RETRY_SECONDS.split(","))
+]
+HANDOFF_CALLBACK_TIMEOUT_SECONDS = float(os.environ.get("HANDOFF_CALLBACK_TIMEOUT_SECONDS", "10"))
 # Callbacks to private / loopback addresses are refused unless allowed (demo and tests allow).
 HANDOFF_ALLOW_PRIVATE_CALLBACKS = env_bool("HANDOFF_ALLOW_PRIVATE_CALLBACKS", EMBEDDED or DEBUG)
 
