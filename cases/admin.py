@@ -87,7 +87,7 @@ class DeliveryAttemptInline(admin.TabularInline):
     extra = 0
     can_delete = False
     readonly_fields = ["number", "at", "status", "latency_ms", "response", "error"]
-    fields = readonly_fields
+    fields = ["number", "at", "status", "latency_ms", "response", "error"]
 
 
 @admin.register(Delivery)
