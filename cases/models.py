@@ -424,3 +424,20 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class Presence(models.Model):
+    """An open page of a signed-in user: who is viewing a case, who is online in a queue."""
+
+    channel_name = models.CharField(max_length=200, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    case = models.ForeignKey(
+        Case, null=True, blank=True, on_delete=models.CASCADE, related_name="viewers"
+    )
+    seen_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["case", "seen_at"], name="presence_case")]
+
+    def __str__(self) -> str:
+        return f"{self.user} on {self.case_id or 'the desk'}"

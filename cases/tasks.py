@@ -6,7 +6,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from cases import deliveries, services
+from cases import deliveries, presence, services
 from cases.models import Delivery, IdempotencyKey
 
 
@@ -33,6 +33,11 @@ def sweep_deliveries() -> int:
 @shared_task(ignore_result=True, expires=5)
 def mark_sla_breaches() -> int:
     return services.case_sla_breaches_mark()
+
+
+@shared_task(ignore_result=True)
+def purge_presence() -> int:
+    return presence.presence_purge()
 
 
 @shared_task(ignore_result=True)

@@ -162,6 +162,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "idempotency-purge": {"task": "cases.tasks.purge_idempotency_keys", "schedule": 3600.0},
     "delivery-sweep": {"task": "cases.tasks.sweep_deliveries", "schedule": 30.0},
+    "presence-purge": {"task": "cases.tasks.purge_presence", "schedule": 60.0},
     # Every second: a breach is marked within about a second of its due time.
     "sla-breaches": {"task": "cases.tasks.mark_sla_breaches", "schedule": 1.0},
 }

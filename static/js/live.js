@@ -17,7 +17,9 @@
 
   function connect() {
     var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-    socket = new WebSocket(scheme + window.location.host + "/ws/desk/");
+    var main = document.getElementById("case-main");
+    var page = main ? "?case=" + main.dataset.case : "";
+    socket = new WebSocket(scheme + window.location.host + "/ws/desk/" + page);
     socket.onopen = function () {
       attempt = 0;
       setState("live", "Live");
@@ -30,6 +32,8 @@
       } else if (frame.type === "event") {
         cursor = Math.max(cursor, frame.cursor || 0);
         apply(frame);
+      } else if (frame.type === "presence") {
+        showPresence(frame);
       } else if (frame.type === "reload") {
         window.location.reload();
       }
@@ -45,6 +49,28 @@
       setTimeout(connect, delay);
     };
   }
+
+  // Presence: who else has this case open; which agents of this queue are online.
+  function showPresence(frame) {
+    var me = document.body.dataset.userName;
+    var main = document.getElementById("case-main");
+    var viewers = document.getElementById("viewers");
+    if (frame.viewers && main && viewers && String(frame.case_id) === main.dataset.case) {
+      var others = frame.viewers.filter(function (name) { return name !== me; });
+      viewers.textContent = others.length
+        ? others.join(", ") + (others.length === 1 ? " is" : " are") + " viewing this case"
+        : "";
+      viewers.hidden = !others.length;
+    }
+    var online = document.getElementById("online");
+    if (frame.online && online && String(frame.queue_id) === online.dataset.queue) {
+      online.textContent = frame.online.length ? "Online: " + frame.online.join(", ") : "Nobody online";
+    }
+  }
+
+  setInterval(function () {
+    if (socket && socket.readyState === WebSocket.OPEN) socket.send('{"type": "ping"}');
+  }, 25000);
 
   function apply(frame) {
     updateFigures(frame.stats || {});

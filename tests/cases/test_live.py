@@ -27,8 +27,25 @@ from tests.factories import (
 )
 
 
-def communicator(user: Any) -> WebsocketCommunicator:
-    comm = WebsocketCommunicator(DeskConsumer.as_asgi(), "/ws/desk/")
+async def frame(comm: WebsocketCommunicator, timeout: float) -> Any:
+    """The next frame that is not a presence update."""
+    while True:
+        received = await comm.receive_json_from(timeout=timeout)
+        if received["type"] != "presence":
+            return received
+
+
+async def quiet(comm: WebsocketCommunicator, timeout: float) -> bool:
+    """True when nothing but presence updates arrives for ``timeout`` seconds."""
+    # receive_nothing, not a timed-out receive: a timeout cancels the consumer.
+    while not await comm.receive_nothing(timeout=timeout):
+        if (await comm.receive_json_from())["type"] != "presence":
+            return False
+    return True
+
+
+def communicator(user: Any, path: str = "/ws/desk/") -> WebsocketCommunicator:
+    comm = WebsocketCommunicator(DeskConsumer.as_asgi(), path)
     comm.scope["user"] = user
     return comm
 
@@ -66,16 +83,16 @@ async def test_a_handoff_reaches_member_agents_and_supervisors_but_not_others():
     sockets = {name: communicator(user) for name, user in users.items()}
     for comm in sockets.values():
         assert (await comm.connect())[0]
-        assert (await comm.receive_json_from(timeout=2))["type"] == "hello"
+        assert (await frame(comm, 2))["type"] == "hello"
 
     response = await sync_to_async(api.post)("/api/v1/handoffs", full_package())
     case_id = response.json()["case_id"]
 
     for name in ("member", "supervisor"):
-        event = await sockets[name].receive_json_from(timeout=3)
+        event = await frame(sockets[name], 3)
         assert event["kind"] == "case.created"
         assert event["case_id"] == case_id and event["version"] == 1
-    assert await sockets["outsider"].receive_nothing(timeout=0.3)
+    assert await quiet(sockets["outsider"], 0.3)
     for comm in sockets.values():
         await comm.disconnect()
 
@@ -86,7 +103,7 @@ async def test_no_event_is_published_for_a_change_that_rolls_back():
     member = await sync_to_async(MembershipFactory)(queue=case.queue)
     comm = communicator(member.agent)
     await comm.connect()
-    await comm.receive_json_from(timeout=2)
+    await frame(comm, 2)
 
     def change_then_fail() -> None:
         with pytest.raises(RuntimeError), transaction.atomic():
@@ -94,10 +111,10 @@ async def test_no_event_is_published_for_a_change_that_rolls_back():
             raise RuntimeError("rolled back")
 
     await sync_to_async(change_then_fail)()
-    assert await comm.receive_nothing(timeout=0.3)
+    assert await quiet(comm, 0.3)
 
     await sync_to_async(lambda: publish_case(case, "case.updated", cursor=0))()
-    assert (await comm.receive_json_from(timeout=2))["kind"] == "case.updated"
+    assert (await frame(comm, 2))["kind"] == "case.updated"
     await comm.disconnect()
 
 
@@ -140,12 +157,12 @@ async def test_events_carry_the_queue_row_and_figures_pages_patch_themselves_wit
     agent, case = await sync_to_async(given)()
     comm = communicator(agent)
     await comm.connect()
-    await comm.receive_json_from(timeout=2)
+    await frame(comm, 2)
 
     await sync_to_async(lambda: actions.case_note_add(case_id=case.pk, agent=agent, text="hm"))()
-    noted = await comm.receive_json_from(timeout=2)
+    noted = await frame(comm, 2)
     await sync_to_async(lambda: actions.case_claim(case_id=case.pk, agent=agent))()
-    claimed = await comm.receive_json_from(timeout=2)
+    claimed = await frame(comm, 2)
 
     assert noted["kind"] == "case.noted" and noted["status"] == "waiting"
     assert f'id="case-row-{case.pk}"' in noted["row"] and "Rui Sá" in noted["row"]
@@ -167,7 +184,7 @@ async def test_a_reconnecting_page_gets_exactly_what_it_missed():
     agent, cases, hidden = await sync_to_async(given)()
     comm = communicator(agent)
     await comm.connect()
-    cursor = (await comm.receive_json_from(timeout=2))["cursor"]
+    cursor = (await frame(comm, 2))["cursor"]
     await comm.disconnect()
 
     # while the page was away: two of its cases changed (one twice), and one it may not see
@@ -181,12 +198,12 @@ async def test_a_reconnecting_page_gets_exactly_what_it_missed():
     await sync_to_async(meanwhile)()
     comm = communicator(agent)
     await comm.connect()
-    await comm.receive_json_from(timeout=2)
+    await frame(comm, 2)
     await comm.send_json_to({"type": "resync", "since": cursor})
 
-    first = await comm.receive_json_from(timeout=2)
-    second = await comm.receive_json_from(timeout=2)
-    assert await comm.receive_nothing(timeout=0.3)
+    first = await frame(comm, 2)
+    second = await frame(comm, 2)
+    assert await quiet(comm, 0.3)
     assert [(f["case_id"], f["kind"], f["status"]) for f in (first, second)] == [
         (cases[2].pk, "case.claimed", "assigned"),
         (cases[0].pk, "case.noted", "waiting"),
@@ -204,7 +221,7 @@ async def test_membership_changes_take_effect_on_open_sockets():
     agent, old_queue, new_queue = await sync_to_async(given)()
     comm = communicator(agent)
     await comm.connect()
-    assert (await comm.receive_json_from(timeout=2))["queues"] == [old_queue.pk]
+    assert (await frame(comm, 2))["queues"] == [old_queue.pk]
 
     # when a supervisor moves the agent from one queue to the other
     def move() -> None:
@@ -212,7 +229,7 @@ async def test_membership_changes_take_effect_on_open_sockets():
         queue_services.membership_ensure(agent=agent, queue=new_queue)
 
     await sync_to_async(move)()
-    access = [await comm.receive_json_from(timeout=2) for _ in range(2)]
+    access = [await frame(comm, 2) for _ in range(2)]
     assert access[-1] == {"type": "access", "queues": [new_queue.pk]}
 
     # then the open socket hears the new queue, and no longer the old one
@@ -223,7 +240,43 @@ async def test_membership_changes_take_effect_on_open_sockets():
             actions.case_note_add(case_id=case.pk, agent=supervisor, text=text)
 
     await sync_to_async(change_both)()
-    event = await comm.receive_json_from(timeout=2)
+    event = await frame(comm, 2)
     assert event["queue_id"] == new_queue.pk
-    assert await comm.receive_nothing(timeout=0.3)
+    assert await quiet(comm, 0.3)
     await comm.disconnect()
+
+
+async def presence_frame(comm: WebsocketCommunicator, key: str) -> Any:
+    while True:
+        received = await comm.receive_json_from(timeout=2)
+        if received["type"] == "presence" and key in received:
+            return received
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_case_page_shows_who_else_is_viewing_and_the_queue_who_is_online():
+    def given() -> Any:
+        queue = QueueFactory(slug="billing")
+        ana = MembershipFactory(queue=queue, agent__first_name="Ana", agent__last_name="").agent
+        ben = MembershipFactory(queue=queue, agent__first_name="Ben", agent__last_name="").agent
+        return queue, ana, ben, CaseFactory(queue=queue)
+
+    _, ana, ben, case = await sync_to_async(given)()
+    on_queue = communicator(ana)  # Ana on the queue page
+    await on_queue.connect()
+    assert (await presence_frame(on_queue, "online"))["online"] == ["Ana"]
+
+    ben_case = communicator(ben, f"/ws/desk/?case={case.pk}")  # Ben opens the case
+    await ben_case.connect()
+
+    assert (await presence_frame(on_queue, "viewers")) == {
+        "type": "presence",
+        "case_id": case.pk,
+        "viewers": ["Ben"],
+    }
+    assert (await presence_frame(on_queue, "online"))["online"] == ["Ana", "Ben"]
+
+    await ben_case.disconnect()  # Ben leaves
+    assert (await presence_frame(on_queue, "viewers"))["viewers"] == []
+    assert (await presence_frame(on_queue, "online"))["online"] == ["Ana"]
+    await on_queue.disconnect()

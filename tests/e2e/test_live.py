@@ -30,6 +30,7 @@ def test_a_handoff_appears_on_both_queue_pages_and_a_claim_leaves_them(
         page.goto(f"{asgi_server.url}/queues/general/")
         expect(page.locator("#live-state")).to_have_text("Live")
         expect(page.locator(".empty-row")).to_be_visible()
+    expect(pages["ana"].locator("#online")).to_have_text("Online: Ana, Ben")
 
     # when a bot hands a conversation over
     response = api_post(asgi_server, two_agents["key"], "/api/v1/handoffs", full_package())
@@ -55,11 +56,17 @@ def test_a_handoff_appears_on_both_queue_pages_and_a_claim_leaves_them(
 def test_the_case_page_shows_what_others_do_and_keeps_the_draft(new_page, asgi_server, two_agents):
     response = api_post(asgi_server, two_agents["key"], "/api/v1/handoffs", full_package())
     case_id = response.json()["case_id"]
-    ben = new_page()
+    ben, ana = new_page(), new_page()
     log_in(ben, asgi_server, "ben")
     ben.goto(f"{asgi_server.url}/cases/{case_id}/")
     expect(ben.locator("#live-state")).to_have_text("Live")
     ben.fill("#note-text", "half-written thought")
+
+    # Ana opens the same case: each sees the other
+    log_in(ana, asgi_server, "ana")
+    ana.goto(f"{asgi_server.url}/cases/{case_id}/")
+    expect(ana.locator("#viewers")).to_have_text("Ben is viewing this case")
+    expect(ben.locator("#viewers")).to_have_text("Ana is viewing this case")
 
     # a customer message arrives through the API
     api_post(
