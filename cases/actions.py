@@ -347,3 +347,65 @@ def case_reopen(*, case_id: int, agent: Any, expected_version: int | None = None
 
 def agent_may_work(user: Any, case: Case) -> bool:
     return bool(user.has_perm("cases.work_case") and may_work_queue(user, case.queue_id))
+
+
+@transaction.atomic
+def case_reassign(
+    *,
+    case_id: int,
+    supervisor: Any,
+    queue: Any = None,
+    agent: Any = None,
+    reason: str,
+    expected_version: int | None = None,
+) -> Case:
+    """Move a case to another queue and/or agent. The queue its rule chose stays recorded
+    (``routed_queue``), so a reassignment away from it counts as a misroute for that rule."""
+    reason = reason.strip()
+    if not supervisor.has_perm("cases.reassign_case"):
+        raise CaseActionError("Only supervisors and admins reassign cases.")
+    if not reason:
+        raise CaseActionError("Say why the case is reassigned.")
+    if queue is None and agent is None:
+        raise CaseActionError("Pick a queue or an agent.")
+    case = _locked(case_id, expected_version)
+    _require_open(case)
+    before = {"queue": case.queue_id, "assignee": case.assignee_id}
+    old_queue_id = case.queue_id
+    fields: list[str] = []
+    if queue is not None and queue.pk != case.queue_id:
+        case.queue = queue
+        fields.append("queue")
+    target_queue_id = case.queue_id
+    if agent is not None:
+        if not Membership.objects.filter(agent=agent, queue_id=target_queue_id).exists():
+            raise CaseActionError(f"{person_name(agent)} is not in that queue.")
+        fields += _assign(case, agent)
+    elif "queue" in fields:
+        # A new queue without a named agent: the case waits there for its agents.
+        case.assignee, case.status = None, Case.Status.WAITING
+        fields += ["assignee", "status"]
+    if not fields:
+        raise CaseActionError("The case is already there.")
+    case.version += 1
+    case.save(update_fields=[*dict.fromkeys(fields), "version", "updated_at"])
+    event = record_event(
+        case,
+        kind="reassigned",
+        actor=supervisor,
+        data={
+            "before": before,
+            "after": {"queue": case.queue_id, "assignee": case.assignee_id},
+            "reason": reason,
+            "rule": case.routing_rule,
+        },
+    )
+    delivery_record(case, "case.reassigned", {"queue": case.queue.slug})
+    publish_case(
+        case,
+        "case.reassigned",
+        cursor=event.pk,
+        actor=person_name(supervisor),
+        also_queue_ids=(old_queue_id,),
+    )
+    return case

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.core.paginator import Paginator
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -22,6 +23,7 @@ from django.views.decorators.vary import vary_on_headers
 from cases import actions, selectors
 from cases.models import Case, Intent
 from cases.permissions import may_work_queue, visible_queues
+from queues.models import Queue
 
 PAGE_SIZE = 50
 
@@ -123,6 +125,15 @@ def _case_context(request: HttpRequest, case: Case, **extra: Any) -> dict[str, A
         "intents": Intent.objects.filter(is_active=True).only("name", "label"),
         "resolutions": Case.Resolution.choices,
         "can_work": actions.agent_may_work(request.user, case),
+        "can_reassign": request.user.has_perm("cases.reassign_case"),
+        "reassign_queues": Queue.objects.filter(is_active=True)
+        if request.user.has_perm("cases.reassign_case")
+        else [],
+        "reassign_agents": User.objects.filter(memberships__isnull=False, is_active=True)
+        .distinct()
+        .order_by("first_name")
+        if request.user.has_perm("cases.reassign_case")
+        else [],
         "holds": case.assignee_id == request.user.pk,
         "now": timezone.now(),
         **extra,
@@ -171,6 +182,14 @@ ACTIONS = {
         expected_version=v,
     ),
     "reopen": lambda r, cid, v: actions.case_reopen(case_id=cid, agent=r.user, expected_version=v),
+    "reassign": lambda r, cid, v: actions.case_reassign(
+        case_id=cid,
+        supervisor=r.user,
+        queue=Queue.objects.filter(pk=_int(r.POST.get("queue")), is_active=True).first(),
+        agent=User.objects.filter(pk=_int(r.POST.get("agent")), is_active=True).first(),
+        reason=r.POST.get("reason", "")[:2000],
+        expected_version=v,
+    ),
 }
 DONE = {
     "claim": "You have this case.",
@@ -181,10 +200,18 @@ DONE = {
     "await": "Waiting for the customer.",
     "resolve": "Case resolved.",
     "reopen": "Case reopened.",
+    "reassign": "Case reassigned.",
 }
 
 
-INLINE_ERRORS = {"reply", "note", "intent", "resolve"}
+INLINE_ERRORS = {"reply", "note", "intent", "resolve", "reassign"}
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None
 
 
 def _yes_no(value: str | None) -> bool:

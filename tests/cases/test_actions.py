@@ -244,3 +244,37 @@ def test_take_next_never_gives_one_case_twice_under_concurrency():
     assert len(taken) == len(set(taken)) == 30
     assert sorted(taken) == sorted(c.pk for c in cases)
     assert CaseEvent.objects.filter(kind="claimed").count() == 30
+
+
+def test_a_supervisor_reassigns_a_case_to_another_queue_and_its_rule_is_kept(case, agent):
+    supervisor = UserFactory(role="supervisor")
+    actions.case_claim(case_id=case.pk, agent=agent)
+    other = MembershipFactory().queue
+
+    moved = actions.case_reassign(
+        case_id=case.pk, supervisor=supervisor, queue=other, reason="billing dispute"
+    )
+
+    assert moved.queue == other and moved.status == Case.Status.WAITING and moved.assignee is None
+    assert moved.routed_queue_id == case.queue_id  # where the rules sent it, for the metric
+    event = CaseEvent.objects.get(case=case, kind="reassigned")
+    assert event.data["before"]["queue"] == case.queue_id
+    assert event.data["after"]["queue"] == other.pk and event.data["reason"] == "billing dispute"
+
+
+def test_reassign_to_an_agent_needs_a_member_of_the_queue(case, agent, membership):
+    supervisor = UserFactory(role="supervisor")
+    outsider = MembershipFactory().agent
+
+    with pytest.raises(actions.CaseActionError, match="not in that queue"):
+        actions.case_reassign(case_id=case.pk, supervisor=supervisor, agent=outsider, reason="x")
+    moved = actions.case_reassign(case_id=case.pk, supervisor=supervisor, agent=agent, reason="x")
+    assert moved.assignee == agent and moved.status == Case.Status.ASSIGNED
+
+
+def test_agents_cannot_reassign_and_a_reason_is_required(case, agent):
+    with pytest.raises(actions.CaseActionError, match="Only supervisors"):
+        actions.case_reassign(case_id=case.pk, supervisor=agent, agent=agent, reason="x")
+    supervisor = UserFactory(role="supervisor")
+    with pytest.raises(actions.CaseActionError, match="why"):
+        actions.case_reassign(case_id=case.pk, supervisor=supervisor, agent=agent, reason=" ")

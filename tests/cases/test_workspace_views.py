@@ -225,3 +225,24 @@ def test_case_page_queries_do_not_grow_with_the_number_of_messages(
     with django_assert_max_num_queries(len(few.captured_queries)):
         response = client.get(f"/cases/{case.pk}/")
     assert response.content.decode().count('class="msg ') == 41
+
+
+def test_only_supervisors_see_and_use_the_reassign_form(client, world):
+    case = world["case"]
+    target = QueueFactory()
+    client.force_login(world["member"])
+    assert "Reassign" not in client.get(f"/cases/{case.pk}/").content.decode()
+    refused = client.post(
+        f"/cases/{case.pk}/reassign/", {"queue": target.pk, "reason": "x"}, HTTP_HX_REQUEST="true"
+    )
+    assert refused.status_code == 422 and Case.objects.get(pk=case.pk).queue == case.queue
+
+    client.force_login(world["supervisor"])
+    assert "Reassign" in client.get(f"/cases/{case.pk}/").content.decode()
+    response = client.post(
+        f"/cases/{case.pk}/reassign/",
+        {"queue": target.pk, "reason": "wrong team"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 200
+    assert Case.objects.get(pk=case.pk).queue == target
