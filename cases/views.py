@@ -207,11 +207,12 @@ DONE = {
 INLINE_ERRORS = {"reply", "note", "intent", "resolve", "reassign"}
 
 
-def _int(value: str | None) -> int | None:
+def _int(value: str | None) -> int:
+    """A posted id; 0 (which matches nothing) when absent or not a number."""
     try:
-        return int(value) if value else None
+        return int(value) if value else 0
     except ValueError:
-        return None
+        return 0
 
 
 def _yes_no(value: str | None) -> bool:
