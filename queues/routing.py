@@ -216,3 +216,116 @@ def route(package: Mapping[str, Any], rules: Sequence[RuleSpec], default_queue: 
         tried.append(rule.name)
     explanation = f"no rule matched → default queue {default_queue}"
     return Decision(default_queue, None, None, None, explanation, tried)
+
+
+# --- validation: a rule set that cannot be published is refused before it runs ---------------
+
+
+@dataclass(frozen=True)
+class RuleProblem:
+    rule: str  # the rule's name, or "" for the set
+    message: str
+
+
+def _leaf_problems(condition: Mapping[str, Any]) -> list[str]:
+    field_path = condition.get("field")
+    op = condition.get("op")
+    kind = field_kind(field_path) if isinstance(field_path, str) else None
+    if kind is None:
+        return [f"unknown field {field_path!r}"]
+    if op not in OPERATORS_BY_KIND[kind]:
+        valid = ", ".join(OPERATORS_BY_KIND[kind])
+        return [f"{field_path}: operator {op!r} is not one of {valid}"]
+    value = condition.get("value")
+    if op in {"exists", "missing"}:
+        return []
+    if op in {"in", "not_in"}:
+        if not isinstance(value, list) or not value:
+            return [f"{field_path} {op}: give a list of values"]
+        items = value
+    else:
+        items = [value]
+    for item in items:
+        if kind == "number" and not _is_number(item):
+            return [f"{field_path} {op}: {item!r} is not a number"]
+        if kind in {"text", "list"} and not isinstance(item, str):
+            return [f"{field_path} {op}: {item!r} is not text"]
+        if op in {"gte", "lte"} and not _is_number(item):
+            return [f"{field_path} {op}: {item!r} is not a number"]
+        if kind == "any" and not isinstance(item, str | int | float):
+            return [f"{field_path} {op}: {item!r} is not a text or number value"]
+    return []
+
+
+def condition_problems(conditions: Any) -> list[str]:
+    """What is wrong with a rule's conditions: shape (all/any, nested one level), fields,
+    operators and value types."""
+    if (
+        not isinstance(conditions, Mapping)
+        or len(conditions) != 1
+        or not ({"all", "any"} & set(conditions))
+    ):
+        return ['conditions must be {"all": [...]} or {"any": [...]}']
+    items = next(iter(conditions.values()))
+    if not isinstance(items, list) or not items:
+        return ["a rule needs at least one condition"]
+    problems = []
+    for item in items:
+        if isinstance(item, Mapping) and ({"all", "any"} & set(item)):
+            inner = next(iter(item.values()))
+            if not isinstance(inner, list) or not inner:
+                problems.append("a nested group needs at least one condition")
+                continue
+            for leaf in inner:
+                if isinstance(leaf, Mapping) and ({"all", "any"} & set(leaf)):
+                    problems.append("conditions nest one level at most")
+                elif isinstance(leaf, Mapping):
+                    problems += _leaf_problems(leaf)
+                else:
+                    problems.append("each condition is an object")
+        elif isinstance(item, Mapping):
+            problems += _leaf_problems(item)
+        else:
+            problems.append("each condition is an object")
+    return problems
+
+
+def is_catch_all(conditions: Mapping[str, Any]) -> bool:
+    """True for conditions that hold for every package: ``any`` of ``F exists`` and
+    ``F missing`` (the way to say "everything else" with these operators)."""
+    items = conditions.get("any")
+    if not isinstance(items, list):
+        return False
+    ops: dict[str, set[str]] = {}
+    for item in items:
+        if isinstance(item, Mapping) and "field" in item:
+            ops.setdefault(str(item["field"]), set()).add(str(item.get("op")))
+    return any({"exists", "missing"} <= found for found in ops.values())
+
+
+def validate_rules(rules: Sequence[RuleSpec], queue_slugs: set[str]) -> list[RuleProblem]:
+    problems: list[RuleProblem] = []
+    names: set[str] = set()
+    catch_all: str | None = None
+    for rule in rules:
+        if not rule.name.strip():
+            problems.append(RuleProblem(rule.name, "a rule needs a name"))
+        elif rule.name in names:
+            problems.append(RuleProblem(rule.name, "two rules have this name"))
+        names.add(rule.name)
+        problems += [RuleProblem(rule.name, p) for p in condition_problems(rule.conditions)]
+        if rule.queue not in queue_slugs:
+            problems.append(RuleProblem(rule.name, f"no active queue {rule.queue!r}"))
+        if rule.priority is not None and rule.priority not in PRIORITY_NAMES:
+            problems.append(RuleProblem(rule.name, "priority is low, normal, high or urgent"))
+        if rule.sla_seconds is not None and rule.sla_seconds <= 0:
+            problems.append(RuleProblem(rule.name, "the SLA must be a positive number of seconds"))
+        if not rule.enabled:
+            continue
+        if catch_all is not None:
+            problems.append(
+                RuleProblem(rule.name, f"never reached: {catch_all!r} before it matches everything")
+            )
+        elif is_catch_all(rule.conditions):
+            catch_all = rule.name
+    return problems
