@@ -52,3 +52,7 @@ def queue_online(queue_id: int) -> list[str]:
     members = Membership.objects.filter(queue_id=queue_id).values("agent_id")
     users = _live().filter(user_id__in=members).select_related("user")
     return sorted({person_name(p.user) for p in users})
+
+
+def online_user_ids() -> set[int]:
+    return set(_live().values_list("user_id", flat=True).distinct())

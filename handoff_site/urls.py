@@ -9,6 +9,6 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
-    path("routing/", include("queues.urls")),
+    path("", include("queues.urls")),
     path("", include("cases.urls")),
 ]
