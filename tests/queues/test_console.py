@@ -49,7 +49,7 @@ def test_the_console_shows_each_queue_and_each_agents_load(
 
     assert "Billing" in page and "VIP" in page
     assert "Ana" in page and "1/2" in page  # one open case of a capacity of two
-    assert 'data-queue-stat="waiting" data-queue="%d">2<' % desk["billing"].pk in page
+    assert f'data-queue-stat="waiting" data-queue="{desk["billing"].pk}">2<' in page
 
 
 def test_bulk_reassignment_moves_each_case_and_reports_refusals(client, desk):
