@@ -125,7 +125,14 @@ def run(options: argparse.Namespace) -> int:
     say("migrating the database")
     manage("migrate", "--no-input", "-v0", env=env)
     say("seeding the demo")
-    manage("seed_demo", "--key-file", str(key_file), env=env)
+    manage(
+        "seed_demo",
+        "--key-file",
+        str(key_file),
+        "--demo-receiver",
+        f"http://127.0.0.1:{options.port}",
+        env=env,
+    )
     processes: list[subprocess.Popen[bytes]] = []
     try:
         processes.append(
@@ -175,6 +182,7 @@ def run(options: argparse.Namespace) -> int:
             "admin / admin-demo-pass"
         )
         say(f"API key of the demo-bot integration: {key}")
+        say(f"what the customers are told: {url}/demo/bot/")
         servers = list(processes)
         # The demo's handoffs arrive through the real API while the desk is already usable.
         threading.Thread(

@@ -16,6 +16,7 @@ from cases.models import (
     IntentCorrection,
     Message,
 )
+from cases.services import integration_rotate_secret
 
 
 @admin.register(Integration)
@@ -23,7 +24,23 @@ class IntegrationAdmin(admin.ModelAdmin):
     list_display = ["name", "key_prefix", "callback_url", "is_active", "created_at"]
     list_filter = ["is_active"]
     search_fields = ["name"]
-    readonly_fields = ["key_prefix", "key_hash", "signing_secret", "created_at"]
+    readonly_fields = [
+        "key_prefix",
+        "key_hash",
+        "signing_secret",
+        "previous_signing_secret",
+        "previous_secret_valid_until",
+        "created_at",
+    ]
+    actions = ["rotate_secret"]
+
+    @admin.action(description="Rotate the signing secret (the old one stays valid 3 days)")
+    def rotate_secret(self, request: HttpRequest, queryset: QuerySet[Integration]) -> None:
+        for integration in queryset:
+            secret = integration_rotate_secret(integration=integration)
+            self.message_user(
+                request, f"{integration.name}: new signing secret {secret}", messages.WARNING
+            )
 
 
 @admin.register(Intent)

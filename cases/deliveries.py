@@ -42,6 +42,16 @@ def sign(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode()
 
 
+def signatures(integration: Any, webhook_id: str, timestamp: int, body: bytes) -> str:
+    """The webhook-signature header: the current secret's, and during a rotation also the
+    previous one's (Standard Webhooks: space-separated)."""
+    secrets_in_use = [integration.signing_secret]
+    until = integration.previous_secret_valid_until
+    if integration.previous_signing_secret and until and until > timezone.now():
+        secrets_in_use.append(integration.previous_signing_secret)
+    return " ".join(sign(secret, webhook_id, timestamp, body) for secret in secrets_in_use)
+
+
 def delivery_record(case: Case, kind: str, data: dict[str, Any]) -> Delivery | None:
     """Write the outbox row (inside the caller's transaction) and send it once that commits."""
     integration = case.integration
@@ -207,9 +217,7 @@ def _post_signed(delivery: Delivery, timeout: float) -> tuple[int | None, str, s
         "content-type": "application/json",
         "webhook-id": delivery.webhook_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign(
-            delivery.integration.signing_secret, delivery.webhook_id, timestamp, body
-        ),
+        "webhook-signature": signatures(delivery.integration, delivery.webhook_id, timestamp, body),
         "user-agent": "HandoffDesk-Webhooks/1",
     }
     try:

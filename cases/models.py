@@ -29,6 +29,10 @@ class Integration(models.Model):
     key_hash = models.CharField(max_length=64, unique=True)
     callback_url = models.URLField(blank=True, max_length=500)
     signing_secret = models.CharField(max_length=100)
+    # After a rotation, callbacks are signed with both secrets until this time passes, so the
+    # bot platform can switch to the new one without dropping a callback.
+    previous_signing_secret = models.CharField(max_length=100, blank=True)
+    previous_secret_valid_until = models.DateTimeField(null=True, blank=True)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

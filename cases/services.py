@@ -64,6 +64,21 @@ def integration_rotate_key(*, integration: Integration) -> str:
     return raw_key
 
 
+SECRET_OVERLAP = timedelta(days=3)
+
+
+@transaction.atomic
+def integration_rotate_secret(*, integration: Integration) -> str:
+    """A new signing secret; the old one keeps signing beside it for ``SECRET_OVERLAP``."""
+    integration.previous_signing_secret = integration.signing_secret
+    integration.previous_secret_valid_until = timezone.now() + SECRET_OVERLAP
+    integration.signing_secret = new_signing_secret()
+    integration.save(
+        update_fields=["signing_secret", "previous_signing_secret", "previous_secret_valid_until"]
+    )
+    return integration.signing_secret
+
+
 # --- audit trail ----------------------------------------------------------------------------
 
 

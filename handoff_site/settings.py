@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "ninja",
     "queues",
     "cases",
+    "demo_bot",
 ]
 
 MIDDLEWARE = [
@@ -228,6 +229,8 @@ HANDOFF_CALLBACK_RETRY_SECONDS = [
 HANDOFF_CALLBACK_TIMEOUT_SECONDS = float(os.environ.get("HANDOFF_CALLBACK_TIMEOUT_SECONDS", "10"))
 # Callbacks to private / loopback addresses are refused unless allowed (demo and tests allow).
 HANDOFF_ALLOW_PRIVATE_CALLBACKS = env_bool("HANDOFF_ALLOW_PRIVATE_CALLBACKS", EMBEDDED or DEBUG)
+# The demo's stand-in bot platform at /demo/bot/ (receives and shows callbacks).
+HANDOFF_DEMO = env_bool("HANDOFF_DEMO", EMBEDDED)
 
 LOGGING = {
     "version": 1,

@@ -25,3 +25,4 @@ TEST_RUN_ID = os.environ.get("HANDOFF_TEST_RUN_ID") or os.urandom(4).hex()
 if REDIS_URL:
     CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"test-{TEST_RUN_ID}"  # type: ignore[index]
     CELERY_TASK_DEFAULT_QUEUE = f"test-{TEST_RUN_ID}"
+HANDOFF_DEMO = True  # the demo bot platform's pages are tested too

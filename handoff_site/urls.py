@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -12,3 +13,6 @@ urlpatterns = [
     path("", include("queues.urls")),
     path("", include("cases.urls")),
 ]
+
+if settings.HANDOFF_DEMO:
+    urlpatterns.append(path("demo/bot/", include("demo_bot.urls")))

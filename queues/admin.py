@@ -1,5 +1,8 @@
 from django.contrib import admin
 
+from cases.models import Case
+from cases.notices import customer_message
+from cases.selectors import WaitEstimate
 from queues.models import Membership, Queue, RoutingRule, RuleSet
 
 
@@ -14,6 +17,23 @@ class QueueAdmin(admin.ModelAdmin):
     list_filter = ["is_active"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]
+    readonly_fields = ["customer_message_preview"]
+
+    @admin.display(description="What a customer is told (preview)")
+    def customer_message_preview(self, queue: Queue) -> str:
+        """The template rendered for an example handoff: a gold customer, a refund that failed
+        twice, no order number, third in line."""
+        if not queue.pk:
+            return "Save the queue to see a preview."
+        example = Case(
+            queue=queue,
+            customer_name="Ana Ruiz",
+            trigger_reason="repeated_failure",
+            current_intent="billing.refund",
+            facts={},
+            missing_context=[],
+        )
+        return customer_message(example, 3, WaitEstimate(queue.sla_seconds, "sla_target"))
 
 
 class RoutingRuleInline(admin.TabularInline):

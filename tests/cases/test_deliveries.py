@@ -215,3 +215,47 @@ def test_private_and_loopback_callback_urls_are_refused(settings, url):
 
     with pytest.raises(deliveries.UnsafeCallbackUrl):
         deliveries.check_callback_url(url)
+
+
+def test_after_a_secret_rotation_both_secrets_sign_for_a_while(receiver_for):
+    from cases.services import integration_rotate_secret
+
+    receiver = receiver_for(200)
+    delivery = outbox(receiver.url)
+    new_secret = integration_rotate_secret(integration=delivery.integration)
+
+    attempt_until_settled(delivery)
+
+    request = receiver.received[0]
+    assert len(request["headers"]["webhook-signature"].split()) == 2
+    for secret in (SECRET, new_secret):
+        assert (
+            Webhook(secret).verify(request["body"], request["headers"])["type"] == "agent.message"
+        )
+
+
+def test_the_demo_bot_platform_checks_signatures_and_drops_duplicates(client):
+    integration = IntegrationFactory(name="demo", signing_secret=SECRET)
+    body = json.dumps({"type": "agent.message", "data": {"external_id": "c1", "text": "Hi!"}})
+    stamp = int(time.time())
+    headers = {
+        "webhook-id": "msg_1",
+        "webhook-timestamp": str(stamp),
+        "webhook-signature": deliveries.sign(SECRET, "msg_1", stamp, body.encode()),
+    }
+    url = f"/demo/bot/hooks/{integration.pk}/"
+
+    first = client.post(url, body, content_type="application/json", headers=headers)
+    again = client.post(url, body, content_type="application/json", headers=headers)
+    forged = client.post(
+        url,
+        body,
+        content_type="application/json",
+        headers={**headers, "webhook-signature": "v1,Zm9yZ2Vk"},
+    )
+
+    assert (first.status_code, again.status_code, forged.status_code) == (204, 204, 401)
+    from demo_bot.models import InboxMessage
+
+    assert list(InboxMessage.objects.values_list("external_id", "text")) == [("c1", "Hi!")]
+    assert "Hi!" in client.get("/demo/bot/").content.decode()

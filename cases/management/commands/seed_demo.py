@@ -134,6 +134,11 @@ class Command(BaseCommand):
         parser.add_argument("--integration", default="demo-bot")
         parser.add_argument("--callback-url", default="")
         parser.add_argument(
+            "--demo-receiver",
+            metavar="BASE_URL",
+            help="Send the integration's callbacks to the demo bot platform served at BASE_URL.",
+        )
+        parser.add_argument(
             "--key-file", help="Also write the integration's new API key to this file (0600)."
         )
 
@@ -180,6 +185,11 @@ class Command(BaseCommand):
             if options["callback_url"]:
                 integration.callback_url = options["callback_url"]
                 integration.save(update_fields=["callback_url"])
+        if options["demo_receiver"]:
+            # The stand-in bot platform of /demo/bot/ receives this integration's callbacks.
+            base = options["demo_receiver"].rstrip("/")
+            integration.callback_url = f"{base}/demo/bot/hooks/{integration.pk}/"
+            integration.save(update_fields=["callback_url"])
         self.stdout.write(f"Integration {integration.name!r} API key: {key}")
         if options["key_file"]:
             path = Path(options["key_file"])
