@@ -6,17 +6,18 @@ Endpoints validate, authenticate and call services; nothing here writes a row it
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.urls import reverse
+from django.utils import timezone
 from ninja import Header, NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer
 
-from cases import idempotency, services
+from cases import idempotency, metrics, services
 from cases.models import Case, Integration
 from cases.problems import problem
 from cases.schemas import (
@@ -374,3 +375,31 @@ def case_csat_create(request: HttpRequest, case_id: int, rating: CsatIn) -> Http
     )
     body = CsatAccepted(case_id=case.pk, score=csat.score, replaced=not created).model_dump()
     return _json(201 if created else 200, body)
+
+
+@api.get(
+    "/intent-corrections",
+    response={200: None, 401: Problem},
+    summary="This integration's intent corrections as JSONL, for retraining its classifier",
+    description="Query: `from` and `to` (YYYY-MM-DD, default the last 30 days).",
+)
+def intent_corrections(request: HttpRequest) -> StreamingHttpResponse:
+    integration: Integration = request.auth  # type: ignore[attr-defined]
+    today = timezone.localdate()
+
+    def day(name: str, default: date) -> date:
+        try:
+            return date.fromisoformat(request.GET.get(name, ""))
+        except ValueError:
+            return default
+
+    end = day("to", today)
+    filters = metrics.Filters(
+        start=min(day("from", end - timedelta(days=29)), end),
+        end=end,
+        integration_id=integration.pk,
+    )
+    return StreamingHttpResponse(
+        (json.dumps(record, ensure_ascii=False) + "\n" for record in metrics.corrections(filters)),
+        content_type="application/x-ndjson",
+    )

@@ -214,3 +214,46 @@ def missing_context(package: HandoffPackage) -> list[str]:
     if not customer_messages(package):
         missing.append("customer_message")
     return missing
+
+
+# --- did the customer have to say it again? -------------------------------------------------
+
+STOPWORDS = frozenset((
+    "the", "and", "for", "you", "your", "are", "was", "were", "have", "has", "had", "this",
+    "that", "with", "from", "not", "but", "can", "could", "would", "will", "what", "when",
+    "where", "which", "who", "how", "why", "just", "please", "thanks", "thank", "yes", "okay",
+    "hello", "there", "here", "they", "them", "then", "than", "been", "being", "into", "about",
+    "again", "still", "also", "very", "really",
+))  # fmt: skip
+WORD = re.compile(r"[a-z0-9][a-z0-9\-_.]*[a-z0-9]|[a-z0-9]", re.IGNORECASE)
+
+
+def _words(text: str) -> set[str]:
+    return {
+        w
+        for w in (m.group().lower() for m in WORD.finditer(text))
+        if len(w) >= 3 and w not in STOPWORDS
+    }
+
+
+def _facts_in(words: set[str]) -> set[str]:
+    # Order numbers, account numbers, amounts: anything with a digit in it.
+    return {w for w in words if any(c.isdigit() for c in w)}
+
+
+def restates(message: str, earlier: list[str]) -> bool:
+    """True when a message after the handoff says again what the customer told the bot: most
+    of its words were said before, or it repeats the same facts with much the same words."""
+    new = _words(message)
+    if len(new) < 3:
+        return False
+    for before in earlier:
+        old = _words(before)
+        if not old:
+            continue
+        overlap = len(new & old) / len(new)
+        if overlap >= 0.6:
+            return True
+        if overlap >= 0.4 and _facts_in(new) and _facts_in(new) <= _facts_in(old):
+            return True
+    return False

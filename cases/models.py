@@ -148,6 +148,11 @@ class Case(models.Model):
     customer_repeated = models.BooleanField(
         null=True, blank=True, help_text="The agent's answer: did the customer repeat anything?"
     )
+    repeat_detected = models.BooleanField(
+        default=False,
+        help_text="The desk saw the customer restate, after the handoff, "
+        "something they had told the bot.",
+    )
 
     previous_case = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="next_cases"

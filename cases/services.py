@@ -335,12 +335,16 @@ REFRESHED_FIELDS = [
     "handoff_count",
     "version",
     "updated_at",
+    "repeat_detected",
 ]
 
 
 def _handoff_refresh(*, case: Case, package: HandoffPackage) -> int:
     """A second handoff of an open conversation: new messages once, package fields refreshed."""
-    appended = _append_transcript(case, package.transcript, handed_off_at=case.handed_off_at)
+    appended, after_texts = _append_transcript(
+        case, package.transcript, handed_off_at=case.handed_off_at
+    )
+    _note_repeat(case, after_texts)
     existing_steps = set(case.attempted_steps.values_list("name", "outcome", "detail"))
     _append_steps(case, package.attempted_steps, existing=existing_steps)
 
@@ -400,10 +404,11 @@ def _dedupe_key(message: TranscriptMessage, index: int) -> str:
 
 def _append_transcript(
     case: Case, transcript: list[TranscriptMessage], *, handed_off_at: datetime | None
-) -> int:
-    """Store messages not seen before on this case, in order; returns how many were new."""
+) -> tuple[int, list[str]]:
+    """Store messages not seen before on this case, in order: how many were new, and the
+    customer's words among them from after the handoff."""
     if not transcript:
-        return 0
+        return 0, []
     seen: set[str] = set()
     next_seq = 1
     if handed_off_at is not None:
@@ -432,7 +437,12 @@ def _append_transcript(
         )
         next_seq += 1
     Message.objects.bulk_create(rows, batch_size=500)
-    return len(rows)
+    said_after = [
+        row.text
+        for row in rows
+        if row.role == Message.Role.CUSTOMER and row.phase == Message.Phase.AFTER_HANDOFF
+    ]
+    return len(rows), said_after
 
 
 def _append_steps(
@@ -455,6 +465,21 @@ def _append_steps(
             )
         )
     AttemptedStep.objects.bulk_create(rows)
+
+
+def _note_repeat(case: Case, new_texts: list[str]) -> bool:
+    """Flag the case when the customer restates, after the handoff, what they told the bot."""
+    if case.repeat_detected or not new_texts:
+        return False
+    earlier = list(
+        case.messages.filter(role=Message.Role.CUSTOMER, phase=Message.Phase.BEFORE_HANDOFF)
+        .order_by("-seq")
+        .values_list("text", flat=True)[:50]
+    )
+    if any(detectors.restates(text, earlier) for text in new_texts):
+        case.repeat_detected = True
+        return True
+    return False
 
 
 # --- after the handoff, from the bot platform --------------------------------------------------
@@ -485,13 +510,14 @@ def case_customer_message_add(
         sent_at=when,
         phase=Message.Phase.AFTER_HANDOFF,
     )
+    repeated = _note_repeat(case, [text])
     case.version += 1
-    case.save(update_fields=["version", "updated_at"])
+    case.save(update_fields=["version", "updated_at", "repeat_detected"])
     event = record_event(
         case,
         kind="customer_message",
         actor_label=f"integration:{case.integration.name}",
-        data={"message_id": message.pk},
+        data={"message_id": message.pk, "restates_earlier": repeated},
     )
     publish_case(case, "case.customer_message", cursor=event.pk)
     return message, True

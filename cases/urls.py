@@ -1,6 +1,6 @@
 from django.urls import path
 
-from cases import views
+from cases import metrics_views, views
 
 app_name = "cases"
 
@@ -10,5 +10,8 @@ urlpatterns = [
     path("take-next/", views.take_next, name="take_next"),
     path("cases/<int:case_id>/", views.case_detail, name="detail"),
     path("cases/<int:case_id>/<slug:action>/", views.case_action, name="action"),
+    path("metrics/", metrics_views.metrics_page, name="metrics"),
+    path("metrics/<slug:table>.csv", metrics_views.metrics_csv, name="metrics_csv"),
+    path("metrics/intent-corrections.jsonl", metrics_views.corrections_jsonl, name="corrections"),
     path("healthz", views.healthz, name="healthz"),
 ]

@@ -46,12 +46,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture
 def default_queue(db: None) -> Queue:
-    return QueueFactory(slug="general", name="General", is_default=True)  # type: ignore[return-value]
+    return QueueFactory(slug="general", name="General", is_default=True)
 
 
 @pytest.fixture
 def integration(default_queue: Queue) -> Integration:
-    return IntegrationFactory(name="acme-bot")  # type: ignore[return-value]
+    return IntegrationFactory(name="acme-bot")
 
 
 class ApiClient:
@@ -79,7 +79,7 @@ class ApiClient:
 
 @pytest.fixture
 def api(integration: Integration) -> ApiClient:
-    return ApiClient(integration.raw_key)  # type: ignore[attr-defined]
+    return ApiClient(integration.raw_key)
 
 
 @pytest.fixture

@@ -472,7 +472,7 @@ def test_the_command_needs_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_replay_of_the_demo_packages_through_http(
     live_server: Any, integration: Integration
 ) -> None:
-    key: str = integration.raw_key  # type: ignore[attr-defined]
+    key: str = integration.raw_key
     args = ["replay", str(DEMO_PATH), "--url", live_server.url, "--key", key, "--idempotency"]
     first, second = io.StringIO(), io.StringIO()
 
@@ -506,7 +506,7 @@ def test_the_first_200_star_dialogues_are_all_accepted(
 ) -> None:
     if not STAR_PATH.is_file():
         pytest.skip(f"the STAR dataset is not at {STAR_PATH}")
-    key: str = integration.raw_key  # type: ignore[attr-defined]
+    key: str = integration.raw_key
     dialogues = list(read_star(STAR_PATH, limit=200))
     secrets = {
         str(value).strip('"')

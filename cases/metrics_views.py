@@ -1,0 +1,200 @@
+"""The metrics page (supervisors and admins), its CSV exports and the corrections export."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import date, timedelta
+from typing import Any
+
+from django.contrib.auth.decorators import login_required, permission_required
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from cases import metrics
+from cases.models import Case, Integration
+from queues.models import Queue
+
+supervisors_only = permission_required("queues.view_all_queues", raise_exception=True)
+
+TRIGGER_COLOURS = {
+    "customer_request": "#2456d3",
+    "repeated_failure": "#b42318",
+    "low_confidence": "#8a5a00",
+    "frustration": "#c2410c",
+    "policy_sensitive": "#6b4fbb",
+    "high_value": "#1f7a3f",
+    "other": "#8891a5",
+}
+
+
+def filters_from(request: HttpRequest) -> metrics.Filters:
+    today = timezone.localdate()
+
+    def day(name: str, default: date) -> date:
+        try:
+            return date.fromisoformat(request.GET.get(name, ""))
+        except ValueError:
+            return default
+
+    end = day("to", today)
+    start = min(day("from", end - timedelta(days=29)), end)
+    return metrics.Filters(
+        start=start,
+        end=end,
+        queue_id=_int(request.GET.get("queue")),
+        integration_id=_int(request.GET.get("integration")),
+        intent=request.GET.get("intent", "").strip()[:100],
+    )
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None
+
+
+def _change(now: float | timedelta | None, before: float | timedelta | None) -> float | None:
+    if now is None or before is None:
+        return None
+    if isinstance(now, timedelta) and isinstance(before, timedelta):
+        now, before = now.total_seconds(), before.total_seconds()
+    return float(now) - float(before)  # type: ignore[arg-type]
+
+
+def chart(volume: list[dict[str, Any]], height: int = 160) -> dict[str, Any]:
+    """Handoffs per day stacked by trigger reason, as SVG rectangles."""
+    days: dict[date, list[tuple[str, int]]] = defaultdict(list)
+    for row in volume:
+        days[row["day"]].append((row["trigger"], row["n"]))
+    if not days:
+        return {"bars": [], "width": 0, "height": height, "top": 0}
+    top = max(sum(n for _, n in parts) for parts in days.values())
+    width = 18
+    bars = []
+    for index, (day, parts) in enumerate(sorted(days.items())):
+        y = height
+        segments = []
+        for trigger, n in parts:
+            h = max(round(n / top * (height - 10)), 1)
+            y -= h
+            segments.append(
+                {
+                    "trigger": trigger,
+                    "n": n,
+                    "y": y,
+                    "h": h,
+                    "colour": TRIGGER_COLOURS.get(trigger, "#888"),
+                }
+            )
+        bars.append(
+            {
+                "x": index * (width + 4),
+                "day": day,
+                "segments": segments,
+                "total": sum(n for _, n in parts),
+            }
+        )
+    return {
+        "bars": bars,
+        "width": len(bars) * (width + 4),
+        "height": height,
+        "top": top,
+        "bar_width": width,
+        "legend": TRIGGER_COLOURS,
+    }
+
+
+def heat(confusion: list[dict[str, Any]]) -> dict[str, Any]:
+    detected = sorted({row["detected"] for row in confusion})
+    corrected = sorted({row["corrected"] for row in confusion})
+    cells = {(row["detected"], row["corrected"]): row["n"] for row in confusion}
+    top = max(cells.values(), default=1)
+    rows = [
+        (d, [(cells.get((d, c), 0), cells.get((d, c), 0) / top) for c in corrected])
+        for d in detected
+    ]
+    return {"columns": corrected, "rows": rows}
+
+
+@login_required
+@supervisors_only
+def metrics_page(request: HttpRequest) -> HttpResponse:
+    filters = filters_from(request)
+    now, before = metrics.headline(filters), metrics.headline(filters.previous())
+    changes = {name: _change(getattr(now, name), getattr(before, name)) for name in vars(now)}
+    confusion = metrics.confusion(filters)
+    return render(
+        request,
+        "cases/metrics.html",
+        {
+            "filters": filters,
+            "h": now,
+            "previous": before,
+            "changes": changes,
+            "queues_table": metrics.by_queue(filters),
+            "integrations_table": metrics.by_integration(filters),
+            "overrides": metrics.overrides_by_intent(filters),
+            "misroutes": metrics.misroutes_by_rule(filters),
+            "heat": heat(confusion),
+            "chart": chart(metrics.volume_by_day(filters)),
+            "queues": Queue.objects.filter(is_active=True),
+            "integrations": Integration.objects.all(),
+            "intents": Case.objects.order_by()
+            .values_list("detected_intent", flat=True)
+            .exclude(detected_intent="")
+            .distinct()[:300],
+            "query": request.GET.urlencode(),
+        },
+    )
+
+
+TABLES = {
+    "queues": metrics.by_queue,
+    "integrations": metrics.by_integration,
+    "overrides": metrics.overrides_by_intent,
+    "confusion": metrics.confusion,
+    "misroutes": metrics.misroutes_by_rule,
+    "volume": metrics.volume_by_day,
+}
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+@login_required
+@supervisors_only
+def metrics_csv(request: HttpRequest, table: str) -> StreamingHttpResponse:
+    build = TABLES.get(table)
+    if build is None:
+        raise Http404("No such table")
+    rows = build(filters_from(request))
+    writer = csv.writer(_Echo())
+
+    def lines() -> Iterator[str]:
+        if rows:
+            yield writer.writerow(list(rows[0]))
+        for row in rows:
+            yield writer.writerow(["" if value is None else value for value in row.values()])
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="handoff-{table}.csv"'
+    return response
+
+
+@login_required
+@supervisors_only
+def corrections_jsonl(request: HttpRequest) -> StreamingHttpResponse:
+    records = metrics.corrections(filters_from(request))
+    response = StreamingHttpResponse(
+        (json.dumps(record, ensure_ascii=False) + "\n" for record in records),
+        content_type="application/x-ndjson",
+    )
+    response["Content-Disposition"] = 'attachment; filename="intent-corrections.jsonl"'
+    return response
