@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-from collections import defaultdict
 from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
@@ -66,14 +65,18 @@ def _change(now: float | timedelta | None, before: float | timedelta | None) -> 
     return float(now) - float(before)  # type: ignore[arg-type]
 
 
-def chart(volume: list[dict[str, Any]], height: int = 160) -> dict[str, Any]:
-    """Handoffs per day stacked by trigger reason, as SVG rectangles."""
-    days: dict[date, list[tuple[str, int]]] = defaultdict(list)
-    for row in volume:
-        days[row["day"]].append((row["trigger"], row["n"]))
-    if not days:
+def chart(
+    volume: list[dict[str, Any]], start: date, end: date, height: int = 160
+) -> dict[str, Any]:
+    """Handoffs per day of the period (quiet days too) stacked by trigger, as SVG rectangles."""
+    if not volume:
         return {"bars": [], "width": 0, "height": height, "top": 0}
-    top = max(sum(n for _, n in parts) for parts in days.values())
+    days: dict[date, list[tuple[str, int]]] = {
+        start + timedelta(days=i): [] for i in range((end - start).days + 1)
+    }
+    for row in volume:
+        days.setdefault(row["day"], []).append((row["trigger"], row["n"]))
+    top = max(sum(n for _, n in parts) for parts in days.values()) or 1
     width = 18
     bars = []
     for index, (day, parts) in enumerate(sorted(days.items())):
@@ -141,7 +144,7 @@ def metrics_page(request: HttpRequest) -> HttpResponse:
             "overrides": metrics.overrides_by_intent(filters),
             "misroutes": metrics.misroutes_by_rule(filters),
             "heat": heat(confusion),
-            "chart": chart(metrics.volume_by_day(filters)),
+            "chart": chart(metrics.volume_by_day(filters), filters.start, filters.end),
             "queues": Queue.objects.filter(is_active=True),
             "integrations": Integration.objects.all(),
             "intents": Case.objects.order_by()

@@ -42,6 +42,8 @@ def change(value: float | None, kind: str = "pct") -> str:
         return f"{value * 100:+.1f} pts"
     if kind == "dur":
         return ("+" if value >= 0 else "-") + dur(timedelta(seconds=abs(value)))
+    if kind == "int":
+        return f"{value:+.0f}"
     return f"{value:+.2f}"
 
 
