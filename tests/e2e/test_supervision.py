@@ -1,0 +1,106 @@
+"""Admins, supervisors and metrics in a real browser."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from cases.models import Case
+from tests.e2e.conftest import api_post, log_in
+from tests.factories import (
+    CaseFactory,
+    IntegrationFactory,
+    MembershipFactory,
+    QueueFactory,
+    UserFactory,
+    full_package,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def desk() -> dict[str, Any]:
+    general = QueueFactory(slug="general", name="General", is_default=True)
+    vip = QueueFactory(slug="vip", name="VIP")
+    MembershipFactory(queue=general, agent__username="gail", agent__first_name="Gail")
+    MembershipFactory(queue=vip, agent__username="vic", agent__first_name="Vic")
+    UserFactory(username="ada", first_name="Ada", role="admin")
+    UserFactory(username="sue", first_name="Sue", role="supervisor")
+    return {"general": general, "vip": vip, "key": IntegrationFactory(name="web-bot").raw_key}
+
+
+def test_a_new_rule_routes_the_next_handoff_live_and_a_reassignment_leaves_the_old_queue(
+    new_page, asgi_server, desk
+):
+    # an admin adds a rule to a draft, dry-runs it and publishes it
+    admin = new_page()
+    log_in(admin, asgi_server, "ada")
+    admin.goto(f"{asgi_server.url}/routing/")
+    admin.click("text=Edit as a draft")
+    admin.click("text=Add rule")
+    admin.fill("input[name=name]", "Gold customers")
+    admin.select_option("select[name=queue]", "vip")
+    admin.fill("input[name=field_0]", "customer.tier")
+    admin.select_option("select[name=op_0]", "eq")
+    admin.fill("input[name=value_0]", "gold")
+    admin.click("button:has-text('Save to draft')")
+    expect(admin.locator(".rules")).to_contain_text("customer.tier eq gold")
+    admin.click("text=Run the draft beside the live rules")
+    expect(admin.locator("#dry-run-result")).to_contain_text("of the last 0 handoffs")
+    admin.fill("#publish-note", "gold to VIP")
+    admin.click("button:has-text('Publish version')")
+    expect(admin.locator(".flash")).to_contain_text("is live")
+
+    # agents of both queues watch their queue pages
+    vic, gail = new_page(), new_page()
+    log_in(vic, asgi_server, "vic")
+    vic.goto(f"{asgi_server.url}/queues/vip/")
+    log_in(gail, asgi_server, "gail")
+    gail.goto(f"{asgi_server.url}/queues/general/")
+    for page in (vic, gail):
+        expect(page.locator("#live-state")).to_have_text("Live")
+
+    # the next gold handoff lands in VIP, live
+    body = api_post(asgi_server, desk["key"], "/api/v1/handoffs", full_package()).json()
+    assert body["queue"] == "vip"
+    expect(vic.locator(f"#case-row-{body['case_id']}")).to_be_visible(timeout=1500)
+
+    # a supervisor moves it to General: it leaves VIP and arrives in General
+    sue = new_page()
+    log_in(sue, asgi_server, "sue")
+    sue.goto(f"{asgi_server.url}/cases/{body['case_id']}/")
+    sue.select_option("#reassign-queue", label="General")
+    sue.fill("#reassign-reason", "not a VIP matter")
+    sue.click("button:has-text('Reassign')")
+    expect(sue.locator(".alert.ok")).to_have_text("Case reassigned.")
+    expect(vic.locator(f"#case-row-{body['case_id']}")).to_have_count(0, timeout=1500)
+    expect(gail.locator(f"#case-row-{body['case_id']}")).to_be_visible(timeout=1500)
+    assert Case.objects.get(pk=body["case_id"]).routed_queue_id == desk["vip"].pk
+
+
+def test_the_metrics_page_charts_the_period_and_filters_change_the_figures(
+    new_page, live_server, desk
+):
+    now = timezone.now()
+    for days_ago, queue in [(1, "general"), (2, "general"), (3, "vip")]:
+        CaseFactory(
+            queue=desk[queue],
+            handed_off_at=now - timedelta(days=days_ago),
+            sla_due_at=now - timedelta(days=days_ago) + timedelta(minutes=10),
+        )
+    page = new_page()
+    log_in(page, live_server, "sue")
+
+    page.goto(f"{live_server.url}/metrics/")
+
+    expect(page.locator(".tile").first).to_contain_text("3")
+    assert page.locator("svg.chart rect").count() == 3
+    page.select_option("select[name=queue]", label="VIP")
+    page.click("button:has-text('Apply')")
+    expect(page.locator(".tile").first).to_contain_text("1")
+    assert page.locator("svg.chart rect").count() == 1
