@@ -115,7 +115,9 @@ def delivery_attempt(*, delivery_id: int) -> Delivery.State | None:
     timeout = settings.HANDOFF_CALLBACK_TIMEOUT_SECONDS
     with transaction.atomic():
         delivery = (
-            Delivery.objects.select_for_update(skip_locked=True)
+            # Only the delivery row: locking the joined integration would skip every delivery
+            # while any intake holds a key-share lock on it.
+            Delivery.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("integration")
             .filter(pk=delivery_id, state__in=RETRYABLE, next_attempt_at__lte=now)
             .first()

@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.contrib import admin
 
 from cases.models import Case
@@ -37,13 +39,37 @@ class QueueAdmin(admin.ModelAdmin):
 
 
 class RoutingRuleInline(admin.TabularInline):
+    """Read-only here: rules change through the rule editor (/routing/), which validates them,
+    keeps drafts apart from what is live, and records who published what."""
+
     model = RoutingRule
     extra = 0
+    can_delete = False
+    readonly_fields = [
+        "position",
+        "name",
+        "conditions",
+        "queue",
+        "priority",
+        "sla_seconds",
+        "enabled",
+    ]
+
+    def has_add_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(RuleSet)
 class RuleSetAdmin(admin.ModelAdmin):
     list_display = ["version", "status", "published_by", "published_at", "note"]
+    readonly_fields = [
+        "version",
+        "status",
+        "created_by",
+        "published_by",
+        "published_at",
+        "edit_version",
+    ]
     list_filter = ["status"]
     inlines = [RoutingRuleInline]
 

@@ -7,6 +7,7 @@ never an exception. No regular expressions, no code from admins.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,16 +75,24 @@ class Decision:
     tried: list[str] = field(default_factory=list)
 
 
+def _part(package: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    value = package.get(name)
+    return value if isinstance(value, Mapping) else {}
+
+
 def package_view(package: Mapping[str, Any]) -> dict[str, Any]:
-    """The flat field values conditions look at, from a package as plain data."""
-    customer = package.get("customer") or {}
-    intent = package.get("intent") or {}
-    trigger = package.get("trigger") or {}
+    """The flat field values conditions look at, from a package as plain data. A part of the
+    wrong shape (a pasted package, say) reads as absent, never as an error."""
+    customer = _part(package, "customer")
+    intent = _part(package, "intent")
+    trigger = _part(package, "trigger")
+    transcript = package.get("transcript")
     customer_text = "\n".join(
-        str(m.get("text", ""))
-        for m in package.get("transcript") or []
-        if m.get("role") == "customer"
+        m["text"]
+        for m in (transcript if isinstance(transcript, list) else [])
+        if isinstance(m, Mapping) and m.get("role") == "customer" and isinstance(m.get("text"), str)
     )
+    flags = package.get("risk_flags")
     view: dict[str, Any] = {
         "intent.name": intent.get("name"),
         "intent.confidence": intent.get("confidence"),
@@ -91,11 +100,11 @@ def package_view(package: Mapping[str, Any]) -> dict[str, Any]:
         "customer.lifetime_value": customer.get("lifetime_value"),
         "customer.language": customer.get("language"),
         "trigger.reason": trigger.get("reason"),
-        "risk_flags": list(package.get("risk_flags") or []),
+        "risk_flags": list(flags) if isinstance(flags, list) else [],
         "channel": package.get("channel") or None,
         "transcript.customer_text": customer_text or None,
     }
-    for key, value in (package.get("facts") or {}).items():
+    for key, value in _part(package, "facts").items():
         view[FACT_PREFIX + str(key)] = value
     return view
 
@@ -109,6 +118,8 @@ def _is_number(value: Any) -> bool:
 
 
 def _eq(actual: Any, expected: Any) -> bool:
+    if isinstance(actual, bool) or isinstance(expected, bool):
+        return isinstance(actual, bool) and isinstance(expected, bool) and actual == expected
     if _is_number(actual) and _is_number(expected):
         return bool(actual == expected)
     return _lower(actual) == _lower(expected)
@@ -141,9 +152,14 @@ def _starts_with(actual: Any, expected: Any) -> bool:
 def _compare(check: Callable[[float, float], bool]) -> Callable[[Any, Any], bool]:
     def compare(actual: Any, expected: Any) -> bool:
         if isinstance(actual, str):
+            # Numeric text ("49.99") compares as a number; "inf" or "NaN" is not a number here.
+            if not any(c.isdigit() for c in actual):
+                return False
             try:
                 actual = float(actual)
             except ValueError:
+                return False
+            if not math.isfinite(actual):
                 return False
         return _is_number(actual) and _is_number(expected) and check(actual, expected)
 
@@ -166,12 +182,18 @@ OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
 
 def condition_holds(condition: Mapping[str, Any], view: Mapping[str, Any]) -> bool:
     try:
+        if not isinstance(condition, Mapping):
+            return False
         if "all" in condition:
-            return all(condition_holds(c, view) for c in condition["all"])
+            members = condition["all"]
+            return isinstance(members, list) and all(condition_holds(c, view) for c in members)
         if "any" in condition:
-            return any(condition_holds(c, view) for c in condition["any"])
-        op = condition["op"]
-        actual = view.get(condition["field"], MISSING)
+            members = condition["any"]
+            return isinstance(members, list) and any(condition_holds(c, view) for c in members)
+        op, path = condition["op"], condition["field"]
+        if not isinstance(op, str) or not isinstance(path, str):
+            return False
+        actual = view.get(path, MISSING)
         present = actual is not MISSING and actual is not None and actual != []
         if op == "exists":
             return present
@@ -184,14 +206,20 @@ def condition_holds(condition: Mapping[str, Any], view: Mapping[str, Any]) -> bo
         return False
 
 
-def describe(condition: Mapping[str, Any]) -> str:
-    if "all" in condition:
-        return " and ".join(describe(c) for c in condition["all"]) or "always"
-    if "any" in condition:
-        return "(" + " or ".join(describe(c) for c in condition["any"]) + ")"
-    value = condition.get("value")
-    if condition.get("op") in {"exists", "missing"}:
-        return f"{condition.get('field')} {condition.get('op')}"
+def describe(condition: Any) -> str:
+    """Conditions in words, for explanations; what cannot be read is shown as "?"."""
+    if not isinstance(condition, Mapping):
+        return "?"
+    for group, joiner in (("all", " and "), ("any", " or ")):
+        if group in condition:
+            members = condition[group]
+            if not isinstance(members, list):
+                return "?"
+            words = joiner.join(describe(c) for c in members)
+            return (words or "always") if group == "all" else f"({words})"
+    value, op = condition.get("value"), condition.get("op")
+    if isinstance(op, str) and op in {"exists", "missing"}:
+        return f"{condition.get('field')} {op}"
     shown = "[" + ", ".join(map(str, value)) + "]" if isinstance(value, list) else value
     return f"{condition.get('field')} {condition.get('op')} {shown}"
 

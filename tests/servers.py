@@ -148,3 +148,56 @@ class TcpProxy:
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
+
+
+@contextmanager
+def celery_worker() -> Iterator[subprocess.Popen[bytes]]:
+    """A real Celery worker on the test database and this run's own queue of the Redis broker."""
+    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    node = f"{queue}@localhost"  # so that only this worker's answer counts as "up"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "handoff_site.test_settings",
+        "DATABASE_URL": test_database_url(),
+        "HANDOFF_TEST_RUN_ID": getattr(settings, "TEST_RUN_ID", ""),
+        "LOG_LEVEL": "WARNING",
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "handoff_site",
+            "worker",
+            "-Q",
+            queue,
+            "-n",
+            node,
+            "--concurrency",
+            "2",
+            "--loglevel",
+            "warning",
+            "--without-heartbeat",
+            "--without-mingle",
+            "--without-gossip",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        from handoff_site.celery import app
+
+        # Tasks sent before the worker has bound its queue can be lost to the exchange: wait
+        # until this worker (and not some other) answers.
+        deadline = time.monotonic() + 90
+        while not app.control.ping(destination=[node], timeout=1.0):
+            assert process.poll() is None, "the worker exited"
+            assert time.monotonic() < deadline, "the worker did not come up"
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
