@@ -22,7 +22,6 @@ from cases.models import AttemptedStep, Case, CaseEvent, CsatResponse, Integrati
 from cases.notices import customer_message
 from cases.schemas import AttemptedStepIn, HandoffPackage, TranscriptMessage
 from cases.selectors import WaitEstimate, previous_contact, queue_position, wait_estimate
-from queues.routing import route
 from queues.selectors import active_queues, default_queue, published_rules
 
 logger = logging.getLogger(__name__)
@@ -226,7 +225,7 @@ def _handoff_open(*, integration: Integration, package: HandoffPackage) -> Case:
     rules = published_rules()
     queues = active_queues()
     fallback = default_queue(queues)
-    decision = route(_routing_package(package, flags, trigger), rules.rules, fallback.slug)
+    decision = rules.compiled.route(_routing_package(package, flags, trigger), fallback.slug)
     # A rule naming a queue since deactivated falls back to the default queue.
     queue = next((q for q in queues if q.slug == decision.queue), fallback)
     priority = decision.priority

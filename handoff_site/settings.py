@@ -134,7 +134,11 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            # Pub/sub ignores Redis database numbers: desks sharing a Redis need their own prefix.
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "prefix": os.environ.get("CHANNEL_LAYER_PREFIX", "desk"),
+            },
         }
     }
     CELERY_BROKER_URL = REDIS_URL

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cases.models import Case, Message
-from queues.routing import Decision, RuleSpec, route
+from queues.routing import CompiledRules, Decision, RuleSpec
 
 
 def routing_package(case: Case, customer_texts: Sequence[str]) -> dict[str, Any]:
@@ -98,10 +98,11 @@ def dry_run(
     sample_size: int = 20,
 ) -> DryRun:
     result = DryRun()
+    draft_rules, published_rules = CompiledRules.of(draft), CompiledRules.of(published)
     for case, package in recent_packages(limit):
         result.total += 1
-        before = route(package, published, default_queue)
-        after = route(package, draft, default_queue)
+        before = published_rules.route(package, default_queue)
+        after = draft_rules.route(package, default_queue)
         result.by_rule[after.matched_rule or "(default queue)"] += 1
         if before.queue != after.queue:
             result.moves[(before.queue, after.queue)] += 1

@@ -3,13 +3,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from queues.models import Queue, RoutingRule, RuleSet
-from queues.routing import RuleSpec
+from queues.routing import CompiledRules, RuleSpec
 
 
 @dataclass(frozen=True)
 class PublishedRules:
     version: int | None
     rules: tuple[RuleSpec, ...]
+    compiled: CompiledRules
 
 
 # Rules compiled once per published version, per process. Reading the published version is one
@@ -22,7 +23,7 @@ def published_rules() -> PublishedRules:
         RuleSet.objects.filter(status=RuleSet.Status.PUBLISHED).values_list("id", "version").first()
     )
     if current is None:
-        return PublishedRules(None, ())
+        return PublishedRules(None, (), CompiledRules.of(()))
     ruleset_id, version = current
     cached = _compiled.get(ruleset_id)
     if cached is None:
@@ -39,7 +40,7 @@ def published_rules() -> PublishedRules:
             .select_related("queue")
             .order_by("position")
         )
-        cached = _compiled[ruleset_id] = PublishedRules(version, rules)
+        cached = _compiled[ruleset_id] = PublishedRules(version, rules, CompiledRules.of(rules))
     return cached
 
 

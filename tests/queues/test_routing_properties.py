@@ -29,7 +29,14 @@ import pytest
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
-from queues.routing import FIELDS, RuleSpec, condition_holds, package_view, route
+from queues.routing import (
+    FIELDS,
+    CompiledRules,
+    RuleSpec,
+    condition_holds,
+    package_view,
+    route,
+)
 
 PROPERTY_SETTINGS = settings(max_examples=200, deadline=None)
 # For the malformed-input properties: finding one failure is enough, shrinking only costs time.
@@ -604,6 +611,16 @@ def test_route_agrees_with_the_reference(scenario: Scenario) -> None:
     assert outcome_of(package, rules) == reference_route(package, rules)
 
 
+@PROPERTY_SETTINGS
+@given(scenario=scenarios())
+def test_a_compiled_rule_set_decides_exactly_as_route(scenario: Scenario) -> None:
+    package, rules = scenario
+
+    assert CompiledRules.of(rules).route(package, DEFAULT_QUEUE) == route(
+        package, rules, DEFAULT_QUEUE
+    )
+
+
 def test_the_reference_itself_on_the_design_package() -> None:
     # given DESIGN section 4's package, as in tests/queues/test_routing.py
     package = {
@@ -783,3 +800,13 @@ def test_route_explains_a_rule_with_a_malformed_member(member: Any) -> None:
     decision = route({}, rules, DEFAULT_QUEUE)
 
     assert decision.queue == "vip"
+
+
+@FIND_ONLY
+@given(package=packages, rules=rules_with_malformed_members())
+def test_a_compiled_rule_set_survives_malformed_members(
+    package: dict[str, Any], rules: list[RuleSpec]
+) -> None:
+    assert CompiledRules.of(rules).route(package, DEFAULT_QUEUE) == route(
+        package, rules, DEFAULT_QUEUE
+    )
