@@ -6,7 +6,7 @@ Endpoints validate, authenticate and call services; nothing here writes a row it
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -385,20 +385,8 @@ def case_csat_create(request: HttpRequest, case_id: int, rating: CsatIn) -> Http
 )
 def intent_corrections(request: HttpRequest) -> StreamingHttpResponse:
     integration: Integration = request.auth  # type: ignore[attr-defined]
-    today = timezone.localdate()
-
-    def day(name: str, default: date) -> date:
-        try:
-            return date.fromisoformat(request.GET.get(name, ""))
-        except ValueError:
-            return default
-
-    end = day("to", today)
-    filters = metrics.Filters(
-        start=min(day("from", end - timedelta(days=29)), end),
-        end=end,
-        integration_id=integration.pk,
-    )
+    start, end = metrics.period_from(request.GET, timezone.localdate())
+    filters = metrics.Filters(start=start, end=end, integration_id=integration.pk)
     return StreamingHttpResponse(
         (json.dumps(record, ensure_ascii=False) + "\n" for record in metrics.corrections(filters)),
         content_type="application/x-ndjson",

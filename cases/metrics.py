@@ -65,6 +65,19 @@ class Filters:
         )
 
 
+def period_from(query: Any, today: date, days: int = 30) -> tuple[date, date]:
+    """``from`` and ``to`` (YYYY-MM-DD) of a query string; the last ``days`` days by default."""
+
+    def day(name: str, default: date) -> date:
+        try:
+            return date.fromisoformat(query.get(name, ""))
+        except ValueError:
+            return default
+
+    end = day("to", today)
+    return min(day("from", end - timedelta(days=days - 1)), end), end
+
+
 def cases_in(filters: Filters) -> QuerySet[Case]:
     start, end = filters.window()
     cases = Case.objects.filter(handed_off_at__gte=start, handed_off_at__lt=end)

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from cases import metrics
 from cases.models import Case, Integration
+from cases.params import int_or_none
 from queues.models import Queue
 
 supervisors_only = permission_required("queues.view_all_queues", raise_exception=True)
@@ -31,30 +32,14 @@ TRIGGER_COLOURS = {
 
 
 def filters_from(request: HttpRequest) -> metrics.Filters:
-    today = timezone.localdate()
-
-    def day(name: str, default: date) -> date:
-        try:
-            return date.fromisoformat(request.GET.get(name, ""))
-        except ValueError:
-            return default
-
-    end = day("to", today)
-    start = min(day("from", end - timedelta(days=29)), end)
+    start, end = metrics.period_from(request.GET, timezone.localdate())
     return metrics.Filters(
         start=start,
         end=end,
-        queue_id=_int(request.GET.get("queue")),
-        integration_id=_int(request.GET.get("integration")),
+        queue_id=int_or_none(request.GET.get("queue")),
+        integration_id=int_or_none(request.GET.get("integration")),
         intent=request.GET.get("intent", "").strip()[:100],
     )
-
-
-def _int(value: str | None) -> int | None:
-    try:
-        return int(value) if value else None
-    except ValueError:
-        return None
 
 
 def _change(now: float | timedelta | None, before: float | timedelta | None) -> float | None:

@@ -22,7 +22,8 @@ from django.views.decorators.vary import vary_on_headers
 
 from cases import actions, selectors
 from cases.models import Case, Intent
-from cases.permissions import may_work_queue, visible_queues
+from cases.params import int_or_zero
+from cases.permissions import visible_queues
 from queues.models import Queue
 
 PAGE_SIZE = 50
@@ -185,8 +186,8 @@ ACTIONS = {
     "reassign": lambda r, cid, v: actions.case_reassign(
         case_id=cid,
         supervisor=r.user,
-        queue=Queue.objects.filter(pk=_int(r.POST.get("queue")), is_active=True).first(),
-        agent=User.objects.filter(pk=_int(r.POST.get("agent")), is_active=True).first(),
+        queue=Queue.objects.filter(pk=int_or_zero(r.POST.get("queue")), is_active=True).first(),
+        agent=User.objects.filter(pk=int_or_zero(r.POST.get("agent")), is_active=True).first(),
         reason=r.POST.get("reason", "")[:2000],
         expected_version=v,
     ),
@@ -205,14 +206,6 @@ DONE = {
 
 
 INLINE_ERRORS = {"reply", "note", "intent", "resolve", "reassign"}
-
-
-def _int(value: str | None) -> int:
-    """A posted id; 0 (which matches nothing) when absent or not a number."""
-    try:
-        return int(value) if value else 0
-    except ValueError:
-        return 0
 
 
 def _yes_no(value: str | None) -> bool:
@@ -264,6 +257,3 @@ def healthz(request: HttpRequest) -> JsonResponse:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"status": "ok"})
-
-
-__all__ = ["case_action", "case_detail", "healthz", "home", "may_work_queue", "queue_detail"]

@@ -8,12 +8,11 @@ from typing import Any
 
 from django.db.models import Count
 
+from cases.actions import OPEN_WORK
 from cases.models import Case
 from cases.presence import online_user_ids
 from cases.selectors import QueueStats, queue_stats
 from queues.models import Membership, Queue
-
-OPEN_WORK = (Case.Status.ASSIGNED, Case.Status.AWAITING_CUSTOMER)
 
 
 @dataclass

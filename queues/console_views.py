@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from cases import actions
+from cases.params import int_or_zero
 from queues import services
 from queues.console import console_rows, open_cases_of
 from queues.models import Queue
@@ -53,9 +54,9 @@ def console_queue(request: HttpRequest, slug: str) -> HttpResponse:
 def reassign_cases(request: HttpRequest, slug: str) -> HttpResponse:
     """Reassign one or many cases; each is its own change, so one refusal stops no other."""
     queue = get_object_or_404(Queue, slug=slug)
-    target = Queue.objects.filter(pk=_int(request.POST.get("queue")), is_active=True).first()
-    agent = User.objects.filter(pk=_int(request.POST.get("agent")), is_active=True).first()
-    case_ids = [_int(value) for value in request.POST.getlist("case")]
+    target = Queue.objects.filter(pk=int_or_zero(request.POST.get("queue")), is_active=True).first()
+    agent = User.objects.filter(pk=int_or_zero(request.POST.get("agent")), is_active=True).first()
+    case_ids = [int_or_zero(value) for value in request.POST.getlist("case")]
     moved, refused = 0, []
     for case_id in case_ids:
         try:
@@ -84,12 +85,12 @@ def reassign_cases(request: HttpRequest, slug: str) -> HttpResponse:
 def set_membership(request: HttpRequest, slug: str) -> HttpResponse:
     """Add an agent to the queue, change their capacity, or take them out."""
     queue = get_object_or_404(Queue, slug=slug)
-    agent = get_object_or_404(User, pk=_int(request.POST.get("agent")), is_active=True)
+    agent = get_object_or_404(User, pk=int_or_zero(request.POST.get("agent")), is_active=True)
     if request.POST.get("remove"):
         services.membership_remove(agent=agent, queue=queue)
         messages.success(request, f"{agent.get_full_name() or agent.username} left {queue.name}.")
     else:
-        capacity = _int(request.POST.get("capacity"))
+        capacity = int_or_zero(request.POST.get("capacity"))
         if not 1 <= capacity <= 100:
             messages.error(request, "Capacity is a number of open cases from 1 to 100.")
         else:
@@ -97,10 +98,3 @@ def set_membership(request: HttpRequest, slug: str) -> HttpResponse:
             name = agent.get_full_name() or agent.username
             messages.success(request, f"{name}: up to {capacity} open cases in {queue.name}.")
     return redirect("queues:console_queue", slug=queue.slug)
-
-
-def _int(value: str | None) -> int:
-    try:
-        return int(value) if value else 0
-    except ValueError:
-        return 0

@@ -233,6 +233,13 @@ def describe(condition: Any) -> str:
 PRIORITY_NAMES = {0: "low", 1: "normal", 2: "high", 3: "urgent"}
 
 
+def _explain(rule: RuleSpec) -> str:
+    explanation = f"{rule.name}: {describe(rule.conditions)} → {rule.queue}"
+    if rule.priority is not None:
+        explanation += f", priority {PRIORITY_NAMES.get(rule.priority, rule.priority)}"
+    return explanation
+
+
 def route(package: Mapping[str, Any], rules: Sequence[RuleSpec], default_queue: str) -> Decision:
     """First enabled rule whose conditions hold decides; otherwise the default queue."""
     view = package_view(package)
@@ -241,11 +248,8 @@ def route(package: Mapping[str, Any], rules: Sequence[RuleSpec], default_queue: 
         if not rule.enabled:
             continue
         if condition_holds(rule.conditions, view):
-            explanation = f"{rule.name}: {describe(rule.conditions)} → {rule.queue}"
-            if rule.priority is not None:
-                explanation += f", priority {PRIORITY_NAMES.get(rule.priority, rule.priority)}"
             return Decision(
-                rule.queue, rule.priority, rule.sla_seconds, rule.name, explanation, tried
+                rule.queue, rule.priority, rule.sla_seconds, rule.name, _explain(rule), tried
             )
         tried.append(rule.name)
     explanation = f"no rule matched → default queue {default_queue}"
@@ -464,13 +468,6 @@ def _fields_of(condition: Any) -> set[str]:
             return set().union(*map(_fields_of, members)) if isinstance(members, list) else set()
     path = condition.get("field")
     return {path} if isinstance(path, str) else set()
-
-
-def _explain(rule: RuleSpec) -> str:
-    explanation = f"{rule.name}: {describe(rule.conditions)} → {rule.queue}"
-    if rule.priority is not None:
-        explanation += f", priority {PRIORITY_NAMES.get(rule.priority, rule.priority)}"
-    return explanation
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from cases.models import Case, Message
+from cases.params import int_or_none
 from queues import services
 from queues.dry_run import dry_run, routing_package
 from queues.models import Queue, RoutingRule, RuleSet
@@ -157,8 +158,8 @@ def rule_edit(request: HttpRequest, rule_id: int | None = None) -> HttpResponse:
                 name=request.POST.get("name", "")[:120],
                 conditions=conditions,
                 queue=queue,
-                priority=_optional_int(request.POST.get("priority")),
-                sla_seconds=_optional_int(request.POST.get("sla_seconds")),
+                priority=int_or_none(request.POST.get("priority")),
+                sla_seconds=int_or_none(request.POST.get("sla_seconds")),
                 enabled=request.POST.get("enabled") == "on",
             )
         except services.RuleSetInvalid as invalid:
@@ -196,13 +197,6 @@ def rule_edit(request: HttpRequest, rule_id: int | None = None) -> HttpResponse:
         },
         status=422 if errors else 200,
     )
-
-
-def _optional_int(value: str | None) -> int | None:
-    try:
-        return int(value) if value not in (None, "") else None
-    except ValueError:
-        return None
 
 
 @login_required
@@ -249,7 +243,7 @@ def rule_change(request: HttpRequest, rule_id: int, change: str) -> HttpResponse
 def draft_dry_run(request: HttpRequest) -> HttpResponse:
     draft = _draft()
     published = _published()
-    limit = max(1, min(_optional_int(request.POST.get("limit")) or 500, 5000))
+    limit = max(1, min(int_or_none(request.POST.get("limit")) or 500, 5000))
     result = (
         dry_run(
             services.rule_specs(draft),
@@ -271,7 +265,7 @@ def test_package(request: HttpRequest) -> HttpResponse:
     draft = _draft() or _published()
     error = ""
     package: dict[str, Any] | None = None
-    case_id = _optional_int(request.POST.get("case_id"))
+    case_id = int_or_none(request.POST.get("case_id"))
     if case_id:
         case = Case.objects.filter(pk=case_id).first()
         if case is None:
