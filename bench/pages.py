@@ -1176,6 +1176,10 @@ def run(args: argparse.Namespace, started_at: str, db_url: str) -> int:
     pages[3].note = f"{found_filtered} of {seeded.waiting:,} waiting match"
     pages[4].note = f"{found_search} of {seeded.waiting:,} waiting match"
     close_old_connections()
+    # The server's entry point, for what it does to the process as uvicorn loads it (it freezes
+    # what is loaded so far out of the garbage collector's full passes).
+    import handoff_site.asgi  # noqa: F401
+
     quiet = wait_for_quiet(args.database_name, args.wait_quiet, args.quiet_threshold)
     print(
         f"measuring {len(pages)} pages through the {args.client} handler: {args.warmup} warm-up "

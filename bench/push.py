@@ -5,7 +5,8 @@
 What it does, in one run and under one server configuration:
 
 1. Drops and recreates a PostgreSQL database (``handoff_bench_push``), migrates it with
-   ``DJANGO_SETTINGS_MODULE=bench.settings`` and sets up a desk: 5 queues (one the default),
+   ``DJANGO_SETTINGS_MODULE=bench.push_settings`` (the benchmark settings plus the commit
+   probe ``bench.push_probe``) and sets up a desk: 5 queues (one the default),
    200 agents with 40 members per queue, a routing rule per queue (on the package fact
    ``bench_queue``), an integration, and a Django session per agent (``SessionStore``).
 2. Starts a private ``redis-server`` on a free port (``--redis-url`` to use another: on a shared
@@ -23,9 +24,8 @@ What it does, in one run and under one server configuration:
      copy of a real ``case.created`` frame (same size) with ``sent_at`` = the wall clock just
      before the call; latency = arrival - ``sent_at``;
    - intake: ``POST /api/v1/handoffs`` (a STAR dialogue as a package); latency = arrival - the
-     ``created_at`` of the case's ``routed`` audit event (``CaseEvent``, the frame's cursor),
-     written in the intake's transaction a few ms before its COMMIT (the in-process breakdown
-     measures that gap), so the figure is, if anything, a little pessimistic.
+     commit, as the server saw it: the start of the intake's on-commit callback, which the probe
+     notes (after handing the frame on) in a Redis hash the benchmark reads afterwards.
 
    Every posted handoff or ping must reach each of the 40 members of its queue; a frame that
    never arrives counts as infinitely late.
@@ -38,7 +38,7 @@ What it does, in one run and under one server configuration:
    handshakes and closes before ``hello`` after the server answers; then one live handoff per
    queue must reach all 200 sockets.
 7. In process (Django's test client, same database and layer): the gap between the event row's
-   ``created_at`` and the commit, and what building the frame costs after the commit.
+   ``created_at`` and the commit, and what building the frame costs inside the transaction.
 
 Everything runs on this machine (loopback, one clock). The exit status is 0 only when every
 target passes.
@@ -884,6 +884,22 @@ def load_packages(path: Path, limit: int) -> list[dict[str, Any]]:
 
 
 def commit_times(case_ids: list[int]) -> dict[int, float]:
+    """When each case's intake committed: its on-commit callback's start, noted by the server's
+    probe (``bench.push_probe``)."""
+    import redis
+    from django.conf import settings
+
+    from bench.push_probe import COMMITS_KEY
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        stamps = client.hmget(COMMITS_KEY, [str(case_id) for case_id in case_ids])
+    finally:
+        client.close()
+    return {case_id: float(stamp) for case_id, stamp in zip(case_ids, stamps, strict=True) if stamp}
+
+
+def event_row_times(case_ids: list[int]) -> dict[int, float]:
     """Each case's ``routed`` event (the frame's cursor): when the intake wrote it."""
     from cases.models import CaseEvent
 
@@ -1355,13 +1371,13 @@ def restart_phase(
 
 
 def breakdown(desk: Desk, packages: list[dict[str, Any]], tag: str, count: int) -> dict[str, Any]:
-    """In process: event row → commit, and the frame's build after the commit.
+    """In process: event row → commit, and the frame's build inside the transaction.
 
-    ``cases.events.case_snapshot`` is the first thing the on-commit callback runs, so entering
-    it marks the commit (within the callback's start-up); its duration is the work the intake
-    does after the commit and before ``group_send`` (a query and a template render). The
-    ``group_send`` itself is not timed here: outside the server each ``async_to_sync`` makes a
-    new event loop and a new Redis connection, which the server does not.
+    ``cases.events.case_snapshot`` builds the frame (a query and a template render) when the
+    intake publishes, before its COMMIT; the commit is the start of the on-commit callback,
+    noted by the probe. The ``group_send`` itself is not timed here: outside the server each
+    ``async_to_sync`` makes a new event loop and a new Redis connection, which the server does
+    not.
     """
     from django.db import connection
     from django.test import Client
@@ -1398,11 +1414,12 @@ def breakdown(desk: Desk, packages: list[dict[str, Any]], tag: str, count: int) 
             if response.status_code != 201 or not marks or number < 0:
                 continue
             case_id = int(response.json()["case_id"])
-            written = commit_times([case_id]).get(case_id)
-            if written is None:
+            written = event_row_times([case_id]).get(case_id)
+            committed = commit_times([case_id]).get(case_id)
+            if written is None or committed is None:
                 continue
             snapshot_started, snapshot_done, snapshot_queries = marks[0]
-            gaps.append(snapshot_started - written)
+            gaps.append(committed - written)
             builds.append(snapshot_done - snapshot_started)
             requests.append(finished - started)
             queries.append(snapshot_queries)
@@ -1659,7 +1676,7 @@ def report(figures: dict[str, Any]) -> str:
             "  event row created_at → commit (the on-commit callback starts): p50 "
             f"{_fmt(inproc['row_to_commit']['p50_ms'], 2)} ms, p99 "
             f"{_fmt(inproc['row_to_commit']['p99_ms'], 2)} ms",
-            "  building the frame after the commit (case_snapshot: "
+            "  building the frame, inside the transaction (case_snapshot: "
             f"{inproc['frame_build_queries']} query + row template): p50 "
             f"{_fmt(inproc['frame_build']['p50_ms'], 2)} ms, p99 "
             f"{_fmt(inproc['frame_build']['p99_ms'], 2)} ms",
@@ -1681,13 +1698,13 @@ def report(figures: dict[str, Any]) -> str:
 
 def notes_for(figures: dict[str, Any]) -> list[str]:
     return [
-        "Intake latency counts from the routed CaseEvent's created_at, set in Python inside the "
-        "intake's transaction: the queue position, the wait estimate and the answer are "
-        "computed after it, then COMMIT. The in-process line above measures that gap; the "
-        "figures include it, so they overstate commit → frame by about that much.",
+        "Intake latency counts from the commit as the server saw it: the start of the intake's "
+        "on-commit callback, stamped by the probe app bench.push_probe (installed only by "
+        "bench/push_settings.py), which writes the stamp to Redis after the frame is handed to "
+        "the layer. The frame itself is built inside the transaction, before COMMIT.",
         "The baseline sends a copy of a real case.created frame (same row HTML and figures) "
-        "from a separate process: it has no request thread → event loop hop, no query and no "
-        "template render after the commit, which the intake's on-commit callback does.",
+        "from a separate process: it has no request thread → event loop hop, which the "
+        "intake's on-commit callback makes.",
         "Arrival is the wall clock when websockets' recv() returns in the sockets process. "
         "One event reaches 40 sockets at once, so the last of them waits for the client to "
         "read the other 39 (and to inflate them): the same for both rows.",
@@ -1772,7 +1789,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="permessage-deflate offered by the sockets, as browsers do (default deflate)",
     )
     parser.add_argument(
-        "--settings", default="bench.settings", help="Django settings module for the server"
+        "--settings", default="bench.push_settings", help="Django settings module for the server"
     )
     parser.add_argument("--no-stall", action="store_true", help="skip the stalled-socket run")
     parser.add_argument("--no-restart", action="store_true", help="skip the server restart")

@@ -83,11 +83,21 @@ def publish_case(
 
     Everyone who may see a case is in its queue's group (agents of the queue; supervisors join
     every queue's group), so one group per queue reaches every page that shows it.
+
+    The frame is built now, inside the transaction (its figures see this transaction's own
+    writes), so that after the commit only the send is left between the change and the pages.
     """
+    try:
+        message = case_snapshot(case, kind=kind, cursor=cursor, actor=actor)
+    except Exception:
+        # A frame that cannot be built must not undo the change: pages get the bare event and
+        # fetch the rest through resync.
+        logger.exception("live_event_build_failed kind=%s case_id=%s", kind, case.pk)
+        message = {"type": "desk.event", "kind": kind, "case_id": case.pk, "cursor": cursor}
+        message |= {"version": case.version, "queue_id": case.queue_id, "row": "", "stats": {}}
+    groups = [queue_group(q) for q in sorted({case.queue_id, *also_queue_ids})]
 
     def send() -> None:
-        message = case_snapshot(case, kind=kind, cursor=cursor, actor=actor)
-        groups = [queue_group(q) for q in sorted({case.queue_id, *also_queue_ids})]
         broadcast(groups, message)
         if also_supervisors:  # an alert: supervisors hear it once, apart from the queue patch
             broadcast([SUPERVISORS_GROUP], message | {"type": "desk.alert"})
