@@ -57,7 +57,7 @@ def case_snapshot(case: Case, *, kind: str, cursor: int, actor: str = "") -> dic
         "priority": case.priority,
         "assignee": case.assignee_name,
         "actor": actor,
-        "label": CaseEvent.LABELS.get(kind.removeprefix("case."), kind),
+        "label": CaseEvent.label_for(kind.removeprefix("case.")),
         "row": render_to_string("cases/_queue_row.html", {"case": case, "now": timezone.now()})
         if waiting
         else "",

@@ -321,9 +321,13 @@ class CaseEvent(models.Model):
     def actor_name(self) -> str:
         return person_name(self.actor) or self.actor_label
 
+    @classmethod
+    def label_for(cls, kind: str) -> str:
+        return cls.LABELS.get(kind, kind.replace("_", " "))
+
     @property
     def label(self) -> str:
-        return self.LABELS.get(self.kind, self.kind.replace("_", " "))
+        return self.label_for(self.kind)
 
 
 class IntentCorrection(models.Model):

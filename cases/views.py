@@ -118,9 +118,9 @@ def _redirect(request: HttpRequest, url: str) -> HttpResponse:
 def _case_context(request: HttpRequest, case: Case, **extra: Any) -> dict[str, Any]:
     return {
         "case": case,
-        "messages_list": selectors.case_messages(case),
+        "messages_list": selectors.case_transcript(case),
         "steps": case.attempted_steps.all(),
-        "events": case.events.select_related("actor").order_by("id"),
+        "events": selectors.case_timeline(case),
         "corrections": case.intent_corrections.select_related("agent").order_by("id"),
         "related": selectors.related_cases(case),
         "intents": Intent.objects.filter(is_active=True).only("name", "label"),

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from django.template import engines
 
+from cases import selectors
 from cases.models import Message
 from tests.factories import CaseFactory, UserFactory
 
@@ -43,7 +44,7 @@ def test_messages_are_escaped_split_at_the_handoff_and_attributed(settings):
 
     html = render(
         "{% transcript messages handed_off_at %}",
-        messages=case.messages.select_related("author").order_by("seq"),
+        messages=selectors.case_transcript(case),
         handed_off_at=case.handed_off_at,
     )
 
@@ -60,10 +61,13 @@ def test_messages_are_escaped_split_at_the_handoff_and_attributed(settings):
 def test_an_empty_transcript_says_so_and_the_timeline_escapes_labels():
     case = CaseFactory()
     case.events.create(kind="routed", actor_label="rule <vip>", case_version=1)
+    case.events.create(
+        kind="claimed", actor=UserFactory(first_name="", username="kim"), case_version=2
+    )
 
     assert "The bot sent no transcript" in render(
-        "{% transcript messages None %}", messages=case.messages.all()
+        "{% transcript messages None %}", messages=selectors.case_transcript(case)
     )
-    timeline = render("{% timeline events %}", events=case.events.all())
+    timeline = render("{% timeline events %}", events=selectors.case_timeline(case))
     assert timeline.startswith("<li><time datetime=")
     assert 'routed <span class="muted">rule &lt;vip&gt;</span></li>' in timeline
