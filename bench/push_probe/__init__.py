@@ -6,33 +6,4 @@ the commit (Django runs it as COMMIT returns). The probe notes that moment for e
 run is over. Only ``bench/push_settings.py`` installs it; the product never does.
 """
 
-from __future__ import annotations
-
-import time
-from typing import Any
-
-from django.apps import AppConfig
-
 COMMITS_KEY = "bench:push:commits"
-
-
-class PushProbeConfig(AppConfig):
-    name = "bench.push_probe"
-    label = "bench_push_probe"
-
-    def ready(self) -> None:
-        import redis
-        from django.conf import settings
-
-        import cases.events as events
-
-        client = redis.Redis.from_url(settings.REDIS_URL)
-        send = events.broadcast
-
-        def broadcast_noting_commit(groups: list[str], message: dict[str, Any]) -> None:
-            committed = time.time()
-            send(groups, message)
-            if message.get("kind") == "case.created":
-                client.hset(COMMITS_KEY, str(message["case_id"]), repr(committed))
-
-        events.broadcast = broadcast_noting_commit
