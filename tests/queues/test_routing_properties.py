@@ -29,6 +29,7 @@ import pytest
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
+from queues import routing
 from queues.routing import (
     FIELDS,
     CompiledRules,
@@ -810,3 +811,66 @@ def test_a_compiled_rule_set_survives_malformed_members(
     assert CompiledRules.of(rules).route(package, DEFAULT_QUEUE) == route(
         package, rules, DEFAULT_QUEUE
     )
+
+
+# A compiled set reads the package's fixed fields all at once when its rules read several of
+# them, else each on first use: both ways, on well-formed and malformed packages alike.
+@pytest.mark.parametrize("read_at_once_from", [0, len(FIELDS) + 1], ids=["at once", "on use"])
+@PROPERTY_SETTINGS
+@given(scenario=st.one_of(scenarios(), scenarios(malformed_packages())))
+def test_a_compiled_rule_set_decides_as_route_however_it_reads_fields(
+    read_at_once_from: int, scenario: Scenario
+) -> None:
+    package, rules = scenario
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(routing, "_READ_AT_ONCE_FROM", read_at_once_from)
+        compiled = CompiledRules.of(rules)
+
+    assert compiled.route(package, DEFAULT_QUEUE) == route(package, rules, DEFAULT_QUEUE)
+
+
+# Mixed case everywhere, numbers as text, a list with a number in it, fact keys that are equal as
+# text, and field paths that begin with the key the compiled set keeps lower-cased text under.
+ODD_PACKAGE = {
+    "channel": "Web",
+    "customer": {"tier": "Gold", "language": "ES", "lifetime_value": "20000"},
+    "intent": {"name": "Billing.Refund", "confidence": 0.4},
+    "trigger": {"reason": "Frustration"},
+    "risk_flags": ["Fraud", 3],
+    "transcript": [{"role": "customer", "text": "Hablar CON"}, {"role": "bot", "text": "no"}],
+    "facts": {"\x00channel": "x", "1": "b", 1: "a", "n": [], "v": True},
+}
+PROBES: dict[str, Any] = {
+    "channel": "web",
+    "customer.tier": "gold",
+    "customer.language": "es",
+    "customer.lifetime_value": 20_000,
+    "intent.name": "billing.",
+    "intent.confidence": 0.4,
+    "trigger.reason": "frustration",
+    "risk_flags": "fraud",
+    "transcript.customer_text": "hablar con",
+    "facts.1": "a",
+    "facts.n": "n",
+    "facts.v": True,
+    "facts.\x00channel": "X",
+    "\x00channel": "web",
+    "\x00\x00channel": "web",
+}
+
+
+@pytest.mark.parametrize(("path", "probe"), PROBES.items())
+@pytest.mark.parametrize(
+    "op", ["eq", "ne", "in", "not_in", "contains", "starts_with", "gte", "lte", "exists", "missing"]
+)
+def test_a_compiled_rule_set_on_odd_fields(path: str, probe: Any, op: str) -> None:
+    value = [probe, 3] if op in {"in", "not_in"} else probe
+    rules = [RuleSpec("odd", {"all": [{"field": path, "op": op, "value": value}]}, "vip")]
+    for read_at_once_from in (0, len(FIELDS) + 1):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(routing, "_READ_AT_ONCE_FROM", read_at_once_from)
+            compiled = CompiledRules.of(rules)
+
+        assert compiled.route(ODD_PACKAGE, DEFAULT_QUEUE) == route(
+            ODD_PACKAGE, rules, DEFAULT_QUEUE
+        )
