@@ -3,15 +3,20 @@ callbacks cannot be skipped."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Field, Manager, Model
 from django.utils import timezone
 
 from cases import detectors
@@ -240,7 +245,7 @@ def _handoff_open(*, integration: Integration, package: HandoffPackage) -> Case:
         customer_ref=package.customer.id if package.customer else None,
     )
     intent = package.intent
-    case = Case.objects.create(
+    case = Case(
         integration=integration,
         external_id=package.external_id,
         channel=package.channel,
@@ -270,37 +275,35 @@ def _handoff_open(*, integration: Integration, package: HandoffPackage) -> Case:
         previous_case=previous,
         is_repeat_contact=previous is not None,
     )
-    _append_transcript(case, package.transcript, handed_off_at=None)
-    _append_steps(case, package.attempted_steps, existing=())
-    events = CaseEvent.objects.bulk_create(
-        [
-            CaseEvent(
-                case=case,
-                kind="created",
-                actor_label=f"integration:{integration.name}",
-                case_version=case.version,
-                data={
-                    "trigger": trigger,
-                    "risk_flags": flags,
-                    "missing_context": case.missing_context,
-                    "previous_case_id": previous.pk if previous else None,
-                },
-            ),
-            CaseEvent(
-                case=case,
-                kind="routed",
-                actor_label="routing",
-                case_version=case.version,
-                data={
-                    "queue": queue.slug,
-                    "rule": decision.matched_rule,
-                    "explanation": decision.explanation,
-                    "ruleset_version": rules.version,
-                    "priority": priority,
-                },
-            ),
-        ]
-    )
+    messages, _ = _transcript_rows(case, package.transcript, seen=set(), next_seq=1)
+    events = [
+        CaseEvent(
+            case=case,
+            kind="created",
+            actor_label=f"integration:{integration.name}",
+            case_version=case.version,
+            data={
+                "trigger": trigger,
+                "risk_flags": flags,
+                "missing_context": case.missing_context,
+                "previous_case_id": previous.pk if previous else None,
+            },
+        ),
+        CaseEvent(
+            case=case,
+            kind="routed",
+            actor_label="routing",
+            case_version=case.version,
+            data={
+                "queue": queue.slug,
+                "rule": decision.matched_rule,
+                "explanation": decision.explanation,
+                "ruleset_version": rules.version,
+                "priority": priority,
+            },
+        ),
+    ]
+    _case_insert(case, [messages, _step_rows(case, package.attempted_steps, existing=()), events])
     publish_case(case, "case.created", cursor=events[-1].pk)
     logger.info(
         "handoff_created case_id=%s integration=%s queue=%s trigger=%s missing=%s",
@@ -345,7 +348,9 @@ def _handoff_refresh(*, case: Case, package: HandoffPackage) -> int:
     )
     _note_repeat(case, after_texts)
     existing_steps = set(case.attempted_steps.values_list("name", "outcome", "detail"))
-    _append_steps(case, package.attempted_steps, existing=existing_steps)
+    AttemptedStep.objects.bulk_create(
+        _step_rows(case, package.attempted_steps, existing=existing_steps)
+    )
 
     evidence, trigger, trigger_detail, trigger_derived = _risk_and_trigger(package)
     known = {item["flag"] for item in case.risk_evidence}
@@ -401,20 +406,19 @@ def _dedupe_key(message: TranscriptMessage, index: int) -> str:
     return f"h:{digest[:40]}"
 
 
-def _append_transcript(
-    case: Case, transcript: list[TranscriptMessage], *, handed_off_at: datetime | None
-) -> tuple[int, list[str]]:
-    """Store messages not seen before on this case, in order: how many were new, and the
-    customer's words among them from after the handoff."""
-    if not transcript:
-        return 0, []
-    seen: set[str] = set()
-    next_seq = 1
-    if handed_off_at is not None:
-        seen = set(case.messages.values_list("dedupe_key", flat=True))
-        next_seq = (case.messages.order_by("-seq").values_list("seq", flat=True).first() or 0) + 1
+def _transcript_rows(
+    case: Case,
+    transcript: list[TranscriptMessage],
+    *,
+    seen: set[str],
+    next_seq: int,
+    handed_off_at: datetime | None = None,
+) -> tuple[list[Message], list[str]]:
+    """Rows for the messages not seen before on this case, in order, and the customer's words
+    among them from after the handoff (``handed_off_at``; None for a new case)."""
     now = timezone.now()
     rows = []
+    said_after = []
     for index, message in enumerate(transcript):
         key = _dedupe_key(message, index)
         if key in seen:
@@ -434,19 +438,31 @@ def _append_transcript(
                 phase=Message.Phase.AFTER_HANDOFF if after else Message.Phase.BEFORE_HANDOFF,
             )
         )
+        if after and message.role == Message.Role.CUSTOMER:
+            said_after.append(message.text)
         next_seq += 1
+    return rows, said_after
+
+
+def _append_transcript(
+    case: Case, transcript: list[TranscriptMessage], *, handed_off_at: datetime
+) -> tuple[int, list[str]]:
+    """Store the messages not seen before on this open case: how many were new, and the
+    customer's words among them from after the handoff."""
+    if not transcript:
+        return 0, []
+    seen = set(case.messages.values_list("dedupe_key", flat=True))
+    last_seq = case.messages.order_by("-seq").values_list("seq", flat=True).first() or 0
+    rows, said_after = _transcript_rows(
+        case, transcript, seen=seen, next_seq=last_seq + 1, handed_off_at=handed_off_at
+    )
     Message.objects.bulk_create(rows, batch_size=500)
-    said_after = [
-        row.text
-        for row in rows
-        if row.role == Message.Role.CUSTOMER and row.phase == Message.Phase.AFTER_HANDOFF
-    ]
     return len(rows), said_after
 
 
-def _append_steps(
+def _step_rows(
     case: Case, steps: list[AttemptedStepIn], *, existing: set[tuple[str, str, str]] | tuple[()]
-) -> None:
+) -> list[AttemptedStep]:
     start = len(existing)
     rows: list[AttemptedStep] = []
     for step in steps:
@@ -463,7 +479,107 @@ def _append_steps(
                 at=step.at,
             )
         )
-    AttemptedStep.objects.bulk_create(rows)
+    return rows
+
+
+# --- one statement for a new case ------------------------------------------------------------
+
+ChildRow = Message | AttemptedStep | CaseEvent
+
+
+def _case_insert(case: Case, children: Sequence[Sequence[ChildRow]]) -> None:
+    """Insert a new case and its child rows (each list of one model, pointing at ``case``), and
+    set every primary key, as ``save`` and ``bulk_create`` would.
+
+    On PostgreSQL this is one statement: data-modifying CTEs that read each table's rows from
+    one JSON parameter. A handoff's case, transcript, steps and events then cost one round trip
+    and one statement instead of four, and the statement's text depends only on which tables
+    get rows, so psycopg parses it once per process. Elsewhere (SQLite) the ORM inserts them.
+    """
+    groups = [rows for rows in children if rows]
+    if connection.vendor != "postgresql":
+        case.save(force_insert=True)
+        for rows in groups:
+            manager: Manager[Any] = type(rows[0])._default_manager
+            manager.bulk_create(rows, batch_size=500)
+        return
+    models = tuple(type(rows[0]) for rows in groups)
+    params = [_rows_json(Case, [case])] + [_rows_json(type(rows[0]), rows) for rows in groups]
+    with connection.cursor() as cursor:
+        cursor.execute(_case_insert_sql(models), params)
+        row = cursor.fetchone()
+    assert row is not None  # INSERT ... RETURNING always returns the row
+    case_id, *child_ids = row
+    case.pk = case_id
+    _saved(case)
+    for rows, ids in zip(groups, child_ids, strict=True):
+        for obj, pk in zip(rows, ids, strict=True):
+            obj.pk, obj.case_id = pk, case_id
+            _saved(obj)
+
+
+def _saved(obj: Model) -> None:
+    obj._state.adding = False
+    obj._state.db = connection.alias
+
+
+@functools.cache
+def _case_insert_sql(models: tuple[type[Model], ...]) -> str:
+    """The statement for a case and rows of these child models; the child rows' ids come back
+    as one array per model, in row order. Only names from the models' metadata are spliced in:
+    every value is a parameter."""
+    parts = [f'"new_case" AS ({_insert_from_json(Case, into_case=None)} RETURNING "id")']
+    for index, model in enumerate(models):
+        insert = _insert_from_json(model, into_case='(SELECT "id" FROM "new_case")')
+        parts.append(f'"rows_{index}" AS ({insert} RETURNING "id")')
+    ids = ['"id"'] + [
+        f'ARRAY(SELECT "id" FROM "rows_{i}" ORDER BY "id")'  # noqa: S608
+        for i in range(len(models))
+    ]
+    return f'WITH {", ".join(parts)} SELECT {", ".join(ids)} FROM "new_case"'  # noqa: S608
+
+
+def _insert_columns(model: type[Model]) -> list[tuple[Field[Any, Any], str]]:
+    """Every field an insert writes (all but the primary key), with its column."""
+    return [
+        (field, column)
+        for field in model._meta.concrete_fields
+        if not field.primary_key and (column := field.column)
+    ]
+
+
+def _insert_from_json(model: type[Model], *, into_case: str | None) -> str:
+    """``INSERT INTO <table> (<every column>) SELECT ... FROM json_populate_record[set](...)``:
+    one row from a JSON object (``into_case`` None), or rows from a JSON array with their
+    ``case`` column set to ``into_case``."""
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    columns = _insert_columns(model)
+    values = ", ".join(
+        into_case if into_case and field.attname == "case_id" else f"r.{quote(column)}"
+        for field, column in columns
+    )
+    source = "json_populate_record" if into_case is None else "json_populate_recordset"
+    select = f"SELECT {values} FROM {source}(NULL::{table}, %s) r"  # noqa: S608
+    return f"INSERT INTO {table} ({', '.join(quote(column) for _, column in columns)}) {select}"
+
+
+def _rows_json(model: type[Model], rows: Sequence[Model]) -> str:
+    """Rows as JSON for ``json_populate_record(set)``, keyed by column: each field's value as
+    ``save`` reads it (``pre_save`` fills ``auto_now`` times); PostgreSQL converts the JSON
+    values to the columns' types."""
+    columns = _insert_columns(model)
+    records = [{column: field.pre_save(obj, True) for field, column in columns} for obj in rows]
+    data = records[0] if model is Case else records
+    return json.dumps(data, default=_json_default, separators=(",", ":"))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal | UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def _note_repeat(case: Case, new_texts: list[str]) -> bool:

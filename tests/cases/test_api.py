@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from cases.models import AttemptedStep, Case, CaseEvent, CsatResponse, Delivery, Message
 from tests.factories import CaseFactory, IntegrationFactory, full_package
@@ -56,6 +59,72 @@ def test_full_package_creates_a_routed_case_with_everything_stored(api):
     assert case.priority == Case.Priority.HIGH
     assert list(case.events.values_list("kind", flat=True)) == ["created", "routed"]
     assert "default queue general" in case.routing_explanation
+
+
+def test_awkward_text_and_values_are_stored_exactly(api):
+    # On PostgreSQL the case and its rows travel as JSON inside one statement: text that JSON or
+    # SQL escapes, non-ASCII, microseconds and nested values must arrive unchanged.
+    awkward = 'Quote \' "double" back\\slash\nnew line \u2028 tab\t 😡 ünïcödé %s %(x)s $1 ?'
+    package = full_package(
+        transcript=[
+            {
+                "id": "m1",
+                "role": "customer",
+                "text": awkward,
+                "at": "2026-11-20T10:01:02.123456+02:00",
+            },
+            {"role": "bot", "text": "no id, no time"},
+        ],
+        attempted_steps=[
+            {
+                "name": "lookup",
+                "outcome": "failed",
+                "detail": awkward,
+                "at": "2026-11-20T08:00:00Z",
+            },
+            {"name": "retry", "outcome": "partial"},
+        ],
+        facts={"note": awkward, "count": 3, "ratio": 0.1, "ok": True, "nothing": None},
+        summary=awkward,
+    )
+    package["customer"]["account"] = {"nested": {"list": [1, "two", None]}, "text": awkward}
+
+    body = api.post(HANDOFFS, package).json()
+
+    case = Case.objects.get(pk=body["case_id"])
+    assert case.summary == awkward
+    assert case.facts == {"note": awkward, "count": 3, "ratio": 0.1, "ok": True, "nothing": None}
+    assert case.customer["account"] == {"nested": {"list": [1, "two", None]}, "text": awkward}
+    assert case.detected_confidence == pytest.approx(0.58) and case.previous_case_id is None
+    first, second = case.messages.order_by("seq")
+    assert (first.seq, first.external_id, first.text) == (1, "m1", awkward)
+    assert first.sent_at == datetime(2026, 11, 20, 8, 1, 2, 123456, tzinfo=UTC)
+    assert (second.seq, second.external_id, second.role) == (2, "", "bot")
+    assert second.dedupe_key.startswith("h:") and second.sent_at >= case.handed_off_at
+    assert first.created_at is not None and first.author_id is None
+    steps = list(case.attempted_steps.order_by("position"))
+    assert [(s.position, s.name, s.outcome, s.detail) for s in steps] == [
+        (1, "lookup", "failed", awkward),
+        (2, "retry", "partial", ""),
+    ]
+    assert steps[0].at == datetime(2026, 11, 20, 8, 0, tzinfo=UTC) and steps[1].at is None
+    created, routed = case.events.order_by("pk")
+    assert (created.kind, routed.kind) == ("created", "routed")
+    assert created.actor_label == "integration:acme-bot" and created.case_version == 1
+    assert routed.data["queue"] == "general"
+
+
+@pytest.mark.postgres
+def test_a_new_case_and_its_rows_are_written_in_one_statement(api):
+    # The intake's main database cost was one round trip per table; keep it at one.
+    with CaptureQueriesContext(connection) as captured:
+        response = api.post(HANDOFFS, full_package())
+
+    assert response.status_code == 201
+    inserts = [q["sql"] for q in captured.captured_queries if "INSERT" in q["sql"].upper()]
+    assert len(inserts) == 1
+    case = Case.objects.get(pk=response.json()["case_id"])
+    assert (case.messages.count(), case.attempted_steps.count(), case.events.count()) == (2, 1, 2)
 
 
 def test_package_missing_key_context_is_accepted_and_says_what_is_missing(api):
