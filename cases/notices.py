@@ -32,15 +32,29 @@ WANTED_FACTS = {
 }
 
 
-def format_wait(seconds: int, basis: str) -> str:
+def _minutes(seconds: int) -> str:
+    minutes = round(seconds / 60)
+    return "about a minute" if minutes <= 1 else f"about {minutes} minutes"
+
+
+def format_wait(estimate: WaitEstimate) -> str:
+    """The wait in words, with what it rests on; no figure where there is nothing to go by."""
+    seconds, basis = estimate.seconds, estimate.basis
     if basis == "claimed":
         return "none: an agent has it now"
+    if basis == "agent_free":
+        return "about a minute: someone on the team is free to take it now"
+    if basis == "live":
+        people = "person" if estimate.agents_online == 1 else "people"
+        return (
+            f"{_minutes(seconds)}, going by the {estimate.agents_online} {people} on the team "
+            "right now and how long recent conversations took"
+        )
+    if basis == "no_agents_online":
+        return "hard to say: no one from the team is online right now"
+    # "sla_target": no recent history, so no figure of our own; the team's target bounds it.
     minutes = round(seconds / 60)
-    if basis == "sla_target":
-        return "a few minutes" if seconds <= 15 * 60 else f"up to about {minutes} minutes"
-    if minutes <= 1:
-        return "about a minute"
-    return f"about {minutes} minutes"
+    return "a few minutes" if seconds <= 15 * 60 else f"up to about {minutes} minutes"
 
 
 def missing_request(case: Case) -> str:
@@ -70,7 +84,7 @@ def customer_message(case: Case, position: int | None, estimate: WaitEstimate) -
         queue_name=case.queue.name,
         trigger_sentence=TRIGGER_SENTENCES.get(case.trigger_reason, ""),
         position=position or 1,
-        eta_text=format_wait(estimate.seconds, estimate.basis),
+        eta_text=format_wait(estimate),
         missing_request=missing_request(case),
     )
     template = case.queue.customer_message_template
