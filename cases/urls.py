@@ -1,6 +1,6 @@
 from django.urls import path
 
-from cases import metrics_views, views
+from cases import delivery_views, metrics_views, views
 
 app_name = "cases"
 
@@ -13,5 +13,11 @@ urlpatterns = [
     path("metrics/", metrics_views.metrics_page, name="metrics"),
     path("metrics/<slug:table>.csv", metrics_views.metrics_csv, name="metrics_csv"),
     path("metrics/intent-corrections.jsonl", metrics_views.corrections_jsonl, name="corrections"),
+    path("deliveries/", delivery_views.delivery_list, name="deliveries"),
+    path(
+        "deliveries/<int:delivery_id>/redeliver/",
+        delivery_views.delivery_redeliver,
+        name="delivery_redeliver",
+    ),
     path("healthz", views.healthz, name="healthz"),
 ]

@@ -27,15 +27,20 @@ SECRET = "whsec_dGVzdC1zZWNyZXQtZm9yLXRlc3RzLW9ubHk="
 class Receiver:
     """A bot platform's endpoint: answers from a script, records what arrived."""
 
-    def __init__(self, script: list[Any]) -> None:
+    def __init__(self, script: list[Any], *, keep_alive: bool = False) -> None:
         self.script = list(script)
         self.received: list[dict[str, Any]] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            # HTTP/1.1 keeps the connection open between requests; 1.0 closes it after each.
+            protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["content-length"]))
-                receiver.received.append({"headers": dict(self.headers), "body": body})
+                receiver.received.append(
+                    {"headers": dict(self.headers), "body": body, "peer": self.client_address}
+                )
                 answer = receiver.script.pop(0) if receiver.script else 204
                 if answer == "slow":
                     time.sleep(1.5)
@@ -43,8 +48,10 @@ class Receiver:
                 self.send_response(answer)
                 if 300 <= answer < 400:
                     self.send_header("Location", "http://127.0.0.1:1/elsewhere")
+                text = b"" if answer == 204 else b"nope" if answer >= 300 else b"ok"
+                self.send_header("Content-Length", str(len(text)))
                 self.end_headers()
-                self.wfile.write(b"nope" if answer >= 300 else b"ok")
+                self.wfile.write(text)
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -198,6 +205,27 @@ def test_an_exception_after_the_write_rolls_back_the_change_and_its_delivery(rec
         raise RuntimeError("after the write")
 
     assert Delivery.objects.count() == before
+
+
+def test_callbacks_to_one_endpoint_share_a_kept_alive_connection(monkeypatch):
+    # given an endpoint that keeps connections open
+    receiver = Receiver([], keep_alive=True)
+    try:
+        first, second = outbox(receiver.url), outbox(receiver.url)
+
+        # when a worker process sends two callbacks, and then a forked child sends one
+        attempt_until_settled(first)
+        attempt_until_settled(second)
+        parent_client = deliveries._http_client()
+        monkeypatch.setattr(deliveries.os, "getpid", lambda: -1)
+        attempt_until_settled(outbox(receiver.url))
+
+        # then the two went over one connection, and the child opened its own
+        peers = [r["peer"] for r in receiver.received]
+        assert len(peers) == 3 and peers[0] == peers[1] != peers[2]
+        assert deliveries._http_client() is not parent_client
+    finally:
+        receiver.close()
 
 
 @pytest.mark.parametrize(
