@@ -6,6 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.db.models import Count
 
 from cases.actions import OPEN_WORK
@@ -91,3 +92,26 @@ def open_cases_of(queue: Queue, limit: int = 200) -> Any:
         )
         .order_by("status", "-priority", "sla_due_at")[:limit]
     )
+
+
+@dataclass(frozen=True)
+class ReassignChoices:
+    """Where a supervisor can send a queue's cases, for the reassign form of the console and of
+    the queue page."""
+
+    queues: list[Queue]  # the other active queues
+    agents: list[tuple[User, str]]  # every agent of an active queue, with the queues they work
+
+
+def reassign_choices(queue: Queue) -> ReassignChoices:
+    """Two queries. Agents come with their queues because a case only goes to an agent of the
+    queue it ends up in (``case_reassign`` refuses the rest)."""
+    queues = list(Queue.objects.filter(is_active=True).exclude(pk=queue.pk).order_by("name"))
+    works: dict[User, list[str]] = defaultdict(list)
+    for membership in (
+        Membership.objects.filter(agent__is_active=True, queue__is_active=True)
+        .select_related("agent", "queue")
+        .order_by("agent__first_name", "agent__username", "queue__name")
+    ):
+        works[membership.agent].append(membership.queue.name)
+    return ReassignChoices(queues, [(agent, ", ".join(names)) for agent, names in works.items()])

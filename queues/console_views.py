@@ -8,12 +8,13 @@ from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from cases import actions
 from cases.params import int_or_zero
 from queues import services
-from queues.console import console_rows, open_cases_of
+from queues.console import console_rows, open_cases_of, reassign_choices
 from queues.models import Queue
 
 supervisors_only = permission_required("queues.view_all_queues", raise_exception=True)
@@ -38,7 +39,7 @@ def console_queue(request: HttpRequest, slug: str) -> HttpResponse:
             "row": row,
             "queue": queue,
             "cases": open_cases_of(queue),
-            "queues": Queue.objects.filter(is_active=True).exclude(pk=queue.pk),
+            "choices": reassign_choices(queue),
             "agents": row.agents,
             "candidates": User.objects.filter(is_active=True, groups__name="agent")
             .exclude(pk__in=members)
@@ -76,6 +77,12 @@ def reassign_cases(request: HttpRequest, slug: str) -> HttpResponse:
         messages.success(request, f"{moved} case{'s' if moved != 1 else ''} reassigned.")
     for line in refused[:10]:
         messages.error(request, line)
+    # The queue page's form comes back to that page (its filters kept); the console's to itself.
+    back = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(back)
     return redirect("queues:console_queue", slug=queue.slug)
 
 

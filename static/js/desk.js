@@ -5,7 +5,7 @@
   "use strict";
 
   function typing(target) {
-    return target.closest("input, textarea, select, [contenteditable]");
+    return target.closest("input:not([type=checkbox]), textarea, select, [contenteditable]");
   }
 
   function find(attribute, key) {
@@ -78,6 +78,38 @@
       done();
     }
   });
+
+  // Reassign from the queue list (supervisors): the rows' checkboxes belong to #reassign-form;
+  // a row's "Reassign…" ticks that case alone and moves to the form, which counts the ticks.
+  var reassign = document.getElementById("reassign-form");
+  if (reassign) {
+    var ticked = function () {
+      return Array.prototype.filter.call(
+        document.querySelectorAll('input[name="case"][form="reassign-form"]'),
+        function (box) { return box.checked; }
+      );
+    };
+    var count = function () {
+      var n = ticked().length;
+      reassign.querySelector("[data-reassign-count]").textContent =
+        n === 1 ? "1 case" : n ? n + " cases" : "the cases ticked in the list";
+    };
+    document.addEventListener("change", function (event) {
+      if (event.target.form === reassign) count();
+    });
+    document.addEventListener("click", function (event) {
+      var button = event.target.closest("[data-reassign]");
+      if (!button) return;
+      document.querySelectorAll('input[name="case"][form="reassign-form"]').forEach(function (box) {
+        box.checked = box.value === button.dataset.reassign;
+      });
+      count();
+      reassign.querySelector("select[name=queue]").focus();
+    });
+    // Rows come and go live (and with the filters): keep the count true.
+    var list = document.querySelector(".can-reassign");
+    if (list) new MutationObserver(count).observe(list, { childList: true, subtree: true });
+  }
 
   // After an action swaps the case in, put the agent back where they were typing.
   document.body.addEventListener("htmx:afterSwap", function (event) {

@@ -83,6 +83,60 @@ def test_a_new_rule_routes_the_next_handoff_live_and_a_reassignment_leaves_the_o
     assert Case.objects.get(pk=body["case_id"]).routed_queue_id == desk["vip"].pk
 
 
+def test_a_supervisor_reassigns_from_the_queue_list_one_row_then_several(
+    new_page, asgi_server, desk
+):
+    first, second, third = (CaseFactory(queue=desk["general"]) for _ in range(3))
+    rows = {case.pk: f"#case-row-{case.pk}" for case in (first, second, third)}
+
+    # agents of both queues watch their queue pages; Gail's rows carry no reassign controls
+    gail, vic = new_page(), new_page()
+    log_in(gail, asgi_server, "gail")
+    gail.goto(f"{asgi_server.url}/queues/general/")
+    log_in(vic, asgi_server, "vic")
+    vic.goto(f"{asgi_server.url}/queues/vip/")
+    for page in (gail, vic):
+        expect(page.locator("#live-state")).to_have_text("Live")
+    expect(gail.locator(f"{rows[first.pk]} .reassign-pick")).to_be_hidden()
+    expect(gail.locator(f"{rows[first.pk]} .reassign-one")).to_be_hidden()
+    expect(gail.locator("#reassign-form")).to_have_count(0)
+
+    # a supervisor reassigns one row from the same list: "Reassign…" ticks that case alone
+    sue = new_page()
+    log_in(sue, asgi_server, "sue")
+    sue.goto(f"{asgi_server.url}/queues/general/")
+    sue.locator(f"{rows[second.pk]} .reassign-pick").check()
+    sue.locator(f"{rows[first.pk]} .reassign-one").click()
+    expect(sue.locator(f"{rows[first.pk]} .reassign-pick")).to_be_checked()
+    expect(sue.locator(f"{rows[second.pk]} .reassign-pick")).not_to_be_checked()
+    expect(sue.locator("#reassign-form legend")).to_have_text("Reassign 1 case")
+    expect(sue.locator("#reassign-form select[name=queue]")).to_be_focused()
+    sue.select_option("#reassign-form select[name=queue]", label="VIP")
+    sue.fill("#reassign-form input[name=reason]", "a VIP customer")
+    sue.click("#reassign-form button[type=submit]")
+
+    # it leaves General live for Gail, arrives in VIP live for Vic; Sue is back on General
+    expect(sue.locator("div.flash")).to_contain_text("1 case reassigned.")
+    expect(sue.locator(rows[first.pk])).to_have_count(0)
+    expect(gail.locator(rows[first.pk])).to_have_count(0, timeout=1500)
+    expect(vic.locator(rows[first.pk])).to_be_visible(timeout=1500)
+
+    # then several at once, by ticking them
+    sue.locator(f"{rows[second.pk]} .reassign-pick").check()
+    sue.locator(f"{rows[third.pk]} .reassign-pick").check()
+    expect(sue.locator("#reassign-form legend")).to_have_text("Reassign 2 cases")
+    sue.select_option("#reassign-form select[name=queue]", label="VIP")
+    sue.fill("#reassign-form input[name=reason]", "VIP week")
+    sue.click("#reassign-form button[type=submit]")
+
+    expect(sue.locator("div.flash")).to_contain_text("2 cases reassigned.")
+    for case in (second, third):
+        expect(gail.locator(rows[case.pk])).to_have_count(0, timeout=1500)
+        expect(vic.locator(rows[case.pk])).to_be_visible(timeout=1500)
+    assert set(Case.objects.values_list("queue__slug", flat=True)) == {"vip"}
+    assert Case.objects.filter(routed_queue=desk["general"]).count() == 3  # misroutes, counted
+
+
 def test_the_metrics_page_charts_the_period_and_filters_change_the_figures(
     new_page, live_server, desk
 ):
