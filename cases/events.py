@@ -17,11 +17,11 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
-from django.template.loader import render_to_string
 from django.utils import timezone
 
 from cases.models import Case, CaseEvent
 from cases.selectors import QueueStats, queue_stats
+from cases.templatetags.rows import queue_row_html
 
 logger = logging.getLogger(__name__)
 
@@ -58,9 +58,7 @@ def case_snapshot(case: Case, *, kind: str, cursor: int, actor: str = "") -> dic
         "assignee": case.assignee_name,
         "actor": actor,
         "label": CaseEvent.label_for(kind.removeprefix("case.")),
-        "row": render_to_string("cases/_queue_row.html", {"case": case, "now": timezone.now()})
-        if waiting
-        else "",
+        "row": queue_row_html(case, timezone.now()) if waiting else "",
         "stats": {str(case.queue_id): _figures(case.queue_id)},
     }
 
