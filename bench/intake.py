@@ -40,7 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter, deque
+from collections import Counter, defaultdict, deque
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
@@ -861,9 +861,16 @@ class Server:
 
 
 def query_profile(
-    api_key: str, template: BodyTemplate, run_id: str, repeat: int = 30
+    api_key: str, templates: list[BodyTemplate], run_id: str, database: str, repeat: int = 200
 ) -> dict[str, Any]:
-    """Queries per request and service time without HTTP (Django's test client, same DB)."""
+    """Queries per request, service time and PostgreSQL's CPU per statement, without HTTP.
+
+    Django's test client in this process, on the bench database as the load phases left it (the
+    intake's position and queue figures count the waiting cases, so their cost depends on how
+    many there are). PostgreSQL's CPU is read from /proc for the backends of the bench database
+    (only this process's, once the server is stopped), in clock ticks: per statement it is exact
+    only on average over many requests.
+    """
     from django.db import connection, connections
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
@@ -878,6 +885,7 @@ def query_profile(
         def post(
             number: int, path: str = path, headers: dict[str, str] = headers, name: str = name
         ) -> int:
+            template = templates[number % len(templates)]
             body = render_body(template, f"bench-{run_id}-inprocess-{name}-{number}")
             response = client.post(
                 path, data=body, content_type="application/json", headers=headers
@@ -888,15 +896,45 @@ def query_profile(
         with CaptureQueriesContext(connection) as captured:
             status = post(0)
         statements = [_statement_shape(query["sql"]) for query in captured.captured_queries]
+        pg_by_statement: defaultdict[str, float] = defaultdict(float)
+
+        def timed(
+            execute: Any,
+            sql: str,
+            params: Any,
+            many: bool,
+            context: Any,
+            spent: defaultdict[str, float] = pg_by_statement,
+        ) -> Any:
+            backend = connection.connection.info.backend_pid
+            before = _process_cpu_seconds(backend) or 0.0
+            try:
+                return execute(sql, params, many, context)
+            finally:
+                after = _process_cpu_seconds(backend) or before
+                spent[_statement_shape(sql)] += after - before
+
+        pg_before = sum(filter(None, map(_process_cpu_seconds, _postgres_backends(database))))
         started = time.perf_counter()
-        for number in range(1, repeat + 1):
-            post(number)
+        with connection.execute_wrapper(timed):
+            for number in range(1, repeat + 1):
+                post(number)
         per_request = (time.perf_counter() - started) / repeat
+        pg_after = sum(filter(None, map(_process_cpu_seconds, _postgres_backends(database))))
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM cases_case WHERE status = 'waiting'")
+            row = cursor.fetchone()
         profile[name] = {
             "status": status,
             "queries": len(statements),
             "statements": statements,
             "ms_per_request": round(per_request * 1000, 2),
+            "pg_ms_per_request": round((pg_after - pg_before) / repeat * 1000, 2),
+            "pg_ms_by_statement": {
+                shape: round(cpu / repeat * 1000, 2)
+                for shape, cpu in sorted(pg_by_statement.items(), key=lambda item: -item[1])
+            },
+            "waiting_cases": int(row[0]) if row else 0,
         }
     connections.close_all()
     with contextlib.suppress(AttributeError):
@@ -907,12 +945,21 @@ def query_profile(
 def _statement_shape(sql_text: str) -> str:
     text = " ".join(sql_text.split())
     verb = text.split(" ", 1)[0].upper()
+    if verb == "WITH":  # the intake's one-statement insert of a case and its rows
+        verb = "INSERT (CTE)"
     table = re.search(r'(?:FROM|INTO|UPDATE)\s+"?(\w+)"?', text, re.IGNORECASE)
     suffix = ""
-    if verb == "SELECT" and "COUNT(" in text.upper():
+    upper = text.upper()
+    if verb == "SELECT" and "FILTER (WHERE" in upper:
+        suffix = " (queue figures)"
+    elif verb == "SELECT" and "COUNT(" in upper:
         suffix = " (count)"
-    elif verb == "SELECT" and "FOR UPDATE" in text.upper():
+    elif verb == "SELECT" and "FOR UPDATE" in upper:
         suffix = " (for update)"
+    elif verb == "SELECT" and "'RESOLVED'" in upper:
+        suffix = " (previous contact)"
+    elif verb == "SELECT" and "FIRST_CLAIMED_AT" in upper:
+        suffix = " (recent claims)"
     return f"{verb} {table.group(1) if table else ''}{suffix}".strip()
 
 
@@ -995,7 +1042,10 @@ def report(figures: dict[str, Any]) -> str:
     ]
     if figures.get("queries"):
         lines.append("")
-        lines.append("one request in-process (Django test client, no HTTP, same database):")
+        lines.append(
+            "one request in-process, after the load phases (Django test client, no HTTP, same "
+            "database; PostgreSQL CPU from /proc, averaged over the requests):"
+        )
         for name, item in figures["queries"].items():
             shapes = Counter(item["statements"])
             listed = ", ".join(f"{shape} x{n}" if n > 1 else shape for shape, n in shapes.items())
@@ -1003,6 +1053,15 @@ def report(figures: dict[str, Any]) -> str:
                 f"  {name:<9}{item['queries']:>3} queries, {item['ms_per_request']:.2f} "
                 f"ms/request: {listed}"
             )
+            by_statement = item.get("pg_ms_by_statement") or {}
+            if by_statement:
+                other = item["pg_ms_per_request"] - sum(by_statement.values())
+                spent = ", ".join(f"{shape} {ms:.2f}" for shape, ms in by_statement.items())
+                lines.append(
+                    f"{'':<12}PostgreSQL {item['pg_ms_per_request']:.2f} ms/request with "
+                    f"{item['waiting_cases']:,} cases waiting: {spent}, BEGIN/COMMIT and "
+                    f"the rest {max(other, 0):.2f}"
+                )
     lines += ["", "honesty notes:"] + [f"  - {note}" for note in figures["notes"]]
     return "\n".join(lines)
 
@@ -1215,10 +1274,6 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [len(render_body(t, f"bench-{run_id}-x-000000")) for t in templates]
     print(f"{len(templates)} packages from {source}", flush=True)
 
-    queries = None
-    if not args.no_query_profile:
-        queries = query_profile(api_key, templates[0], run_id)
-
     notes: list[str] = []
     figures: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="handoff-bench-") as tmp:
@@ -1296,6 +1351,11 @@ def main(argv: list[str] | None = None) -> int:
             if generator is not None:
                 generator.close(wait=sys.exc_info()[0] is None)
             server.stop()
+
+    queries = None
+    if not args.no_query_profile:
+        print("in-process profile of one request's statements ...", flush=True)
+        queries = query_profile(api_key, templates, run_id, args.database_name)
 
     library = versions()
     figures = {
