@@ -540,11 +540,12 @@ def _case_insert_sql(models: tuple[type[Model], ...]) -> str:
 
 
 def _insert_columns(model: type[Model]) -> list[tuple[Field[Any, Any], str]]:
-    """Every field an insert writes (all but the primary key), with its column."""
+    """Every field an insert writes (all but the primary key and generated columns), with its
+    column."""
     return [
         (field, column)
         for field in model._meta.concrete_fields
-        if not field.primary_key and (column := field.column)
+        if not field.primary_key and not field.generated and (column := field.column)
     ]
 
 
