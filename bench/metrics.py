@@ -23,10 +23,9 @@ What it does, in one run and under one configuration:
 4. Prints p50 / p95 / max of each, the queries of one request of each (``CaptureQueriesContext``,
    each query named by the metric that ran it), PASS/FAIL for the page (p95 < 500 ms) and, for
    a page that misses it, ``EXPLAIN ANALYZE`` of its slowest queries with what would help.
-5. ``--what-if`` tries a change without editing the project: ``one-pass-headline`` and
-   ``missing-contains`` replace a function of ``cases.metrics`` in this process and measure the
-   page beside the unchanged one (after checking that the figures are the same);
-   ``covering-index`` creates an index in the bench database for the whole run.
+5. The page runs its queries inside ``cases.metrics.reporting()`` (on PostgreSQL: work_mem,
+   random_page_cost and jit for that transaction only); the EXPLAINs run under the same
+   settings, so they show the plans the page gets.
 """
 
 from __future__ import annotations
@@ -68,8 +67,8 @@ from bench.intake import (  # noqa: E402  (needs ROOT on sys.path)
 BENCH_DB = "handoff_bench_metrics"
 P95_TARGET_MS = 500.0
 BASELINE_SQL = "SELECT COUNT(*) FROM cases_case"
+TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT")
 CSV_TABLES = ["queues", "integrations", "overrides", "confusion", "misroutes", "volume"]
-WHAT_IFS = ["one-pass-headline", "missing-contains", "covering-index"]
 
 QUEUES = [  # slug, name, SLA seconds, the intent prefix its rule routes
     ("billing", "Billing", 600, "billing"),
@@ -560,7 +559,6 @@ class Item:
     path: str  # "" for the baseline
     baseline: bool = False
     page: bool = False
-    what_if: str = ""
     status: int = 0
     bytes: int = 0
     queries: int = 0
@@ -578,11 +576,7 @@ class Item:
 def _source(stack: list[traceback.FrameSummary], sql_text: str) -> str:
     """The metric that ran a query: the cases/metrics.py functions on the stack (outer/inner),
     else the view's template or a statement shape."""
-    names = [
-        frame.name
-        for frame in stack
-        if frame.filename.endswith("cases/metrics.py") or frame.name == "one_pass_headline"
-    ]
+    names = [frame.name for frame in stack if frame.filename.endswith("cases/metrics.py")]
     if names:
         outer, inner = names[0], names[-1]
         return outer if outer == inner else f"{outer}/{inner}"
@@ -609,17 +603,16 @@ def run_once(item: Item, client: Any) -> tuple[int, int, float]:
     taken and given back as around a request."""
     from django.db import close_old_connections, connection
 
-    with patched(item.what_if):
-        started = time.perf_counter()
-        if item.baseline:
-            with connection.cursor() as cursor:
-                cursor.execute(BASELINE_SQL)
-                row = cursor.fetchone()
-            status, size = 200, len(str(row[0] if row else ""))
-        else:
-            status, size = get(client, item.path)
-        close_old_connections()
-        elapsed = (time.perf_counter() - started) * 1000
+    started = time.perf_counter()
+    if item.baseline:
+        with connection.cursor() as cursor:
+            cursor.execute(BASELINE_SQL)
+            row = cursor.fetchone()
+        status, size = 200, len(str(row[0] if row else ""))
+    else:
+        status, size = get(client, item.path)
+    close_old_connections()
+    elapsed = (time.perf_counter() - started) * 1000
     return status, size, elapsed
 
 
@@ -638,11 +631,7 @@ def profile_queries(item: Item, client: Any) -> None:
         finally:
             timings.append((_source(stack, sql), (time.perf_counter() - started) * 1000))
 
-    with (
-        patched(item.what_if),
-        CaptureQueriesContext(connection) as captured,
-        connection.execute_wrapper(timed),
-    ):
+    with CaptureQueriesContext(connection) as captured, connection.execute_wrapper(timed):
         started = time.perf_counter()
         if item.baseline:
             with connection.cursor() as cursor:
@@ -654,7 +643,13 @@ def profile_queries(item: Item, client: Any) -> None:
         item.total_ms = round((time.perf_counter() - started) * 1000, 2)
     close_old_connections()
     item.status, item.bytes = status, size
-    queries = captured.captured_queries
+    # BEGIN / COMMIT of metrics.reporting() are captured but never pass the execute wrapper:
+    # count and rank statements only, so each query lines up with its timing.
+    queries = [
+        query
+        for query in captured.captured_queries
+        if not str(query["sql"]).startswith(TRANSACTION_CONTROL)
+    ]
     item.queries = len(queries)
     item.sql_ms = round(sum(ms for _, ms in timings), 2)
     grouped: dict[str, list[float]] = {}
@@ -704,9 +699,12 @@ def measure(
 
 
 def explain(sql_text: str) -> list[str]:
+    """EXPLAIN ANALYZE under the settings the page's queries run with."""
     from django.db import connection
 
-    with connection.cursor() as cursor:
+    from cases.metrics import reporting
+
+    with reporting(), connection.cursor() as cursor:
         cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql_text)
         return [str(row[0]) for row in cursor.fetchall()]
 
@@ -716,192 +714,40 @@ def plan_hints(source: str, plan: list[str], sql_text: str) -> list[str]:
     text = "\n".join(plan)
     upper = sql_text.upper()
     hints = []
-    if "percentile" in source and " OFFSET " in upper:
+    if " OFFSET " in upper:
         hints.append(
-            "metrics.percentile: a COUNT(*), then ORDER BY ... OFFSET k over every matching row: "
-            "2 queries a figure, 4 figures a headline, 2 headlines a page (16 queries). On "
-            "PostgreSQL, percentile_disc(0.5) / (0.9) WITHIN GROUP (ORDER BY resolved_at - "
-            "handed_off_at) FILTER (WHERE ...) is the same nearest rank and fits in the "
-            "headline's own aggregate (--what-if one-pass-headline)"
-        )
-    if "CSATRESPONSE" in upper and '"CASE_ID" IN (SELECT' in upper:
-        hints.append(
-            "headline's CSAT reads the window again as an IN (subquery): CSAT is one-to-one "
-            "with the case, so Avg('csat__score') / Count('csat') in the headline's own "
-            "aggregate (a LEFT JOIN) gives the same figures in the same pass"
+            "an ORDER BY ... OFFSET k percentile: the portable form, two queries a figure; on "
+            "PostgreSQL metrics.PercentileDisc does it inside the figures' own aggregate"
         )
     if "UPPER(" in upper and "MISSING_CONTEXT" in upper and "LIKE" in upper:
         hints.append(
-            "_missing_counts: UPPER(missing_context::text) LIKE per key and per row; on "
-            "PostgreSQL Q(missing_context__contains=[key]) (jsonb @>) counts the same, several "
-            "times cheaper (--what-if missing-contains); keep the text form for SQLite only"
+            "missing_context matched as text: on PostgreSQL jsonb ? (has_key) counts the same "
+            "about three times cheaper"
         )
     if re.search(r"Sort Method: external", text):
         hints.append(
-            "a sort spilled to disk at this work_mem: fewer sorts (see above), or SET LOCAL "
-            "work_mem for the metrics' transaction"
+            "a sort spilled to disk: is metrics.reporting()'s work_mem in effect for this query?"
         )
     if re.search(r"Seq Scan on cases_case", text) and "handed_off_at" in sql_text:
         hints.append(
-            "a sequential scan of cases_case: the window is about half the table, so "
-            "case_handed_off is not used and every metric reads the whole 600-byte-a-row heap "
-            "again; an index on (handed_off_at) INCLUDE (id and the columns the metrics read) "
-            "makes each of them an index-only scan of a structure about a quarter of the size "
-            "(--what-if covering-index)"
+            "a sequential scan of cases_case, not an index-only scan of case_metrics: a column "
+            "the query reads may be missing from the index's INCLUDE list, or the planner's "
+            "random_page_cost is not reporting()'s"
         )
-    if "DISTINCT" in upper and "detected_intent" in sql_text:
+    if re.search(r"Heap Fetches: [1-9]\d{3,}", text):
         hints.append(
-            "the intent filter's DISTINCT detected_intent reads every case ever, not only the "
-            "window: take the list from the Intent catalogue (cases_intent) instead"
+            "index-only scan with many heap fetches: the visibility map is behind (VACUUM)"
+        )
+    if "JIT:" in text:
+        hints.append("JIT compiled this query: is reporting()'s jit=off in effect?")
+    if re.search(r"GroupAggregate[\s\S]*Sort Key", text) and "Sort Method" in text:
+        hints.append(
+            "grouped by sorting every row: an ORDER BY on the grouping makes PostgreSQL sort "
+            "instead of hashing; sort the few groups in Python"
         )
     if not hints:
         hints.append("the plan has nothing obviously wrong: the time is the rows it must read")
     return hints
-
-
-# --- what if: a change tried in this process and the bench database only ----------------------
-
-COVERING_INDEX_SQL = """
-CREATE INDEX bench_case_metrics ON cases_case (handed_off_at) INCLUDE (
-    id, status, customer_repeated, repeat_detected, missing_context, current_intent,
-    detected_intent, queue_id, routed_queue_id, integration_id, first_claimed_at, sla_due_at,
-    resolved_at, first_human_reply_at, trigger_reason, routing_rule)
-"""
-
-
-def one_pass_headline(filters: Any) -> Any:
-    """``metrics.headline`` in one query (PostgreSQL): the counts, the four percentiles as
-    ``percentile_disc`` ordered-set aggregates (nearest rank, as ``metrics.percentile``) and
-    CSAT through the one-to-one join, in a single pass over the period's cases."""
-    from django.db.models import Aggregate, Avg, Count, DurationField, F, Q
-
-    from cases import metrics
-    from cases.models import Case
-
-    class PercentileDisc(Aggregate):
-        function = "percentile_disc"
-        template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
-        output_field = DurationField()
-
-    resolved = Q(status=Case.Status.RESOLVED, resolved_at__isnull=False)
-    replied = Q(first_human_reply_at__isnull=False)
-    now = timezone_now()
-    totals = metrics.cases_in(filters).aggregate(
-        handoffs=Count("pk"),
-        answered=Count(
-            "pk", filter=Q(status=Case.Status.RESOLVED, customer_repeated__isnull=False)
-        ),
-        repeated=Count("pk", filter=Q(status=Case.Status.RESOLVED, customer_repeated=True)),
-        detected=Count("pk", filter=Q(repeat_detected=True)),
-        missing=Count("pk", filter=~Q(missing_context=[])),
-        overridden=Count("pk", filter=~Q(current_intent=F("detected_intent"))),
-        misrouted=Count("pk", filter=~Q(queue_id=F("routed_queue_id"))),
-        sla_counted=Count("pk", filter=Q(first_claimed_at__isnull=False) | Q(sla_due_at__lt=now)),
-        sla_met=Count("pk", filter=Q(first_claimed_at__lte=F("sla_due_at"))),
-        resolution_median=PercentileDisc(metrics.duration("resolved_at"), fraction="0.5",
-                                         filter=resolved),
-        resolution_p90=PercentileDisc(metrics.duration("resolved_at"), fraction="0.9",
-                                      filter=resolved),
-        first_response_median=PercentileDisc(metrics.duration("first_human_reply_at"),
-                                             fraction="0.5", filter=replied),
-        first_response_p90=PercentileDisc(metrics.duration("first_human_reply_at"),
-                                          fraction="0.9", filter=replied),
-        csat_mean=Avg("csat__score"),
-        csat_n=Count("csat"),
-        csat_satisfied=Count("csat", filter=Q(csat__score__gte=4)),
-    )  # fmt: skip
-    ratio = metrics.ratio
-    return metrics.Headline(
-        handoffs=totals["handoffs"],
-        repeat_rate=ratio(totals["repeated"], totals["answered"]),
-        repeat_detected_rate=ratio(totals["detected"], totals["handoffs"]),
-        resolution_median=totals["resolution_median"],
-        resolution_p90=totals["resolution_p90"],
-        first_response_median=totals["first_response_median"],
-        first_response_p90=totals["first_response_p90"],
-        csat_mean=totals["csat_mean"],
-        csat_satisfied=ratio(totals["csat_satisfied"], totals["csat_n"]),
-        csat_responses=totals["csat_n"],
-        missing_context_rate=ratio(totals["missing"], totals["handoffs"]),
-        override_rate=ratio(totals["overridden"], totals["handoffs"]),
-        misroute_rate=ratio(totals["misrouted"], totals["handoffs"]),
-        sla_attainment=ratio(totals["sla_met"], totals["sla_counted"]),
-    )
-
-
-def timezone_now() -> datetime:
-    from django.utils import timezone
-
-    return timezone.now()
-
-
-def contains_missing_counts() -> dict[str, Any]:
-    """``metrics._missing_counts`` with jsonb containment (``missing_context @> '["intent"]'``)
-    instead of ``UPPER(missing_context::text) LIKE UPPER('%"intent"%')`` (PostgreSQL)."""
-    from django.db.models import Count, Q
-
-    from cases.metrics import KEY_CONTEXT
-
-    return {
-        field: Count("pk", filter=Q(missing_context__contains=[field])) for field in KEY_CONTEXT
-    }
-
-
-IN_PROCESS = {  # what-if -> (module attribute of cases.metrics, replacement)
-    "one-pass-headline": ("headline", one_pass_headline),
-    "missing-contains": ("_missing_counts", contains_missing_counts),
-}
-
-
-@contextlib.contextmanager
-def patched(what_if: str) -> Iterator[None]:
-    """The in-process what-ifs ('+'-joined) for one request: the view and the metrics call
-    these functions through the module, so replacing the module attribute is enough."""
-    from cases import metrics
-
-    originals = {}
-    for name in filter(None, what_if.split("+")):
-        attribute, replacement = IN_PROCESS[name]
-        originals[attribute] = getattr(metrics, attribute)
-        setattr(metrics, attribute, replacement)
-    try:
-        yield
-    finally:
-        for attribute, original in originals.items():
-            setattr(metrics, attribute, original)
-
-
-def check_what_if(what_if: str, windows: list[Any]) -> list[str]:
-    """The what-if gives the same figures as the project's code: the headline of each window
-    and of the period before it, and the bot scorecard (SLA attainment may differ by the cases
-    that fell due between the two queries' ``now``)."""
-    from dataclasses import fields as dataclass_fields
-
-    from cases import metrics
-
-    def same(old: Any, new: Any) -> bool:
-        if isinstance(old, float) and isinstance(new, float):
-            return abs(old - new) < 1e-9
-        return bool(old == new)
-
-    differences = []
-    for filters in windows:
-        for period in (filters, filters.previous()):
-            before = metrics.headline(period)
-            with patched(what_if):
-                after = metrics.headline(period)
-            for item in dataclass_fields(before):
-                old, new = getattr(before, item.name), getattr(after, item.name)
-                if not same(old, new) and item.name != "sla_attainment":
-                    differences.append(f"{period.start}..{period.end} {item.name}: {old} != {new}")
-        rows = metrics.by_integration(filters)
-        with patched(what_if):
-            patched_rows = metrics.by_integration(filters)
-        for old_row, new_row in zip(rows, patched_rows, strict=True):
-            for key, old in old_row.items():
-                if not same(old, new_row[key]):
-                    differences.append(f"by_integration {key}: {old} != {new_row[key]}")
-    return differences
 
 
 # --- the report -------------------------------------------------------------------------------
@@ -936,24 +782,6 @@ def report(figures: dict[str, Any]) -> str:
         "database) {postgres_cores:.2f}, other processes {other_cores:.2f} (before: "
         "{other_cores_before:.2f}), machine {machine_cores:.2f}".format(**figures["cpu"]),
     ]
-    in_process = [name for name in config["what_if"] if name in IN_PROCESS]
-    if in_process:
-        lines.append(
-            f"what-if: the 'what-if' pages run with {' and '.join(in_process)} in this process "
-            "only (one-pass-headline: metrics.headline as one query per period, percentile_disc "
-            "and CSAT joined; missing-contains: the scorecard's missing-context counts with jsonb "
-            "@>); "
-            + (
-                "same figures as the project's code"
-                if not config["what_if_differences"]
-                else f"{len(config['what_if_differences'])} figures differ (see the JSON)"
-            )
-        )
-    if "covering-index" in config["what_if"]:
-        lines.append(
-            "what-if: every item ran with bench_case_metrics, an index on (handed_off_at) INCLUDE "
-            "(the columns the metrics read), created in the bench database only"
-        )
     lines += [
         "",
         f"{'item':<26}{'path':<42}{'KB':>8}{'queries':>8}{'sql ms':>8}"
@@ -973,7 +801,7 @@ def report(figures: dict[str, Any]) -> str:
         lines.append(
             f"{name:<22} p95 {verdict['p95_ms']:8.2f} ms < {P95_TARGET_MS:.0f} ms "
             f"{'PASS' if verdict['pass'] else 'FAIL'}   ({verdict['ratio_p50']:.0f}x the "
-            "baseline's p50)" + (f"   [what-if {verdict['what_if']}]" if verdict["what_if"] else "")
+            "baseline's p50)"
         )
     for item in items:
         if not item.page:
@@ -1069,17 +897,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--settings", default="bench.settings", help="Django settings (default bench.settings)"
     )
-    parser.add_argument(
-        "--what-if",
-        action="append",
-        default=[],
-        choices=WHAT_IFS,
-        help="try a change in this process and bench database only (repeatable): "
-        "one-pass-headline and missing-contains measure the page beside itself with "
-        "metrics.headline as one query per period, or the scorecard's missing-context counts "
-        "with jsonb containment; covering-index adds an index on (handed_off_at) INCLUDE (the "
-        "columns the metrics read) for the whole run",
-    )
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
     if args.cases < 1000 or args.days < 31 or args.repeats < 1:
@@ -1134,27 +951,6 @@ def run(args: argparse.Namespace, started_at: str) -> int:
         *(Item(f"{table}.csv", f"/metrics/{table}.csv") for table in CSV_TABLES),
         Item("intent-corrections.jsonl", "/metrics/intent-corrections.jsonl"),
     ]
-    differences: list[str] = []
-    what_if = "+".join(name for name in args.what_if if name in IN_PROCESS)
-    if what_if:
-        from cases.metrics import Filters
-
-        items[3:3] = [
-            Item(f"page, {name}, what-if", path, page=True, what_if=what_if)
-            for name, path in pages.items()
-        ]
-        windows = [Filters(today - timedelta(days=days - 1), today) for days in (30, 60)]
-        differences = check_what_if(what_if, windows)
-        print(
-            f"what-if {what_if}: the same figures as the project's code"
-            if not differences
-            else f"what-if {what_if} differs:\n  " + "\n  ".join(differences),
-            flush=True,
-        )
-    if "covering-index" in args.what_if:
-        print("what-if covering-index: CREATE INDEX bench_case_metrics ...", flush=True)
-        execute(COVERING_INDEX_SQL)
-        execute("VACUUM ANALYZE cases_case")
     for item in items:  # a first request each: 200, or stop here
         status, _, _ = run_once(item, client)
         if status != 200:
@@ -1175,11 +971,10 @@ def run(args: argparse.Namespace, started_at: str) -> int:
                 "p95_ms": item.p95_ms,
                 "pass": item.p95_ms < P95_TARGET_MS and item.status == 200,
                 "ratio_p50": item.p50_ms / items[0].p50_ms if items[0].p50_ms else float("nan"),
-                "what_if": item.what_if,
             }
     explains = []
     for item in items:
-        if item.page and not item.what_if and (args.explain_all or not verdict[item.name]["pass"]):
+        if item.page and (args.explain_all or not verdict[item.name]["pass"]):
             print(f"EXPLAIN ANALYZE of the slowest queries of {item.name} ...", flush=True)
             seen: set[tuple[str, str]] = set()
             for source, ms, sql_text in item.slowest:
@@ -1214,8 +1009,6 @@ def run(args: argparse.Namespace, started_at: str) -> int:
         "warmup": args.warmup,
         "days": args.days,
         "database": args.database_name,
-        "what_if": args.what_if,
-        "what_if_differences": differences,
     }
     close_old_connections()
     with contextlib.suppress(AttributeError):
@@ -1252,7 +1045,7 @@ def run(args: argparse.Namespace, started_at: str) -> int:
             item.pop("samples", None)
         args.json.write_text(json.dumps(figures, indent=2, default=str) + "\n")
         print(f"\nfigures written to {args.json}")
-    return 0 if all(v["pass"] for v in verdict.values() if not v["what_if"]) else 1
+    return 0 if all(v["pass"] for v in verdict.values()) else 1
 
 
 if __name__ == "__main__":

@@ -11,10 +11,10 @@ from typing import Any
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
-from django.utils import timezone
+from django.utils import formats, timezone
 
 from cases import metrics
-from cases.models import Case, Integration
+from cases.models import Integration, Intent
 from cases.params import int_or_none
 from queues.models import Queue
 
@@ -64,7 +64,10 @@ def chart(
     top = max(sum(n for _, n in parts) for parts in days.values()) or 1
     width = 18
     bars = []
+    # Numbers and titles are strings made here: the template's localisation of a value costs
+    # more than the rest of the page's rendering once there are hundreds of rectangles.
     for index, (day, parts) in enumerate(sorted(days.items())):
+        label = formats.localize(day)
         y = height
         segments = []
         for trigger, n in parts:
@@ -74,17 +77,19 @@ def chart(
                 {
                     "trigger": trigger,
                     "n": n,
-                    "y": y,
-                    "h": h,
+                    "y": str(y),
+                    "h": str(h),
                     "colour": TRIGGER_COLOURS.get(trigger, "#888"),
+                    "title": f"{label}: {n} {trigger}",
                 }
             )
         bars.append(
             {
-                "x": index * (width + 4),
+                "x": str(index * (width + 4)),
                 "day": day,
+                "label": label,
                 "segments": segments,
-                "total": sum(n for _, n in parts),
+                "total": str(sum(n for _, n in parts)),
             }
         )
     return {
@@ -102,20 +107,32 @@ def heat(confusion: list[dict[str, Any]]) -> dict[str, Any]:
     corrected = sorted({row["corrected"] for row in confusion})
     cells = {(row["detected"], row["corrected"]): row["n"] for row in confusion}
     top = max(cells.values(), default=1)
-    rows = [
-        (d, [(cells.get((d, c), 0), cells.get((d, c), 0) / top) for c in corrected])
-        for d in detected
-    ]
+
+    def cell(n: int) -> tuple[int, str, bool]:
+        # the shade formatted here: a template filter per cell of a 30 x 30 matrix is slow
+        return n, f"{n / top:.2f}", n / top > 0.5
+
+    rows = [(d, [cell(cells.get((d, c), 0)) for c in corrected]) for d in detected]
     return {"columns": corrected, "rows": rows}
+
+
+def intent_choices(filters: metrics.Filters, tables: metrics.Tables) -> list[str]:
+    """The catalogue, the intents bots detected in this period and the chosen one: no query
+    over every case ever for a dropdown."""
+    names = set(Intent.objects.values_list("name", flat=True))
+    names.update(row["detected_intent"] for row in tables.overrides)
+    if filters.intent:
+        names.add(filters.intent)
+    return sorted(names)
 
 
 @login_required
 @supervisors_only
 def metrics_page(request: HttpRequest) -> HttpResponse:
     filters = filters_from(request)
-    now, before = metrics.headline(filters), metrics.headline(filters.previous())
+    with metrics.reporting():
+        (now, tables), before = metrics.current(filters), metrics.headline(filters.previous())
     changes = {name: _change(getattr(now, name), getattr(before, name)) for name in vars(now)}
-    confusion = metrics.confusion(filters)
     return render(
         request,
         "cases/metrics.html",
@@ -124,18 +141,15 @@ def metrics_page(request: HttpRequest) -> HttpResponse:
             "h": now,
             "previous": before,
             "changes": changes,
-            "queues_table": metrics.by_queue(filters),
-            "integrations_table": metrics.by_integration(filters),
-            "overrides": metrics.overrides_by_intent(filters),
-            "misroutes": metrics.misroutes_by_rule(filters),
-            "heat": heat(confusion),
-            "chart": chart(metrics.volume_by_day(filters), filters.start, filters.end),
+            "queues_table": tables.queues,
+            "integrations_table": tables.integrations,
+            "overrides": tables.overrides,
+            "misroutes": tables.misroutes,
+            "heat": heat(tables.confusion),
+            "chart": chart(tables.volume, filters.start, filters.end),
             "queues": Queue.objects.filter(is_active=True),
             "integrations": Integration.objects.all(),
-            "intents": Case.objects.order_by()
-            .values_list("detected_intent", flat=True)
-            .exclude(detected_intent="")
-            .distinct()[:300],
+            "intents": intent_choices(filters, tables),
             "query": request.GET.urlencode(),
         },
     )
@@ -162,7 +176,8 @@ def metrics_csv(request: HttpRequest, table: str) -> StreamingHttpResponse:
     build = TABLES.get(table)
     if build is None:
         raise Http404("No such table")
-    rows = build(filters_from(request))
+    with metrics.reporting():
+        rows = build(filters_from(request))
     writer = csv.writer(_Echo())
 
     def lines() -> Iterator[str]:
