@@ -280,3 +280,57 @@ async def test_the_case_page_shows_who_else_is_viewing_and_the_queue_who_is_onli
     assert (await presence_frame(on_queue, "viewers"))["viewers"] == []
     assert (await presence_frame(on_queue, "online"))["online"] == ["Ana"]
     await on_queue.disconnect()
+
+
+@pytest.mark.redis
+def test_a_worker_process_publishes_through_one_loop_and_one_redis_connection(monkeypatch):
+    # given a process that publishes as a Celery worker does (no server event loop)
+    import asyncio
+
+    import redis
+    from django.conf import settings
+
+    from cases import events
+
+    monkeypatch.setattr(events, "_own_loop_wanted", True)
+    monkeypatch.setattr(events, "_own_loop", None)
+    own = events._event_loop_thread()
+    assert own is not None
+    layer = get_channel_layer()
+
+    async def subscribe() -> str:
+        channel = await layer.new_channel()
+        await layer.group_add("queue.424242", channel)
+        return channel
+
+    channel = asyncio.run_coroutine_threadsafe(subscribe(), own.loop).result(5)
+    server = redis.Redis.from_url(settings.REDIS_URL)
+    connections_before = server.info("stats")["total_connections_received"]
+
+    # when it publishes thirty events
+    for number in range(30):
+        events.broadcast(["queue.424242"], {"type": "desk.event", "case_id": number})
+
+    # then every one arrives, in order, over the connection it already had
+    received = [
+        asyncio.run_coroutine_threadsafe(layer.receive(channel), own.loop).result(5)["case_id"]
+        for _ in range(30)
+    ]
+    assert received == list(range(30))
+    assert events._event_loop_thread() is own
+    # (the count is server-wide: a little slack for other clients; a loop per event makes 30)
+    assert server.info("stats")["total_connections_received"] - connections_before < 10
+
+
+def test_a_forked_worker_starts_its_own_loop(monkeypatch):
+    from cases import events
+
+    monkeypatch.setattr(events, "_own_loop_wanted", True)
+    monkeypatch.setattr(events, "_own_loop", None)
+    parent = events._event_loop_thread()
+    assert parent is not None
+
+    monkeypatch.setattr(events.os, "getpid", lambda: parent.pid + 1)
+
+    child = events._event_loop_thread()
+    assert child is not None and child is not parent and child.pid == parent.pid + 1
