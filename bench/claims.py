@@ -43,7 +43,9 @@ import asyncio
 import contextlib
 import itertools
 import json
+import multiprocessing
 import os
+import pickle
 import platform
 import random
 import re
@@ -51,11 +53,12 @@ import secrets
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, astuple, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -74,7 +77,7 @@ from bench.intake import (  # noqa: E402  (needs ROOT on sys.path)
     percentile,
     recreate_database,
 )
-from bench.pages import other_cores, wait_for_quiet  # noqa: E402
+from bench.pages import wait_for_quiet  # noqa: E402
 
 BENCH_DB = "handoff_bench_claims"
 P99_TARGET_MS = 50.0
@@ -365,33 +368,58 @@ class Desk(threading.Thread):
             self.error = repr(failure)
 
 
+# One context for everything shared with agent processes: spawned children (never forked from a
+# process with a connection pool's threads) receive these objects as they start.
+MP = multiprocessing.get_context("spawn")
+
+
 class Recent:
     """The newest waiting cases, handed out to claimers so about ``contention`` of them race
-    for each: the case an agent sees appear on the queue page and clicks at once."""
+    for each: the case an agent sees appear on the queue page and clicks at once. Kept in shared
+    memory, so agents in other processes (``--processes``) race for the same cases."""
 
-    def __init__(self, contention: int, lag: int | None = 64) -> None:
+    def __init__(self, contention: int, capacity: int, lag: int | None = 64) -> None:
         """``lag``: how far behind the newest case the race may fall before it skips ahead
         (None: never skip, for a list filled up front)."""
-        self.ids: list[int] = []
+        self.ids = MP.Array("q", max(capacity, 1), lock=False)
+        self.length = MP.Value("q", 0, lock=False)
+        self.cursor = MP.Value("q", -1, lock=False)
+        self.slot = MP.Value("q", 0, lock=False)
         self.contention = contention
         self.lag = lag
-        self.cursor = -1
-        self.slot = 0
-        self.lock = threading.Lock()
+        self.lock = MP.Lock()
 
     def extend(self, ids: list[int]) -> None:
         with self.lock:
-            self.ids.extend(ids)
+            start = self.length.value
+            room = min(len(ids), len(self.ids) - start)
+            self.ids[start : start + room] = ids[:room]
+            self.length.value = start + room
 
     def next_target(self) -> int | None:
         """The case to race for, or None when every recent case has been handed out."""
         with self.lock:
-            if self.slot % self.contention == 0:
-                self.cursor += 1
+            length = self.length.value
+            if self.slot.value % self.contention == 0:
+                self.cursor.value += 1
                 if self.lag is not None:
-                    self.cursor = max(self.cursor, len(self.ids) - self.lag)
-            self.slot += 1
-            return self.ids[self.cursor] if self.cursor < len(self.ids) else None
+                    self.cursor.value = max(self.cursor.value, length - self.lag)
+            self.slot.value += 1
+            cursor = self.cursor.value
+            return int(self.ids[cursor]) if cursor < length else None
+
+
+class SharedCounter:
+    """``next()`` over every thread of every agent process: the calls' numbers."""
+
+    def __init__(self) -> None:
+        self.value = MP.Value("q", 0)
+
+    def __next__(self) -> int:
+        with self.value.get_lock():
+            number = int(self.value.value)
+            self.value.value = number + 1
+        return number
 
 
 # --- the claim path: Django's services from 32 threads ---------------------------------------
@@ -405,14 +433,19 @@ class ClaimRun:
         recent: Recent,
         operations: int,
         agents: list[int] | None = None,
+        counter: SharedCounter | None = None,
+        tried: set[int] | None = None,
     ) -> None:
-        """``agents``: indexes of the agents that run, one thread each (default: all)."""
+        """``agents``: indexes of the agents that run, one thread each (default: all);
+        ``counter``: the calls' numbers, shared with agents in other processes; ``tried``: cases
+        the agents got earlier (a claim of a case one already held is a no-op success)."""
         self.args = args
         self.indexes = list(range(len(seeded.agents))) if agents is None else agents
         self.seeded = seeded
         self.recent = recent
         self.operations = operations
-        self.counter = itertools.count()
+        self.counter = counter or SharedCounter()
+        self.tried = tried or set()
         self.deadline = time.perf_counter() + args.max_seconds
         self.timed_out = False
         self.samples: dict[int, list[Sample]] = {i: [] for i in self.indexes}
@@ -429,7 +462,7 @@ class ClaimRun:
         rng = random.Random(self.args.seed * 1000 + index)
         agent = User.objects.get(pk=self.seeded.agents[index])
         samples, claimed = self.samples[index], self.claimed[index]
-        tried: set[int] = set()
+        tried: set[int] = set(self.tried)
         share = self.args.take_next_share
         progress_every = max(self.operations // 10, 1)
         try:
@@ -514,6 +547,108 @@ class ClaimRun:
                     loop.run_until_complete(layer.flush())
         finally:
             loop.close()
+
+
+# --- the claim path over several processes (--processes) ---------------------------------------
+
+
+def agent_process(
+    args: argparse.Namespace,
+    seeded: Seeded,
+    recent: Recent,
+    counter: SharedCounter,
+    indexes: list[int],
+    operations: int,
+    start: Any,
+    done: Any,
+    results: Path,
+) -> None:
+    """One agent process, as one ASGI worker process: its agents' threads under its own loop,
+    its own connection pool, its own GIL. Reports its figures through ``results``."""
+    os.environ["DB_POOL_MIN_SIZE"] = str(len(indexes))
+    os.environ["DB_POOL_MAX_SIZE"] = str(len(indexes) + 4)
+    import django
+
+    django.setup()
+    apply_code_what_ifs(args.what_if)
+    start.wait()  # every process set up: the run starts together
+    run = ClaimRun(args, seeded, recent, operations, agents=indexes, counter=counter)
+    cpu = time.process_time()
+    run.run()
+    cpu = time.process_time() - cpu
+    with results.open("wb") as out:
+        pickle.dump(
+            {
+                "samples": [astuple(s) for group in run.samples.values() for s in group],
+                "claimed": [pair for group in run.claimed.values() for pair in group],
+                "errors": run.errors,
+                "timed_out": run.timed_out,
+                "cpu_seconds": cpu,
+            },
+            out,
+        )
+    done.wait()  # the parent reads the machine's CPU once every process is done
+
+
+@dataclass
+class ProcessesRun:
+    samples: list[Sample]
+    claimed: list[tuple[int, int]]
+    errors: list[str]
+    timed_out: bool
+    cpu: dict[str, float]
+
+
+def run_in_processes(
+    args: argparse.Namespace, seeded: Seeded, recent: Recent, operations: int
+) -> ProcessesRun:
+    """The claim path's agents spread over ``--processes`` processes (agent i in process
+    i mod N), like the server's ASGI worker processes: one GIL each instead of one for all."""
+    count = args.processes
+    start, done = MP.Barrier(count + 1), MP.Barrier(count + 1)
+    counter = SharedCounter()
+    with tempfile.TemporaryDirectory(prefix="claims-") as tmp:
+        outputs = [Path(tmp) / f"agents-{n}.pickle" for n in range(count)]
+        children = [
+            MP.Process(
+                target=agent_process,
+                name=f"agents-{n}",
+                args=(
+                    args,
+                    seeded,
+                    recent,
+                    counter,
+                    list(range(n, len(seeded.agents), count)),
+                    operations,
+                    start,
+                    done,
+                    outputs[n],
+                ),
+            )
+            for n in range(count)
+        ]
+        for child in children:
+            child.start()
+        try:
+            start.wait(timeout=120)
+            before = cpu_snapshot([], args.database_name)
+            done.wait(timeout=args.max_seconds + 120)
+            after = cpu_snapshot([], args.database_name)
+        except threading.BrokenBarrierError:
+            for child in children:
+                child.terminate()
+            raise SystemExit("an agent process failed to start or to finish; see above") from None
+        for child in children:
+            child.join(60)
+        reports = [pickle.loads(path.read_bytes()) for path in outputs]
+    child_cpu = sum(report["cpu_seconds"] for report in reports)
+    return ProcessesRun(
+        samples=[Sample(*row) for report in reports for row in report["samples"]],
+        claimed=[tuple(pair) for report in reports for pair in report["claimed"]],
+        errors=[error for report in reports for error in report["errors"]][:20],
+        timed_out=any(report["timed_out"] for report in reports),
+        cpu=cpu_of(before, after, extra_python_seconds=child_cpu),
+    )
 
 
 # --- the raw loop ------------------------------------------------------------------------------
@@ -677,9 +812,10 @@ def verify_raw(url: str, seeded: Seeded, ids: list[int]) -> dict[str, Any]:
 
 
 class PySpy:
-    """py-spy recording this process (the GIL holder's stacks) while the claim path runs."""
+    """py-spy recording this process (the GIL holder's stacks; with ``subprocesses``, the
+    agent processes' too) while the claim path runs."""
 
-    def __init__(self, output: Path, rate: int = 200) -> None:
+    def __init__(self, output: Path, rate: int = 200, *, subprocesses: bool = False) -> None:
         spy = Path(sys.executable).with_name("py-spy")
         self.output = output
         self.process = subprocess.Popen(
@@ -688,6 +824,7 @@ class PySpy:
                 "record",
                 "--pid",
                 str(os.getpid()),
+                *(["--subprocesses"] if subprocesses else []),
                 "--rate",
                 str(rate),
                 "--gil",
@@ -759,39 +896,75 @@ def spy_summary(path: Path, top: int = 15) -> dict[str, Any]:
 # --- what-if: a change tried in this process only --------------------------------------------
 
 WHAT_IFS = {
-    "lock-of-self": "cases.locks.lock_case as select_for_update(of=('self',)): FOR UPDATE OF "
-    "cases_case only, not the queue and integration rows its select_related joins",
     "waiting-index": "CREATE INDEX ON cases_case (priority DESC, sla_due_at, id) WHERE status = "
     "'waiting': take-next over several queues reads the waiting cases in its order",
+    "covering-waiting-index": "the lead's planned index, CREATE INDEX ON cases_case (queue_id, "
+    "priority DESC, sla_due_at, id) INCLUDE (current_intent, customer_tier, handed_off_at) WHERE "
+    "status = 'waiting', in place of case_queue_order",
+    "stats-after-commit": "cases.actions publishes each event from an on-commit callback: the "
+    "live frame (its queue figures query) is built after the commit, outside the case's lock, "
+    "instead of inside the transaction",
+    "stats-coalesced": "cases.events computes a queue's live figures at most once every 250 ms "
+    "per process and reuses them in between (an upper bound for any scheme that does not run "
+    "the queue figures query once per event)",
 }
 WAITING_INDEX_SQL = (
     "CREATE INDEX IF NOT EXISTS bench_case_waiting_order ON cases_case "
     "(priority DESC, sla_due_at, id) WHERE status = 'waiting'"
 )
+COVERING_INDEX_SQL = [
+    "CREATE INDEX IF NOT EXISTS bench_case_waiting_covering ON cases_case "
+    "(queue_id, priority DESC, sla_due_at, id) INCLUDE (current_intent, customer_tier, "
+    "handed_off_at) WHERE status = 'waiting'",
+    "DROP INDEX IF EXISTS case_queue_order",
+]
+
+
+def apply_code_what_ifs(names: list[str]) -> None:
+    """The what-ifs that change code, in this process only (agent processes call it too)."""
+    from cases import actions, events
+
+    if "stats-after-commit" in names:
+        from django.db import transaction
+
+        publish = events.publish_case
+
+        def publish_after_commit(case: Any, kind: str, **options: Any) -> None:
+            # After the commit there is no transaction: publish_case builds the frame (its
+            # figures see the committed change) and its own on_commit sends at once.
+            transaction.on_commit(lambda: publish(case, kind, **options))
+
+        actions.publish_case = publish_after_commit
+    if "stats-coalesced" in names:
+        figures = events._figures
+        recent: dict[int, tuple[float, dict[str, int]]] = {}
+
+        def coalesced(queue_id: int) -> dict[str, int]:
+            now = time.monotonic()
+            hit = recent.get(queue_id)
+            if hit is not None and now - hit[0] < 0.25:
+                return hit[1]
+            value = figures(queue_id)
+            recent[queue_id] = (now, value)
+            return value
+
+        events._figures = coalesced
 
 
 def apply_what_ifs(names: list[str], url: str) -> None:
     """Try changes in this process and this bench database only; no file is edited."""
     import psycopg
 
-    from cases import actions, locks, services
-    from cases.models import Case
-
-    if "lock-of-self" in names:
-
-        def lock_case(case_id: int) -> Case:
-            return (
-                Case.objects.select_for_update(of=("self",))
-                .select_related("queue", "integration")
-                .get(pk=case_id)
-            )
-
-        for module in (locks, actions, services):
-            if hasattr(module, "lock_case"):
-                module.lock_case = lock_case  # type: ignore[attr-defined]
+    apply_code_what_ifs(names)
+    statements = []
     if "waiting-index" in names:
+        statements.append(WAITING_INDEX_SQL)
+    if "covering-waiting-index" in names:
+        statements += COVERING_INDEX_SQL
+    if statements:
         with psycopg.connect(_conninfo(url), autocommit=True) as conn:
-            conn.execute(WAITING_INDEX_SQL)
+            for statement in statements:
+                conn.execute(statement)
 
 
 # --- the report -------------------------------------------------------------------------------
@@ -815,7 +988,14 @@ def report(figures: dict[str, Any]) -> str:
         "contested case".format(**config),
         "         Django {django}, Python {python}, PostgreSQL {postgres}, psycopg {psycopg} "
         "pool {pool} per process, channel layer {channel_layer}".format(**config),
-        "machine: {cores} cores, {machine}; the Python threads share one GIL".format(**config),
+        "machine: {cores} cores, {machine}; ".format(**config)
+        + (
+            "the Python threads share one GIL"
+            if config.get("processes", 1) == 1
+            else "the claim path's agents in {processes} processes, one GIL each (agent i in "
+            "process i mod {processes}; each its own pool, {threads} / {processes} connections)"
+            "; the raw loop and the 1-agent phase in this process".format(**config)
+        ),
     ]
     for name in config.get("what_if") or []:
         lines.append(
@@ -956,6 +1136,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--warmup", type=int, default=1000, help="calls left out of the figures (default 1,000)"
     )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="spread the claim path's agents over this many processes, as the server's ASGI "
+        "worker processes (agent i in process i mod N; default 1: every agent in this "
+        "process, under one GIL)",
+    )
     parser.add_argument("--no-raw", action="store_true", help="skip the raw loop")
     parser.add_argument(
         "--solo",
@@ -1016,6 +1204,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.operations < 1 or args.threads < 1 or args.contention < 1:
         parser.error("--operations, --threads and --contention must be positive")
+    if not 1 <= args.processes <= args.threads:
+        parser.error("--processes is between 1 and --threads")
     if not 0.0 <= args.take_next_share <= 1.0:
         parser.error("--take-next-share is between 0 and 1")
     return args
@@ -1092,7 +1282,7 @@ def main(argv: list[str] | None = None) -> int:
         vacuum_analyze(db_url)  # as autovacuum would between the two; the claim path starts clean
 
     # -- the claim path
-    recent = Recent(args.contention, lag=64 if args.steady else None)
+    recent = Recent(args.contention, orm_cases, lag=64 if args.steady else None)
     desk: Desk | None = None
     if args.steady:
         desk = Desk(db_url, seeded, args.queue_depth, recent)
@@ -1109,26 +1299,35 @@ def main(argv: list[str] | None = None) -> int:
         recent.extend(list(newest))
         connection.close()
     wait_for_quiet(args.database_name, args.wait_quiet)
-    run = ClaimRun(args, seeded, recent, total)
-    spy = PySpy(args.py_spy) if args.py_spy else None
+    spy = PySpy(args.py_spy, subprocesses=args.processes > 1) if args.py_spy else None
     print(
-        f"claim path: {args.threads} agents, {total:,} calls "
+        f"claim path: {args.threads} agents in {args.processes} process(es), {total:,} calls "
         f"({'steady desk' if args.steady else 'all cases seeded waiting'}) ...",
         flush=True,
     )
     if desk is not None:
         desk.start()
     solo: ClaimRun | None = None
-    before = cpu_snapshot([], args.database_name)
     try:
-        run.run()
-        after = cpu_snapshot([], args.database_name)
+        if args.processes > 1:
+            spread = run_in_processes(args, seeded, recent, total)
+            samples, claimed, run_errors = spread.samples, spread.claimed, spread.errors
+            timed_out, run_cpu = spread.timed_out, spread.cpu
+        else:
+            run = ClaimRun(args, seeded, recent, total)
+            before = cpu_snapshot([], args.database_name)
+            run.run()
+            after = cpu_snapshot([], args.database_name)
+            samples = [s for group in run.samples.values() for s in group]
+            claimed = [pair for group in run.claimed.values() for pair in group]
+            run_errors, timed_out, run_cpu = run.errors, run.timed_out, cpu_of(before, after)
         if spy is not None:
             spy.stop()
         if args.solo:
             # One agent alone: the calls' own service time, with no one to queue behind.
             print(f"claim path, 1 agent alone: {args.solo:,} calls ...", flush=True)
-            solo = ClaimRun(args, seeded, recent, args.solo + SOLO_WARMUP, agents=[0])
+            held = {case_id for case_id, _ in claimed}  # never raced for again
+            solo = ClaimRun(args, seeded, recent, args.solo + SOLO_WARMUP, agents=[0], tried=held)
             solo_before = cpu_snapshot([], args.database_name)
             solo.run()
             solo_after = cpu_snapshot([], args.database_name)
@@ -1138,11 +1337,9 @@ def main(argv: list[str] | None = None) -> int:
         if desk is not None:
             desk.stop.set()
             desk.join(10)
-    samples = [s for group in run.samples.values() for s in group]
-    orm = summarize("claim path", args.threads, samples, args.warmup, cpu_of(before, after))
-    orm.errors = run.errors
+    orm = summarize("claim path", args.threads, samples, args.warmup, run_cpu)
+    orm.errors = run_errors
     phases.insert(0, orm)
-    claimed = [pair for group in run.claimed.values() for pair in group]
     if solo is not None:
         alone = summarize(
             "1 agent",
@@ -1193,6 +1390,7 @@ def main(argv: list[str] | None = None) -> int:
         "started_at": started_at,
         "config": {
             "threads": args.threads,
+            "processes": args.processes,
             "queues_per_agent": args.queues_per_agent,
             "mode": f"steady desk, queues {args.queue_depth:,} deep, claimed cases resolved "
             f"after {RESOLVE_AFTER_SECONDS:.0f} s"
@@ -1232,9 +1430,9 @@ def main(argv: list[str] | None = None) -> int:
         },
         "profile": spy_summary(args.py_spy) if args.py_spy else {},
         "notes": notes_for(args, phases),
-        "timed_out": run.timed_out,
+        "timed_out": timed_out,
     }
-    if run.timed_out:
+    if timed_out:
         figures["notes"].insert(
             0,
             f"The claim path stopped at --max-seconds {args.max_seconds:.0f} after "
@@ -1248,22 +1446,38 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if passed else 1
 
 
-def cpu_of(before: Any, after: Any) -> dict[str, float]:
+def cpu_of(before: Any, after: Any, extra_python_seconds: float = 0.0) -> dict[str, float]:
+    """Cores used in the window; ``extra_python_seconds``: CPU the agent processes reported."""
     use = cpu_use(before, after)
+    extra = extra_python_seconds / max(after.at - before.at, 1e-9)
+    python = use["client_cores"] + extra
     return {
-        "python_cores": use["client_cores"],
+        "python_cores": round(python, 3),
         "postgres_cores": use["postgres_cores"],
-        "other_cores": round(other_cores(before, after), 3),
+        "other_cores": round(max(use["machine_cores"] - python - use["postgres_cores"], 0.0), 3),
         "machine_cores": use["machine_cores"],
     }
 
 
 def notes_for(args: argparse.Namespace, phases: list[PhaseResult]) -> list[str]:
+    one_process = (
+        f"One Python process runs all {args.threads} threads (and the asyncio loop the live "
+        "events go through): they share one GIL, so the Python side of either phase uses at "
+        "most about one core, and PostgreSQL has the rest of this 2-core machine, as with a "
+        "server of one ASGI worker process."
+    )
+    if args.processes > 1:
+        one_process = (
+            f"The claim path's {args.threads} agents run in {args.processes} processes, each "
+            "with its threads, its asyncio loop and its connection pool, as a server of "
+            f"{args.processes} ASGI worker processes: {args.processes} GILs. The raw loop and "
+            "the 1-agent phase run in the parent process. Contested cases are shared across "
+            "processes, so agents of different processes race for the same case."
+        )
     notes = [
-        "One Python process runs all 32 threads (and the asyncio loop the live events go "
-        "through): they share one GIL, so the Python side of either phase uses at most about "
-        "one core, and PostgreSQL has the rest of this 2-core machine. 'python' is this "
-        "process's CPU, 'pg' the bench database's backends, 'other' everything else.",
+        one_process
+        + " 'python' is the CPU of the Python process(es) running the phase, 'pg' the bench "
+        "database's backends, 'other' everything else.",
         "calls/s counts every call, a contested claim that loses as well as one that wins; "
         "claims/s only those that took a case. Each raw statement takes a case.",
         "Latency is each call's own time in its thread: the transaction, and after the commit "

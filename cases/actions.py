@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from cases.deliveries import delivery_record
 from cases.events import publish_case
-from cases.locks import lock_case
+from cases.locks import lock_case, lock_next_waiting
 from cases.models import Case, IntentCorrection, Message, person_name
 from cases.permissions import may_work_queue
 from cases.services import record_event
@@ -144,15 +144,9 @@ def case_take_next(*, agent: Any) -> Case | None:
     queue_ids = [m.queue_id for m in memberships if held.get(m.queue_id, 0) < m.capacity]
     if not queue_ids:
         return None
-    candidate = (
-        Case.objects.select_for_update(skip_locked=True)
-        .filter(queue_id__in=queue_ids, status=Case.Status.WAITING)
-        .order_by("-priority", "sla_due_at", "pk")
-        .first()
-    )
-    if candidate is None:
+    case = lock_next_waiting(queue_ids)
+    if case is None:
         return None
-    case = lock_case(candidate.pk)  # joins queue and integration for the events below
     fields = _assign(case, agent)
     delivery_record(case, "agent.joined", _joined_payload(case, agent))
     return _commit(

@@ -1,13 +1,21 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
+from django.utils import timezone
 
-from cases import actions
+from cases import actions, locks
 from cases.models import Case, CaseEvent, Delivery, IntentCorrection, Message
-from tests.factories import CaseFactory, IntegrationFactory, MembershipFactory, UserFactory
+from tests.factories import (
+    CaseFactory,
+    IntegrationFactory,
+    MembershipFactory,
+    QueueFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -189,6 +197,22 @@ def test_take_next_picks_the_most_urgent_case_and_respects_capacity(membership, 
     assert Case.objects.get(pk=low.pk).status == Case.Status.WAITING
 
 
+def test_take_next_orders_the_cases_of_all_the_agents_queues_together(membership, agent):
+    # given: an agent in two queues, the most urgent case in the second, ties broken by SLA
+    other = MembershipFactory(agent=agent, capacity=5).queue
+    soon = timezone.now() + timedelta(minutes=1)
+    later = timezone.now() + timedelta(minutes=30)
+    normal = CaseFactory(queue=membership.queue, priority=Case.Priority.NORMAL, sla_due_at=later)
+    high_later = CaseFactory(queue=membership.queue, priority=Case.Priority.HIGH, sla_due_at=later)
+    high_soon = CaseFactory(queue=other, priority=Case.Priority.HIGH, sla_due_at=soon)
+    CaseFactory(queue=QueueFactory(), priority=Case.Priority.URGENT)  # not the agent's queue
+
+    # when / then
+    taken = [actions.case_take_next(agent=agent) for _ in range(3)]
+    assert taken == [high_soon, high_later, normal]
+    assert actions.case_take_next(agent=agent) is None  # capacity 2 of the first queue reached
+
+
 def run_threads(count: int, target) -> list:
     barrier = threading.Barrier(count)
     results: list = []
@@ -244,6 +268,40 @@ def test_take_next_never_gives_one_case_twice_under_concurrency():
     assert len(taken) == len(set(taken)) == 30
     assert sorted(taken) == sorted(c.pk for c in cases)
     assert CaseEvent.objects.filter(kind="claimed").count() == 30
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_take_next_reads_the_whole_queue_when_every_candidate_is_locked(monkeypatch):
+    # given: only the most urgent case is a candidate, and another transaction holds it
+    monkeypatch.setattr(locks, "NEXT_CANDIDATES", 1)
+    membership = MembershipFactory()
+    urgent = CaseFactory(queue=membership.queue, priority=Case.Priority.URGENT)
+    normal = CaseFactory(queue=membership.queue, priority=Case.Priority.NORMAL)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                locks.lock_case(urgent.pk)
+                holding.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert holding.wait(30)
+    try:
+        # when
+        taken = actions.case_take_next(agent=membership.agent)
+    finally:
+        release.set()
+        holder.join(30)
+
+    # then: the next case, not "nothing waiting"
+    assert taken == normal
+    assert Case.objects.get(pk=urgent.pk).status == Case.Status.WAITING
 
 
 def test_a_supervisor_reassigns_a_case_to_another_queue_and_its_rule_is_kept(case, agent):
