@@ -87,7 +87,11 @@ def _open_cases_by_queue(agent: Any) -> dict[int, int]:
 
 
 def _check_capacity(agent: Any, queue_id: int) -> None:
-    membership = Membership.objects.filter(agent=agent, queue_id=queue_id).first()
+    # Locked, as take-next locks them, so one agent's parallel claims cannot both fit the last
+    # slot. Take-next skips locked cases, so taking this after the case's lock cannot deadlock.
+    membership = (
+        Membership.objects.select_for_update().filter(agent=agent, queue_id=queue_id).first()
+    )
     if membership is None:  # supervisors and admins work any queue, without a quota
         return
     if _open_cases_by_queue(agent).get(queue_id, 0) >= membership.capacity:
@@ -111,6 +115,7 @@ def _assign(case: Case, agent: Any) -> list[str]:
 @transaction.atomic
 def case_claim(*, case_id: int, agent: Any, expected_version: int | None = None) -> Case:
     case = lock_case(case_id)
+    _require_open(case)
     if case.status != Case.Status.WAITING:
         if case.assignee_id == agent.pk:
             return case  # a double click is not a conflict

@@ -336,3 +336,31 @@ def test_agents_cannot_reassign_and_a_reason_is_required(case, agent):
     supervisor = UserFactory(role="supervisor")
     with pytest.raises(actions.CaseActionError, match="why"):
         actions.case_reassign(case_id=case.pk, supervisor=supervisor, agent=agent, reason=" ")
+
+
+@pytest.mark.django_db
+def test_claiming_a_resolved_case_says_so_even_to_the_agent_who_had_it(case, agent):
+    actions.case_claim(case_id=case.pk, agent=agent)
+    actions.case_resolve(
+        case_id=case.pk, agent=agent, resolution_code="solved", customer_repeated=False
+    )
+
+    with pytest.raises(actions.CaseActionError, match=r"resolved\. Reopen it first"):
+        actions.case_claim(case_id=case.pk, agent=agent)
+
+    assert kinds(case).count("claimed") == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_one_agents_parallel_claims_never_exceed_their_capacity():
+    membership = MembershipFactory(capacity=3)
+    cases = [CaseFactory(queue=membership.queue) for _ in range(12)]
+
+    results = run_threads(
+        12, lambda n: actions.case_claim(case_id=cases[n].pk, agent=membership.agent)
+    )
+
+    assert sum(isinstance(r, Case) for r in results) == 3
+    assert sum(isinstance(r, actions.CapacityReached) for r in results) == 9
+    assert Case.objects.filter(assignee=membership.agent).count() == 3
