@@ -49,7 +49,6 @@ import pickle
 import platform
 import random
 import re
-import secrets
 import signal
 import subprocess
 import sys
@@ -59,25 +58,31 @@ import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, astuple, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.intake import (  # noqa: E402  (needs ROOT on sys.path)
-    _conninfo,
+from bench.common import (  # noqa: E402  (needs ROOT on sys.path)
+    add_database_arguments,
+    bench_environment,
+    conninfo,
     cpu_snapshot,
     cpu_use,
     database_url,
-    manage,
     percentile,
-    recreate_database,
+    prepare_database,
+    run_main,
+    setup_django,
+    use_environment,
+    utc_timestamp,
+    vacuum_analyze,
+    versions,
+    wait_for_quiet,
 )
-from bench.pages import wait_for_quiet  # noqa: E402
 
 BENCH_DB = "handoff_bench_claims"
 P99_TARGET_MS = 50.0
@@ -91,6 +96,7 @@ HOLDING = "hold"
 HELD = "held"
 RESOLVE_AFTER_SECONDS = 2.0
 SOLO_WARMUP = 50
+VACUUMED = ("cases_case", "queues_membership")
 DESK_INTERVAL = 0.2
 RAW_SQL = """
 UPDATE cases_case SET status = 'assigned', assignee_id = %s
@@ -271,14 +277,6 @@ def seed(args: argparse.Namespace, orm_cases: int, raw_cases: int) -> Seeded:
     )
 
 
-def vacuum_analyze(url: str) -> None:
-    import psycopg
-
-    with psycopg.connect(_conninfo(url), autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE cases_case")
-        conn.execute("VACUUM ANALYZE queues_membership")
-
-
 # --- the desk thread: queues refilled, claimed cases resolved --------------------------------
 
 
@@ -345,7 +343,7 @@ class Desk(threading.Thread):
         """The first top-up, before the agents start."""
         import psycopg
 
-        with psycopg.connect(_conninfo(self.url), autocommit=True) as conn:
+        with psycopg.connect(conninfo(self.url), autocommit=True) as conn:
             self.held = [
                 int(row[0])
                 for row in conn.execute(
@@ -359,7 +357,7 @@ class Desk(threading.Thread):
         import psycopg
 
         try:
-            with psycopg.connect(_conninfo(self.url), autocommit=True) as conn:
+            with psycopg.connect(conninfo(self.url), autocommit=True) as conn:
                 while not self.stop.wait(DESK_INTERVAL):
                     self.moved += self.top_up(conn)
                     self.resolved += self.resolve(conn)
@@ -677,7 +675,7 @@ def raw_loop(
         agent_id = seeded.raw_agents[index]
         queue_id = seeded.raw[index % len(seeded.raw)]
         samples, claimed = per_thread[index], ids[index]
-        with psycopg.connect(_conninfo(url), autocommit=True) as conn:
+        with psycopg.connect(conninfo(url), autocommit=True) as conn:
             start.wait()
             while next(counter) < operations:
                 started = time.perf_counter()
@@ -716,7 +714,7 @@ def verify_claims(url: str, seeded: Seeded, claimed: list[tuple[int, int]]) -> d
     import psycopg
 
     queues = [*seeded.working, seeded.holding]
-    with psycopg.connect(_conninfo(url), autocommit=True) as conn:
+    with psycopg.connect(conninfo(url), autocommit=True) as conn:
 
         def one(sql: str, params: list[Any]) -> int:
             row = conn.execute(sql, params).fetchone()
@@ -793,7 +791,7 @@ def verify_claims(url: str, seeded: Seeded, claimed: list[tuple[int, int]]) -> d
 def verify_raw(url: str, seeded: Seeded, ids: list[int]) -> dict[str, Any]:
     import psycopg
 
-    with psycopg.connect(_conninfo(url), autocommit=True) as conn:
+    with psycopg.connect(conninfo(url), autocommit=True) as conn:
         row = conn.execute(
             "SELECT count(*) FROM cases_case WHERE queue_id = ANY(%s) AND status = 'assigned'",
             [seeded.raw],
@@ -962,7 +960,7 @@ def apply_what_ifs(names: list[str], url: str) -> None:
     if "covering-waiting-index" in names:
         statements += COVERING_INDEX_SQL
     if statements:
-        with psycopg.connect(_conninfo(url), autocommit=True) as conn:
+        with psycopg.connect(conninfo(url), autocommit=True) as conn:
             for statement in statements:
                 conn.execute(statement)
 
@@ -1075,18 +1073,6 @@ def report(figures: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = {}
-    for dist in ("django", "psycopg", "channels-redis"):
-        try:
-            found[dist] = version(dist)
-        except PackageNotFoundError:
-            found[dist] = "?"
-    return found
-
-
 # --- main -------------------------------------------------------------------------------------
 
 
@@ -1175,16 +1161,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="record the claim path with py-spy (--gil, raw format) into FILE and summarize it",
     )
     parser.add_argument("--seed", type=int, default=11, help="random seed")
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
-        help="PostgreSQL server to use; the database name is replaced by --database-name",
-    )
-    parser.add_argument(
-        "--database-name",
-        default=BENCH_DB,
-        help=f"database dropped and recreated for the run (default {BENCH_DB})",
-    )
+    add_database_arguments(parser, BENCH_DB)
     parser.add_argument(
         "--redis-url",
         default="redis://127.0.0.1:6379/0",
@@ -1211,47 +1188,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def bench_environment(args: argparse.Namespace, db_url: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key != "DEBUG"}
-    env.update(
-        DJANGO_SETTINGS_MODULE=args.settings,
-        SECRET_KEY="bench-" + secrets.token_urlsafe(40),
-        DATABASE_URL=db_url,
-        ALLOWED_HOSTS="127.0.0.1,localhost,testserver",
-        # Every agent thread keeps one connection for the run: the pool must hold them all.
-        DB_POOL_MIN_SIZE=str(args.threads),
-        DB_POOL_MAX_SIZE=str(args.threads + 4),
-        LOG_LEVEL="WARNING",
-        PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
-    )
-    if args.redis_url:
-        env["REDIS_URL"] = args.redis_url
-    else:
-        env.pop("REDIS_URL", None)
-    return env
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    started_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    started_at = utc_timestamp()
     db_url = database_url(args.database_url, args.database_name)
-    env = bench_environment(args, db_url)
-    os.environ.pop("DEBUG", None)
-    if not args.redis_url:
-        os.environ.pop("REDIS_URL", None)
-    os.environ.update(env)
-    print(f"preparing database {args.database_name} on {urlsplit(db_url).netloc} ...", flush=True)
-    recreate_database(args.database_url, args.database_name)
-    manage(env, "migrate", "--noinput")
+    env = bench_environment(
+        db_url,
+        settings=args.settings,
+        redis_url=args.redis_url,
+        # Every agent thread keeps one connection for the run: the pool must hold them all.
+        pool=(args.threads, args.threads + 4),
+    )
+    use_environment(env)
+    prepare_database(args.database_url, args.database_name, env)
 
-    import django
-
-    django.setup()
+    setup_django()
     from django.conf import settings
     from django.db import connection
 
-    if settings.DEBUG:
-        raise SystemExit("DEBUG is on: the figures would not be the server's")
     # Cases the claim path can use up: every take-next and about one in `contention` claims,
     # plus the queues' depth and a margin.
     take_next = int(args.operations * args.take_next_share)
@@ -1263,7 +1217,7 @@ def main(argv: list[str] | None = None) -> int:
     seeded = seed(args, orm_cases, raw_cases)
     connection.close()
     apply_what_ifs(args.what_if, db_url)
-    vacuum_analyze(db_url)
+    vacuum_analyze(db_url, *VACUUMED)
     print(f"seeded in {seeded.seconds:.0f} s", flush=True)
 
     phases: list[PhaseResult] = []
@@ -1279,7 +1233,8 @@ def main(argv: list[str] | None = None) -> int:
         raw.errors = errors
         phases.append(raw)
         checks["raw"] = verify_raw(db_url, seeded, ids)
-        vacuum_analyze(db_url)  # as autovacuum would between the two; the claim path starts clean
+        # As autovacuum would between the two; the claim path starts clean.
+        vacuum_analyze(db_url, *VACUUMED)
 
     # -- the claim path
     recent = Recent(args.contention, orm_cases, lag=64 if args.steady else None)
@@ -1287,7 +1242,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.steady:
         desk = Desk(db_url, seeded, args.queue_depth, recent)
         desk.fill()
-        vacuum_analyze(db_url)
+        vacuum_analyze(db_url, *VACUUMED)
     else:
         from cases.models import Case
 
@@ -1384,7 +1339,7 @@ def main(argv: list[str] | None = None) -> int:
         "claims_ratio": round(claims_ratio, 3),
         "ratio_pass": raw_phase is not None and ratio >= RATIO_TARGET,
     }
-    library = versions()
+    library = versions("django", "psycopg", "channels-redis")
     pool = settings.DATABASES["default"].get("OPTIONS", {}).get("pool", {})
     figures: dict[str, Any] = {
         "started_at": started_at,
@@ -1502,8 +1457,4 @@ def notes_for(args: argparse.Namespace, phases: list[PhaseResult]) -> list[str]:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        sys.exit(130)
+    run_main(main)

@@ -37,8 +37,6 @@ import os
 import platform
 import random
 import re
-import secrets
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,20 +46,27 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.intake import (  # noqa: E402  (needs ROOT on sys.path)
-    CpuSnapshot,
+from bench.common import (  # noqa: E402  (needs ROOT on sys.path)
+    add_database_arguments,
     cpu_snapshot,
     cpu_use,
     database_url,
-    manage,
+    execute,
+    other_cores,
     percentile,
-    recreate_database,
+    prepare_page_bench,
+    run_main,
+    scalar,
+    setup_django,
+    utc_timestamp,
+    versions,
+    wait_for_quiet,
+    weighted,
 )
 
 BENCH_DB = "handoff_bench_metrics"
@@ -99,6 +104,8 @@ INTENTS = [
     "security.fraud_report", "security.suspicious_login", "security.phishing",
     "general.complaint", "general.feedback", "general.other",
 ]  # fmt: skip
+# Triggers, flags, channels and resolutions as bench/pages.py seeds them, kept apart: each
+# benchmark's data is part of what its figures mean.
 TRIGGERS = [
     ("customer_request", 35),
     ("repeated_failure", 20),
@@ -148,38 +155,6 @@ TABLES = ["cases_case", "cases_intentcorrection", "cases_csatresponse", "cases_m
 # --- settings and database --------------------------------------------------------------------
 
 
-def bench_environment(args: argparse.Namespace, db_url: str, static_root: Path) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key not in {"DEBUG", "REDIS_URL"}}
-    env.update(
-        DJANGO_SETTINGS_MODULE=args.settings,
-        SECRET_KEY="bench-" + secrets.token_urlsafe(40),
-        DATABASE_URL=db_url,
-        ALLOWED_HOSTS="127.0.0.1,localhost,testserver",
-        DB_POOL_MIN_SIZE="1",
-        DB_POOL_MAX_SIZE="4",
-        LOG_LEVEL="WARNING",
-        STATIC_ROOT=str(static_root),
-        PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
-    )
-    return env
-
-
-def execute(sql: str, params: Any = None) -> None:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-
-
-def scalar(sql: str, params: Any = None) -> Any:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    return row[0] if row else None
-
-
 def copy_rows(table: str, columns: list[str], rows: Iterator[tuple[Any, ...]]) -> int:
     """COPY rows into a table over Django's own connection (psycopg 3)."""
     from django.db import connection
@@ -193,28 +168,6 @@ def copy_rows(table: str, columns: list[str], rows: Iterator[tuple[Any, ...]]) -
                 copy.write_row(row)
                 count += 1
     return count
-
-
-# --- the machine: other processes compete with a benchmark ------------------------------------
-
-
-def other_cores(before: CpuSnapshot, after: CpuSnapshot) -> float:
-    """Cores busy outside this process and the bench database's backends."""
-    use = cpu_use(before, after)
-    return max(use["machine_cores"] - use["client_cores"] - use["postgres_cores"], 0.0)
-
-
-def wait_for_quiet(database: str, limit: float, threshold: float = 0.3) -> float:
-    """Wait (up to ``limit`` seconds) until other processes use less than ``threshold`` cores
-    over two seconds; returns the last reading."""
-    deadline = time.monotonic() + limit
-    while True:
-        before = cpu_snapshot([], database)
-        time.sleep(2.0)
-        busy = other_cores(before, cpu_snapshot([], database))
-        if busy < threshold or time.monotonic() >= deadline:
-            return busy
-        print(f"  the machine is busy ({busy:.2f} cores used by other processes); waiting ...")
 
 
 # --- seeding ----------------------------------------------------------------------------------
@@ -245,10 +198,6 @@ class CaseRow:
     detected: str
 
 
-def _weighted(rng: random.Random, pairs: list[tuple[str, int]]) -> str:
-    return rng.choices([value for value, _ in pairs], weights=[w for _, w in pairs])[0]
-
-
 def _handoff_times(rng: random.Random, count: int, days: int, now: datetime) -> list[datetime]:
     """Handoff times over the last ``days`` days: quieter weekends and nights, sorted."""
     start = now - timedelta(days=days)
@@ -270,7 +219,7 @@ def _status(rng: random.Random, age: timedelta) -> str:
         pairs = [("resolved", 45), ("assigned", 20), ("awaiting_customer", 15), ("waiting", 20)]
     else:
         pairs = [("resolved", 73), ("assigned", 9), ("awaiting_customer", 12), ("waiting", 6)]
-    return _weighted(rng, pairs)
+    return weighted(rng, pairs)
 
 
 def case_rows(
@@ -326,7 +275,7 @@ def case_rows(
             counts["resolved"] += 1
             counts["repeat_yes"] += bool(repeated)
         flags = [flag for flag, odds in FLAG_ODDS.items() if rng.random() < odds]
-        trigger = _weighted(rng, TRIGGERS)
+        trigger = weighted(rng, TRIGGERS)
         name = rng.choice(NAMES)
         ref = f"cus_{rng.randrange(60_000)}"
         confidence = round(rng.uniform(0.2, 0.99), 2) if detected else None
@@ -839,18 +788,6 @@ def report(figures: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = {}
-    for dist in ("django", "psycopg"):
-        try:
-            found[dist] = version(dist)
-        except PackageNotFoundError:
-            found[dist] = "?"
-    return found
-
-
 # --- main -------------------------------------------------------------------------------------
 
 
@@ -884,16 +821,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="seconds to wait at most for other processes to go quiet before measuring "
         "(default 60)",
     )
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
-        help="PostgreSQL server to use; the database name is replaced by --database-name",
-    )
-    parser.add_argument(
-        "--database-name",
-        default=BENCH_DB,
-        help=f"database dropped and recreated for the run (default {BENCH_DB})",
-    )
+    add_database_arguments(parser, BENCH_DB)
     parser.add_argument(
         "--settings", default="bench.settings", help="Django settings (default bench.settings)"
     )
@@ -906,32 +834,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    started_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    started_at = utc_timestamp()
     db_url = database_url(args.database_url, args.database_name)
     with tempfile.TemporaryDirectory(prefix="handoff-bench-static-") as static_root:
-        env = bench_environment(args, db_url, Path(static_root))
-        for key in ("DEBUG", "REDIS_URL"):
-            os.environ.pop(key, None)
-        os.environ.update(env)
-        print(f"preparing database {args.database_name} on {urlsplit(db_url).netloc} ...")
-        recreate_database(args.database_url, args.database_name)
-        manage(env, "migrate", "--noinput")
-        manage(env, "collectstatic", "--noinput", "-v", "0")
+        prepare_page_bench(args, db_url, static_root)
         return run(args, started_at)
 
 
 def run(args: argparse.Namespace, started_at: str) -> int:
-    import django
-
-    django.setup()
-    from django.conf import settings
+    setup_django()
     from django.contrib.auth.models import User
     from django.db import close_old_connections, connection
     from django.test import Client
     from django.utils import timezone
 
-    if settings.DEBUG:
-        raise SystemExit("DEBUG is on: the figures would not be the server's")
     seeded = seed(args)
     print(
         f"seeded in {seeded.seconds:.0f} s: {seeded.cases:,} cases, {seeded.corrections:,} "
@@ -994,7 +910,7 @@ def run(args: argparse.Namespace, started_at: str) -> int:
                     }
                 )
             break  # the 60-day page runs the same queries over more rows
-    library = versions()
+    library = versions("django", "psycopg")
     config = {
         "settings": args.settings,
         "django": library["django"],
@@ -1049,11 +965,4 @@ def run(args: argparse.Namespace, started_at: str) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        sys.exit(130)
-    except subprocess.CalledProcessError as failure:
-        print(failure, file=sys.stderr)
-        sys.exit(2)
+    run_main(main)
