@@ -38,21 +38,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import multiprocessing
 import os
 import random
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from multiprocessing.connection import Connection
@@ -65,21 +62,24 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.intake import (  # noqa: E402  (needs ROOT on sys.path)
+from bench.common import (  # noqa: E402  (needs ROOT on sys.path)
     STAR_PATH,
+    PrivateRedis,
     Server,
-    _process_cpu_seconds,
-    body_template,
+    add_database_arguments,
+    bench_environment,
     child_pids,
     database_url,
-    load_packages,
-    manage,
     percentile,
-    recreate_database,
-    render_body,
+    prepare_database,
+    process_cpu_seconds,
+    star_packages,
+    stop_session,
+    use_environment,
+    utc_timestamp,
+    wait_for_quiet,
 )
-from bench.pages import wait_for_quiet  # noqa: E402
-from bench.push import PrivateRedis  # noqa: E402
+from bench.intake import body_template, render_body  # noqa: E402
 
 BENCH_DB = "handoff_bench_callbacks"
 INTAKE_PATH = "/api/v1/handoffs"
@@ -201,18 +201,10 @@ class Child:
 
     def cpu_seconds(self) -> float:
         pids = [self.process.pid, *child_pids(self.process.pid)]
-        return sum(_process_cpu_seconds(pid) or 0.0 for pid in pids)
+        return sum(process_cpu_seconds(pid) or 0.0 for pid in pids)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(PROCESS_STOP_SECONDS)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(5)
+        stop_session(self.process, PROCESS_STOP_SECONDS)
         self.log.close()
 
 
@@ -457,10 +449,6 @@ def probe_latencies(count: int, run_id: str) -> list[float]:
     return sorted(found)
 
 
-def pct(values: list[float], p: float) -> float:
-    return percentile(values, p) if values else float("nan")
-
-
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
@@ -492,12 +480,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--packages", type=int, default=200, help="STAR dialogues used")
     parser.add_argument("--star", type=Path, default=STAR_PATH)
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
-        help="PostgreSQL server; the database name is replaced by --database-name",
+    add_database_arguments(
+        parser, BENCH_DB, "PostgreSQL server; the database name is replaced by --database-name"
     )
-    parser.add_argument("--database-name", default=BENCH_DB)
     parser.add_argument(
         "--redis-url", default="", help="broker and channel layer (default: a private redis-server)"
     )
@@ -517,26 +502,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def bench_environment(db_url: str, redis_url: str, run_id: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key != "DEBUG"}
-    env.update(
-        DJANGO_SETTINGS_MODULE="bench.settings",
-        SECRET_KEY="bench-" + secrets.token_urlsafe(40),
-        DATABASE_URL=db_url,
-        REDIS_URL=redis_url,
+def callbacks_environment(db_url: str, redis_url: str, run_id: str) -> dict[str, str]:
+    return bench_environment(
+        db_url,
+        redis_url=redis_url,
         CHANNEL_LAYER_PREFIX=f"bench-callbacks-{run_id}",
-        ALLOWED_HOSTS="127.0.0.1,localhost,testserver",
         HANDOFF_ALLOW_PRIVATE_CALLBACKS="1",  # the receiver is on loopback
-        LOG_LEVEL="WARNING",
-        PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
     )
-    return env
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     run_id = secrets.token_hex(4)
-    started_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    started_at = utc_timestamp()
     load_before = os.getloadavg()
     db_url = database_url(args.database_url, args.database_name)
     children: list[Child] = []
@@ -551,14 +529,12 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit("no redis-server on PATH: pass --redis-url")
             redis = PrivateRedis(binary, log_dir)
             redis_url = redis.url
-        env = bench_environment(db_url, redis_url, run_id)
-        os.environ.update(env)  # this process's Django and Celery app use the same settings
+        env = callbacks_environment(db_url, redis_url, run_id)
+        use_environment(env)  # this process's Django and Celery app use the same settings
         receiver: Receiver | None = None
         server: Server | None = None
         try:
-            print(f"preparing database {args.database_name} ...", flush=True)
-            recreate_database(args.database_url, args.database_name)
-            manage(env, "migrate", "--noinput")
+            prepare_database(args.database_url, args.database_name, env, where=False)
             import django
 
             django.setup()
@@ -567,7 +543,7 @@ def main(argv: list[str] | None = None) -> int:
             from cases.models import Integration
 
             Integration.objects.filter(pk=desk.integration_id).update(callback_url=receiver.url)
-            packages, _ = load_packages(args.star, args.packages)
+            packages = star_packages(args.star, args.packages)
             templates = [body_template(p) for p in packages]
             sla_templates = [
                 body_template({**p, "facts": {**(p.get("facts") or {}), SLA_FACT: "short"}})
@@ -675,16 +651,16 @@ def run_phases(
     figures["idle"] = {
         "probes": len(probes),
         "enqueue_to_start_ms": {
-            "p50": round(pct(probes, 50), 2),
-            "p99": round(pct(probes, 99), 2),
+            "p50": round(percentile(probes, 50), 2),
+            "p99": round(percentile(probes, 99), 2),
             "max": round(max(probes), 2),
             "slowest": [round(v, 1) for v in probes[-5:]],
         },
     }
     figures["targets"]["enqueue_to_start_p99_ms"] = {
-        "value": round(pct(probes, 99), 2),
+        "value": round(percentile(probes, 99), 2),
         "target": ENQUEUE_P99_TARGET_MS,
-        "pass": pct(probes, 99) < ENQUEUE_P99_TARGET_MS,
+        "pass": percentile(probes, 99) < ENQUEUE_P99_TARGET_MS,
     }
 
     # 3. latency: handoffs at a fixed rate; some breach their SLA while callbacks flow
@@ -721,21 +697,23 @@ def run_phases(
         "worker_share": round(rate_now / rate, 2) if rate > 0 else None,
         "achieved_rate": round(len(sent) / send_seconds, 1),
         "intake_errors": errors,
-        "intake_ms_p99": round(pct(sorted((s.answered - s.sent) * 1000 for s in sent), 99), 1),
+        "intake_ms_p99": round(
+            percentile(sorted((s.answered - s.sent) * 1000 for s in sent), 99), 1
+        ),
         "received": got.received,
         "expected": got.expected,
         "duplicates": got.duplicates,
         "unverified": got.unverified,
         "retried": got.retried,
         "commit_to_callback_ms": {
-            "p50": round(pct(got.commit_ms, 50), 1),
-            "p90": round(pct(got.commit_ms, 90), 1),
-            "p99": round(pct(got.commit_ms, 99), 1),
+            "p50": round(percentile(got.commit_ms, 50), 1),
+            "p90": round(percentile(got.commit_ms, 90), 1),
+            "p99": round(percentile(got.commit_ms, 99), 1),
             "max": round(max(got.commit_ms, default=float("nan")), 1),
         },
         "response_to_callback_ms": {
-            "p50": round(pct(got.answered_ms, 50), 1),
-            "p99": round(pct(got.answered_ms, 99), 1),
+            "p50": round(percentile(got.answered_ms, 50), 1),
+            "p99": round(percentile(got.answered_ms, 99), 1),
         },
         "worker_busy": round(worker_cpu / max(time.monotonic() - began, 1e-9), 3),
     }
@@ -744,21 +722,21 @@ def run_phases(
         "unmarked": unmarked,
         "sla_seconds": args.sla_seconds,
         "late_s": {
-            "p50": round(pct(late, 50), 3),
-            "p99": round(pct(late, 99), 3),
+            "p50": round(percentile(late, 50), 3),
+            "p99": round(percentile(late, 99), 3),
             "max": round(max(late, default=float("nan")), 3),
         },
     }
-    callback_p99 = pct(got.commit_ms, 99) / 1000
+    callback_p99 = percentile(got.commit_ms, 99) / 1000
     figures["targets"]["commit_to_callback_p99_s"] = {
         "value": round(callback_p99, 3),
         "target": CALLBACK_P99_TARGET_S,
         "pass": callback_p99 < CALLBACK_P99_TARGET_S,
     }
     figures["targets"]["sla_marked_late_p99_s"] = {
-        "value": round(pct(late, 99), 3),
+        "value": round(percentile(late, 99), 3),
         "target": SLA_P99_TARGET_S,
-        "pass": pct(late, 99) < SLA_P99_TARGET_S,
+        "pass": percentile(late, 99) < SLA_P99_TARGET_S,
     }
     complete = (
         errors == 0

@@ -35,32 +35,51 @@ import platform
 import re
 import secrets
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter, defaultdict, deque
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-STAR_PATH = ROOT.parent / "shared" / "data" / "star" / "dialogues.jsonl.gz"
+from bench.common import (  # noqa: E402  (needs ROOT on sys.path)
+    STAR_PATH,
+    WORKER_PATH,
+    Server,
+    add_database_arguments,
+    bench_environment,
+    conninfo,
+    cpu_snapshot,
+    cpu_use,
+    database_url,
+    end_process,
+    install_uvloop,
+    manage,
+    percentile,
+    postgres_backends,
+    prepare_database,
+    process_cpu_seconds,
+    run_main,
+    star_packages,
+    use_environment,
+    utc_timestamp,
+    vacuum_analyze,
+    versions,
+)
+
 BENCH_DB = "handoff_bench"
 INTAKE_PATH = "/api/v1/handoffs"
-WORKER_PATH = "/bench/worker"
 BASELINE_PATH = "/bench/insert"
 RATIO_TARGET = 0.6
 P99_TARGET_MS = 100.0
 EXTERNAL_ID_MARK = "@@bench-external-id@@"
-SERVER_STOP_SECONDS = 10.0
 OPEN_LOOP_CONNECTIONS = 256
 BASELINE_TABLE_SQL = """
 CREATE TABLE IF NOT EXISTS bench_baseline (
@@ -79,12 +98,7 @@ BodyTemplate = tuple[bytes, bytes]  # the JSON body around its external_id
 
 def load_packages(path: Path, limit: int) -> tuple[list[dict[str, Any]], str]:
     """STAR dialogues as handoff packages, and which mapping made them."""
-    from cases.replay import read_star, star_to_package
-
-    packages = [star_to_package(dialogue) for dialogue in read_star(path, limit)]
-    if not packages:
-        raise SystemExit(f"no STAR dialogues read from {path}")
-    return packages, "cases.replay.star_to_package"
+    return star_packages(path, limit), "cases.replay.star_to_package"
 
 
 def body_template(package: dict[str, Any]) -> BodyTemplate:
@@ -95,115 +109,6 @@ def body_template(package: dict[str, Any]) -> BodyTemplate:
 
 def render_body(template: BodyTemplate, external_id: str) -> bytes:
     return template[0] + external_id.encode() + template[1]
-
-
-# --- CPU accounting from /proc ----------------------------------------------------------------
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def _process_cpu_seconds(pid: int) -> float | None:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def _machine_busy_and_total() -> tuple[float, float]:
-    with open("/proc/stat", encoding="ascii") as stat:
-        values = [int(v) for v in stat.readline().split()[1:]]
-    idle = values[3] + (values[4] if len(values) > 4 else 0)
-    total = sum(values[:8])
-    return (total - idle) / CLOCK_TICKS, total / CLOCK_TICKS
-
-
-def _postgres_backends(database: str) -> list[int]:
-    """Pids of the PostgreSQL backends connected to the bench database."""
-    pids = []
-    marker = f" {database} ".encode()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
-                command = cmdline.read()
-        except OSError:
-            continue
-        if command.startswith(b"postgres: ") and marker in command:
-            pids.append(int(entry))
-    return pids
-
-
-def child_pids(parent: int) -> list[int]:
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
-                ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        if ppid == parent:
-            pids.append(int(entry))
-    return pids
-
-
-def worker_pids(master: int) -> list[int]:
-    """uvicorn's worker processes (its children but multiprocessing's resource tracker)."""
-    workers = []
-    for pid in child_pids(master):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-                command = cmdline.read()
-        except OSError:
-            continue
-        if b"resource_tracker" not in command:
-            workers.append(pid)
-    return sorted(workers)
-
-
-@dataclass
-class CpuSnapshot:
-    at: float
-    client: float
-    server: dict[int, float]
-    postgres: dict[int, float]
-    machine_busy: float
-    machine_total: float
-
-
-def cpu_snapshot(server_pids: list[int], database: str) -> CpuSnapshot:
-    busy, total = _machine_busy_and_total()
-    server = {pid: cpu for pid in server_pids if (cpu := _process_cpu_seconds(pid)) is not None}
-    postgres = {
-        pid: cpu
-        for pid in _postgres_backends(database)
-        if (cpu := _process_cpu_seconds(pid)) is not None
-    }
-    return CpuSnapshot(time.perf_counter(), time.process_time(), server, postgres, busy, total)
-
-
-def _group_delta(before: dict[int, float], after: dict[int, float]) -> float:
-    # A backend started within the window counts in full; one that ended is lost (it is idle).
-    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
-
-
-def cpu_use(before: CpuSnapshot, after: CpuSnapshot) -> dict[str, float]:
-    """CPU use in the window, in cores (1.0 = one core busy the whole time)."""
-    wall = max(after.at - before.at, 1e-9)
-    cores = os.cpu_count() or 1
-    machine_total = max(after.machine_total - before.machine_total, 1e-9)
-    return {
-        "client_cores": round((after.client - before.client) / wall, 3),
-        "server_cores": round(_group_delta(before.server, after.server) / wall, 3),
-        "postgres_cores": round(_group_delta(before.postgres, after.postgres) / wall, 3),
-        "machine_cores": round(
-            (after.machine_busy - before.machine_busy) / machine_total * cores, 3
-        ),
-    }
 
 
 # --- the load generator (runs in its own process) -------------------------------------------
@@ -248,13 +153,6 @@ class PhaseResult:
     cpu: dict[str, float] = field(default_factory=dict)
     worker_cores: list[float] = field(default_factory=list)
     connections_per_worker: dict[str, int] = field(default_factory=dict)
-
-
-def percentile(sorted_values: list[float], pct: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    rank = max(math.ceil(pct / 100 * len(sorted_values)) - 1, 0)
-    return sorted_values[min(rank, len(sorted_values) - 1)]
 
 
 class Recorder:
@@ -628,13 +526,7 @@ def load_process_main(
 ) -> None:
     """The load generator's process: runs the phases the parent sends, answers with results."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
-    try:
-        import uvloop
-    except ImportError:
-        loop_name = "asyncio"
-    else:
-        uvloop.install()
-        loop_name = "uvloop"
+    loop_name = install_uvloop()
     client = LoadClient(base_url, templates, run_id, server_pids, database, client_kind)
     conn.send({"ready": loop_name})
     while True:
@@ -689,172 +581,31 @@ class LoadGenerator:
         """Stop the load process: let it finish its phase if ``wait``, else terminate it."""
         with contextlib.suppress(OSError, BrokenPipeError):
             self.conn.send(None)
-        self.process.join(5.0 if wait else 0.5)
-        if self.process.is_alive():
-            self.process.terminate()
-            self.process.join(5.0)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join(2.0)
+        end_process(self.process, 5.0 if wait else 0.5)
 
 
-# --- database and server ----------------------------------------------------------------------
-
-
-def database_url(base: str, name: str) -> str:
-    parts = urlsplit(base)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
-
-
-def _conninfo(url: str) -> str:
-    # psycopg wants postgresql:// or a conninfo; dj-database-url also accepts postgres://.
-    return re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", url)
-
-
-def recreate_database(base_url: str, name: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(_conninfo(database_url(base_url, "postgres")), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+# --- the bench database -----------------------------------------------------------------------
 
 
 def postgres_setup(url: str) -> str:
     """Create the baseline's table; returns the server's version."""
     import psycopg
 
-    with psycopg.connect(_conninfo(url), autocommit=True) as conn:
+    with psycopg.connect(conninfo(url), autocommit=True) as conn:
         conn.execute(BASELINE_TABLE_SQL)
         row = conn.execute("SHOW server_version").fetchone()
     return str(row[0]) if row else "?"
-
-
-def vacuum_analyze(url: str) -> None:
-    import psycopg
-
-    with psycopg.connect(_conninfo(url), autocommit=True) as connection:
-        connection.execute("VACUUM ANALYZE")
 
 
 def postgres_row_counts(url: str) -> dict[str, int]:
     import psycopg
 
     counts = {}
-    with psycopg.connect(_conninfo(url), autocommit=True) as conn:
+    with psycopg.connect(conninfo(url), autocommit=True) as conn:
         for table in ("bench_baseline", "cases_case", "cases_message", "cases_caseevent"):
             row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
             counts[table] = int(row[0]) if row else 0
     return counts
-
-
-def manage(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-    return done.stdout
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _importable(module: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(module) is not None
-
-
-class Server:
-    def __init__(self, env: dict[str, str], workers: int, log_path: Path) -> None:
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.loop = "uvloop" if _importable("uvloop") else "asyncio"
-        self.http = "httptools" if _importable("httptools") else "h11"
-        self.log_path = log_path
-        self.log = log_path.open("wb")
-        command = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "handoff_site.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--workers",
-            str(workers),
-            "--loop",
-            self.loop,
-            "--http",
-            self.http,
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ]
-        # Its own session, so a Ctrl-C in the terminal reaches only us and we stop it in order.
-        self.process = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def log_tail(self, lines: int = 30) -> str:
-        self.log.flush()
-        text = self.log_path.read_text(errors="replace").splitlines()
-        return "\n".join(text[-lines:])
-
-    def check_alive(self) -> None:
-        if self.process.poll() is not None:
-            raise RuntimeError(
-                f"the server exited with {self.process.returncode}:\n{self.log_tail()}"
-            )
-
-    def wait_ready(self, workers: int, timeout: float = 60.0) -> list[int]:
-        """Wait until it answers and all workers are up; returns the worker pids."""
-        import httpx
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.check_alive()
-            try:
-                response = httpx.get(self.base_url + WORKER_PATH, timeout=2.0, trust_env=False)
-            except httpx.HTTPError:
-                time.sleep(0.2)
-                continue
-            pids = worker_pids(self.process.pid)
-            if response.status_code == 200 and len(pids) >= workers:
-                return pids
-            time.sleep(0.2)
-        raise RuntimeError(f"the server did not answer within {timeout:.0f} s:\n{self.log_tail()}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(SERVER_STOP_SECONDS)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(5.0)
-        self.log.close()
 
 
 # --- in-process look at one request -----------------------------------------------------------
@@ -907,20 +658,20 @@ def query_profile(
             spent: defaultdict[str, float] = pg_by_statement,
         ) -> Any:
             backend = connection.connection.info.backend_pid
-            before = _process_cpu_seconds(backend) or 0.0
+            before = process_cpu_seconds(backend) or 0.0
             try:
                 return execute(sql, params, many, context)
             finally:
-                after = _process_cpu_seconds(backend) or before
+                after = process_cpu_seconds(backend) or before
                 spent[_statement_shape(sql)] += after - before
 
-        pg_before = sum(filter(None, map(_process_cpu_seconds, _postgres_backends(database))))
+        pg_before = sum(filter(None, map(process_cpu_seconds, postgres_backends(database))))
         started = time.perf_counter()
         with connection.execute_wrapper(timed):
             for number in range(1, repeat + 1):
                 post(number)
         per_request = (time.perf_counter() - started) / repeat
-        pg_after = sum(filter(None, map(_process_cpu_seconds, _postgres_backends(database))))
+        pg_after = sum(filter(None, map(process_cpu_seconds, postgres_backends(database))))
         with connection.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM cases_case WHERE status = 'waiting'")
             row = cursor.fetchone()
@@ -1134,18 +885,6 @@ def notes_for(phases: list[PhaseResult], cores: int) -> list[str]:
     return notes
 
 
-def versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = {}
-    for dist in ("django", "uvicorn", "psycopg", "httpx", "channels-redis"):
-        try:
-            found[dist] = version(dist)
-        except PackageNotFoundError:
-            found[dist] = "?"
-    return found
-
-
 # --- main -------------------------------------------------------------------------------------
 
 
@@ -1175,16 +914,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--pool-max", type=int, default=8, help="psycopg pool max_size per worker (default 8)"
     )
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
-        help="PostgreSQL server to use; the database name is replaced by --database-name",
-    )
-    parser.add_argument(
-        "--database-name",
-        default=BENCH_DB,
-        help=f"database dropped and recreated for the run (default {BENCH_DB})",
-    )
+    add_database_arguments(parser, BENCH_DB)
     parser.add_argument(
         "--redis-url",
         default="redis://127.0.0.1:6379/0",
@@ -1227,38 +957,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def bench_environment(args: argparse.Namespace, db_url: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key != "DEBUG"}
-    env.update(
-        DJANGO_SETTINGS_MODULE=args.settings,
-        SECRET_KEY="bench-" + secrets.token_urlsafe(40),
-        DATABASE_URL=db_url,
-        ALLOWED_HOSTS="127.0.0.1,localhost,testserver",
-        DB_POOL_MIN_SIZE=str(args.pool_min),
-        DB_POOL_MAX_SIZE=str(args.pool_max),
-        LOG_LEVEL="WARNING",
-        PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
-    )
-    if args.redis_url:
-        env["REDIS_URL"] = args.redis_url
-    else:
-        env.pop("REDIS_URL", None)
-    return env
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     run_id = secrets.token_hex(4)
-    started_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    started_at = utc_timestamp()
     db_url = database_url(args.database_url, args.database_name)
-    env = bench_environment(args, db_url)
-    os.environ.update(env)  # this process's own Django (query profile) sees the same settings
-    if not args.redis_url:
-        os.environ.pop("REDIS_URL", None)
-
-    print(f"preparing database {args.database_name} on {urlsplit(db_url).netloc} ...", flush=True)
-    recreate_database(args.database_url, args.database_name)
-    manage(env, "migrate", "--noinput")
+    env = bench_environment(
+        db_url,
+        settings=args.settings,
+        redis_url=args.redis_url,
+        pool=(args.pool_min, args.pool_max),
+    )
+    use_environment(env)  # this process's own Django (query profile) sees the same settings
+    prepare_database(args.database_url, args.database_name, env)
     created = manage(env, "integration_create", f"bench-{run_id}")
     found = re.search(r"API key \(shown once, keep it safe\): (\S+)", created)
     if not found:
@@ -1357,7 +1068,7 @@ def main(argv: list[str] | None = None) -> int:
         print("in-process profile of one request's statements ...", flush=True)
         queries = query_profile(api_key, templates, run_id, args.database_name)
 
-    library = versions()
+    library = versions("django", "uvicorn", "psycopg", "httpx", "channels-redis")
     figures = {
         "started_at": started_at,
         "run_id": run_id,
@@ -1408,8 +1119,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("\ninterrupted; the server was stopped", file=sys.stderr)
-        sys.exit(130)
+    run_main(main, "interrupted; the server was stopped")

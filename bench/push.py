@@ -65,7 +65,6 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, cast
@@ -75,22 +74,34 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.intake import (  # noqa: E402  (needs ROOT on sys.path)
-    _process_cpu_seconds,
+from bench.common import (  # noqa: E402  (needs ROOT on sys.path)
+    STAR_PATH,
+    PrivateRedis,
+    add_database_arguments,
+    bench_environment,
     cpu_snapshot,
     cpu_use,
     database_url,
+    end_process,
     free_port,
-    manage,
+    install_uvloop,
     percentile,
-    recreate_database,
-    worker_pids,
+    postgres_version,
+    prepare_database,
+    process_cpu_seconds,
+    run_main,
+    star_packages,
+    stop_session,
+    use_environment,
+    utc_timestamp,
+    uvicorn_command,
+    versions,
+    wait_serving,
+    wait_until_quiet,
 )
 
-STAR_PATH = ROOT.parent / "shared" / "data" / "star" / "dialogues.jsonl.gz"
 BENCH_DB = "handoff_bench_push"
 INTAKE_PATH = "/api/v1/handoffs"
-WORKER_PATH = "/bench/worker"
 WS_PATH = "/ws/desk/"
 ROUTING_FACT = "bench_queue"
 RATIO_TARGET = 2.0
@@ -297,7 +308,6 @@ class DeskSockets:
 
     async def serve(self, conn: Connection, loop_name: str) -> None:
         conn.send({"ready": loop_name})
-        loop = asyncio.get_running_loop()
         handlers: dict[str, Callable[..., Any]] = {
             "connect": self.do_connect,
             "drain": self.do_drain,
@@ -308,20 +318,7 @@ class DeskSockets:
             "watch_result": self.do_watch_result,
         }
         try:
-            while True:
-                try:
-                    message = await loop.run_in_executor(None, conn.recv)
-                except EOFError:
-                    return
-                if message is None:
-                    return
-                command, payload = message
-                try:
-                    result = await handlers[command](**payload)
-                except Exception as exc:
-                    conn.send({"error": f"{command}: {type(exc).__name__}: {exc}"})
-                else:
-                    conn.send({"result": result})
+            await serve_commands(conn, handlers)
         finally:
             await self.shutdown()
 
@@ -411,13 +408,24 @@ class DeskSockets:
         await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
-def install_uvloop() -> str:
-    try:
-        import uvloop
-    except ImportError:
-        return "asyncio"
-    uvloop.install()
-    return "uvloop"
+async def serve_commands(conn: Connection, handlers: dict[str, Callable[..., Any]]) -> None:
+    """A helper process's loop: run the parent's (command, payload) with the handler of that
+    name, send back its result or error, until the parent sends None or closes the pipe."""
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            message = await loop.run_in_executor(None, conn.recv)
+        except EOFError:
+            return
+        if message is None:
+            return
+        command, payload = message
+        try:
+            result = await handlers[command](**payload)
+        except Exception as exc:
+            conn.send({"error": f"{command}: {type(exc).__name__}: {exc}"})
+        else:
+            conn.send({"result": result})
 
 
 def sockets_main(
@@ -532,21 +540,7 @@ def sender_main(
 
     async def serve() -> None:
         conn.send({"ready": loop_name})
-        loop = asyncio.get_running_loop()
-        while True:
-            try:
-                message = await loop.run_in_executor(None, conn.recv)
-            except EOFError:
-                return
-            if message is None:
-                return
-            command, payload = message
-            try:
-                result = await handlers[command](**payload)
-            except Exception as exc:
-                conn.send({"error": f"{command}: {type(exc).__name__}: {exc}"})
-            else:
-                conn.send({"result": result})
+        await serve_commands(conn, handlers)
 
     # One loop for the whole run: the layer's Redis connections stay open between phases.
     asyncio.run(serve())
@@ -581,22 +575,10 @@ class Child:
     def close(self) -> None:
         with contextlib.suppress(OSError, BrokenPipeError):
             self.conn.send(None)
-        self.process.join(5.0)
-        if self.process.is_alive():
-            self.process.terminate()
-            self.process.join(5.0)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join(2.0)
+        end_process(self.process)
 
 
 # --- the server ---------------------------------------------------------------------------------
-
-
-def _importable(module: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(module) is not None
 
 
 class PushServer:
@@ -607,8 +589,7 @@ class PushServer:
         self.workers = workers
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self.loop = "uvloop" if _importable("uvloop") else "asyncio"
-        self.http = "httptools" if _importable("httptools") else "h11"
+        self.command, self.loop, self.http = uvicorn_command(self.port, workers)
         self.log_dir = log_dir
         self.generation = 0
         self.process: subprocess.Popen[bytes] | None = None
@@ -617,29 +598,10 @@ class PushServer:
     def start(self) -> None:
         self.generation += 1
         self.log_path = self.log_dir / f"server-{self.generation}.log"
-        command = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "handoff_site.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--workers",
-            str(self.workers),
-            "--loop",
-            self.loop,
-            "--http",
-            self.http,
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ]
         with self.log_path.open("wb") as log:
             # Its own session: a Ctrl-C in the terminal reaches only us, and we stop it in order.
             self.process = subprocess.Popen(
-                command,
+                self.command,
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,
@@ -659,35 +621,21 @@ class PushServer:
 
     def wait_ready(self, timeout: float = 60.0) -> list[int]:
         """Until it answers and all workers are up; returns the worker pids."""
-        import httpx
-
         assert self.process is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.check_alive()
-            try:
-                response = httpx.get(self.base_url + WORKER_PATH, timeout=2.0, trust_env=False)
-            except httpx.HTTPError:
-                time.sleep(0.05)
-                continue
-            pids = worker_pids(self.process.pid)
-            if response.status_code == 200 and len(pids) >= self.workers:
-                return pids
-            time.sleep(0.05)
-        raise RuntimeError(f"the server did not answer within {timeout:.0f} s:\n{self.log_tail()}")
+        # Polled often: the restart's figures count from the moment it answers.
+        return wait_serving(
+            self.process,
+            self.base_url,
+            self.workers,
+            self.check_alive,
+            self.log_tail,
+            timeout,
+            interval=0.05,
+        )
 
     def stop(self) -> None:
-        process = self.process
-        if process is None or process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(SERVER_STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(5.0)
+        if self.process is not None:
+            stop_session(self.process, SERVER_STOP_SECONDS)
 
 
 def sockets_per_worker(pids: list[int], port: int) -> dict[str, int]:
@@ -711,62 +659,6 @@ def sockets_per_worker(pids: list[int], port: int) -> dict[str, int]:
                         count += 1
         counts[str(pid)] = count
     return counts
-
-
-class PrivateRedis:
-    """A redis-server of our own on a free port: no other desk publishes into our groups.
-
-    Redis pub/sub channels are global to a server (the database number does not scope them),
-    and the site's layer uses the default prefix, so any desk sharing the server publishes to
-    the same ``asgi__group__queue.<id>`` channels as this one.
-    """
-
-    def __init__(self, binary: str, log_dir: Path) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.log_path = log_dir / "redis.log"
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                [
-                    binary,
-                    "--port",
-                    str(self.port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--dir",
-                    str(log_dir),
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + 10
-        while True:
-            if self.process.poll() is not None:
-                raise SystemExit(f"redis-server exited: {self.log_path.read_text()[-2000:]}")
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", self.port), timeout=1) as conn,
-            ):
-                conn.sendall(b"PING\r\n")
-                if conn.recv(16).startswith(b"+PONG"):
-                    return
-            if time.monotonic() > deadline:
-                raise SystemExit("redis-server did not answer within 10 s")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5.0)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(2.0)
 
 
 def redis_pids(port: int) -> list[int]:
@@ -872,15 +764,6 @@ def setup_desk(run: str, agents: int, queue_count: int, small_buffer_index: int 
         specs.append(SocketSpec(n, cookie, queue.pk, small_buffer=n == small_buffer_index))
         members[queue.pk].append(n)
     return Desk(api_key, [(q.pk, q.slug) for q in queues], specs, dict(members))
-
-
-def load_packages(path: Path, limit: int) -> list[dict[str, Any]]:
-    from cases.replay import read_star, star_to_package
-
-    packages = [star_to_package(dialogue) for dialogue in read_star(path, limit)]
-    if not packages:
-        raise SystemExit(f"no STAR dialogues read from {path}")
-    return packages
 
 
 def commit_times(case_ids: list[int]) -> dict[int, float]:
@@ -1073,8 +956,8 @@ class Meter:
         self.redis = redis
 
     def snapshot(self) -> tuple[Any, dict[str, float]]:
-        extra = {name: _process_cpu_seconds(pid) or 0.0 for name, pid in self.helpers.items()} | {
-            "redis": sum(_process_cpu_seconds(pid) or 0.0 for pid in self.redis)
+        extra = {name: process_cpu_seconds(pid) or 0.0 for name, pid in self.helpers.items()} | {
+            "redis": sum(process_cpu_seconds(pid) or 0.0 for pid in self.redis)
         }
         return cpu_snapshot(self.server_pids, self.database), extra
 
@@ -1095,15 +978,14 @@ class Meter:
         return figures
 
     def wait_for_quiet(self, limit: float, threshold: float = 0.3) -> float:
-        """Wait (up to ``limit`` s) until other processes use < ``threshold`` cores for 2 s."""
-        deadline = time.monotonic() + limit
-        while True:
+        """wait_until_quiet, where "ours" is also the server, Redis and the helper processes."""
+
+        def others_over(seconds: float) -> float:
             before = self.snapshot()
-            time.sleep(2.0)
-            busy = self.use(before)["other_cores"]
-            if busy < threshold or time.monotonic() >= deadline:
-                return busy
-            print(f"  the machine is busy ({busy:.2f} cores used by other processes); waiting ...")
+            time.sleep(seconds)
+            return self.use(before)["other_cores"]
+
+        return wait_until_quiet(others_over, limit, threshold)
 
 
 @dataclass
@@ -1502,6 +1384,7 @@ def consumer_work(desk: Desk, count: int) -> dict[str, Any]:
 # --- the report -------------------------------------------------------------------------------
 
 
+# Not bench/intake.py's _fmt: here inf (a frame that never came) prints 'missing', NaN '-'.
 def _fmt(value: float, digits: int = 1) -> str:
     if isinstance(value, float) and math.isinf(value):
         return "missing"
@@ -1720,28 +1603,6 @@ def notes_for(figures: dict[str, Any]) -> list[str]:
     ]
 
 
-def versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = {}
-    for dist in ("django", "uvicorn", "channels", "channels-redis", "websockets"):
-        try:
-            found[dist] = version(dist)
-        except PackageNotFoundError:
-            found[dist] = "?"
-    return found
-
-
-def postgres_version(url: str) -> str:
-    import psycopg
-
-    from bench.intake import _conninfo
-
-    with psycopg.connect(_conninfo(url), autocommit=True) as conn:
-        row = conn.execute("SHOW server_version").fetchone()
-    return str(row[0]) if row else "?"
-
-
 # --- main -------------------------------------------------------------------------------------
 
 
@@ -1762,15 +1623,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="uvicorn workers (default 2)")
     parser.add_argument("--pool-min", type=int, default=2, help="psycopg pool min per worker")
     parser.add_argument("--pool-max", type=int, default=8, help="psycopg pool max per worker")
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
-        help="PostgreSQL server; the database name is replaced by --database-name",
-    )
-    parser.add_argument(
-        "--database-name",
-        default=BENCH_DB,
-        help=f"database dropped and recreated for the run (default {BENCH_DB})",
+    add_database_arguments(
+        parser, BENCH_DB, "PostgreSQL server; the database name is replaced by --database-name"
     )
     parser.add_argument(
         "--redis-url",
@@ -1816,22 +1670,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def bench_environment(args: argparse.Namespace, db_url: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key != "DEBUG"}
-    env.update(
-        DJANGO_SETTINGS_MODULE=args.settings,
-        SECRET_KEY="bench-" + secrets.token_urlsafe(40),
-        DATABASE_URL=db_url,
-        REDIS_URL=args.redis_url,
-        ALLOWED_HOSTS="127.0.0.1,localhost,testserver",
-        DB_POOL_MIN_SIZE=str(args.pool_min),
-        DB_POOL_MAX_SIZE=str(args.pool_max),
-        LOG_LEVEL="WARNING",
-        PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
-    )
-    return env
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="handoff-bench-push-") as tmp:
@@ -1849,14 +1687,17 @@ def main(argv: list[str] | None = None) -> int:
 
 def measure(args: argparse.Namespace, tmp: Path, redis: PrivateRedis | None) -> int:
     run_id = secrets.token_hex(4)
-    started_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    started_at = utc_timestamp()
     db_url = database_url(args.database_url, args.database_name)
-    env = bench_environment(args, db_url)
-    os.environ.update(env)  # this process's Django (setup, restart handoffs) and the helpers
+    env = bench_environment(
+        db_url,
+        settings=args.settings,
+        redis_url=args.redis_url,
+        pool=(args.pool_min, args.pool_max),
+    )
+    use_environment(env)  # this process's Django (setup, restart handoffs) and the helpers
 
-    print(f"preparing database {args.database_name} on {urlsplit(db_url).netloc} ...", flush=True)
-    recreate_database(args.database_url, args.database_name)
-    manage(env, "migrate", "--noinput")
+    prepare_database(args.database_url, args.database_name, env)
     pg_version = postgres_version(db_url)
 
     import django
@@ -1867,7 +1708,7 @@ def measure(args: argparse.Namespace, tmp: Path, redis: PrivateRedis | None) -> 
     get_resolver().url_patterns  # noqa: B018  (import the URLconf now, not mid-restart)
     stall_index = None if args.no_stall else STALLED_SOCKET
     desk = setup_desk(run_id, args.agents, args.queues, stall_index)
-    packages = load_packages(args.star, 200)
+    packages = star_packages(args.star, 200)
     close_django_connections()
     print(
         f"desk: {args.agents} agents over {len(desk.queues)} queues, {len(packages)} STAR packages",
@@ -1954,7 +1795,7 @@ def measure(args: argparse.Namespace, tmp: Path, redis: PrivateRedis | None) -> 
         print("in-process breakdown ...", flush=True)
         inproc = breakdown(desk, packages, run_id, 40)
 
-    library = versions()
+    library = versions("django", "uvicorn", "channels", "channels-redis", "websockets")
     figures: dict[str, Any] = {
         "started_at": started_at,
         "run_id": run_id,
@@ -2000,8 +1841,4 @@ def measure(args: argparse.Namespace, tmp: Path, redis: PrivateRedis | None) -> 
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("\ninterrupted; the server and the helper processes were stopped", file=sys.stderr)
-        sys.exit(130)
+    run_main(main, "interrupted; the server and the helper processes were stopped")

@@ -40,7 +40,6 @@ import gc
 import hashlib
 import io
 import json
-import math
 import os
 import platform
 import pstats
@@ -48,7 +47,7 @@ import statistics
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -58,6 +57,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.common import STAR_PATH, percentile, star_packages  # noqa: E402
 from queues.routing import (  # noqa: E402  (needs ROOT on sys.path)
     CompiledRules,
     Decision,
@@ -65,7 +65,6 @@ from queues.routing import (  # noqa: E402  (needs ROOT on sys.path)
     route,
 )
 
-STAR_PATH = ROOT.parent / "shared" / "data" / "star" / "dialogues.jsonl.gz"
 DEFAULT_QUEUE = "general"
 SIZES = (10, 100, 1000)
 TARGET_US_AT_1000 = 1000.0
@@ -110,12 +109,7 @@ def load_packages(path: Path, limit: int) -> list[dict[str, Any]]:
     import django
 
     django.setup()  # cases.replay imports the API schemas (django-ninja reads the settings)
-    from cases.replay import read_star, star_to_package
-
-    packages = [routing_shape(star_to_package(d)) for d in read_star(path, limit)]
-    if not packages:
-        raise SystemExit(f"no STAR dialogues read from {path}")
-    return packages
+    return [routing_shape(package) for package in star_packages(path, limit)]
 
 
 # --- rule sets --------------------------------------------------------------------------------
@@ -392,13 +386,6 @@ class Figures:
     pass_mean_us: float  # the median whole pass, per package: wall-clock
     pass_cpu_mean_us: float  # and this process's CPU time (what a busy machine does not inflate)
     decided_by: dict[str, int]
-
-
-def percentile(sorted_values: Sequence[float], pct: float) -> float:
-    if not sorted_values:
-        return math.nan
-    rank = max(math.ceil(pct / 100 * len(sorted_values)) - 1, 0)
-    return sorted_values[min(rank, len(sorted_values) - 1)]
 
 
 class Timer:
