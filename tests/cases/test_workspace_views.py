@@ -246,3 +246,19 @@ def test_only_supervisors_see_and_use_the_reassign_form(client, world):
     )
     assert response.status_code == 200
     assert Case.objects.get(pk=case.pk).queue == target
+
+
+def test_a_long_queue_pages_in_place_and_keeps_its_filters(client, world, monkeypatch):
+    monkeypatch.setattr("cases.views.PAGE_SIZE", 2)
+    for _ in range(4):
+        CaseFactory(queue=world["case"].queue, trigger_reason="frustration")
+    client.force_login(world["member"])
+    path = f"/queues/{world['case'].queue.slug}/?trigger=frustration"
+
+    first = client.get(path).content.decode()
+    second = client.get(path + "&page=2", HTTP_HX_REQUEST="true").content.decode()
+
+    assert "Page 1 of 2 · 4 cases" in first
+    assert 'hx-get="?trigger=frustration&amp;page=2" hx-target="#case-list"' in first
+    assert "Page 2 of 2 · 4 cases" in second and "← Previous" in second
+    assert "Next →" not in second
