@@ -113,7 +113,13 @@
     var template = document.createElement("template");
     template.innerHTML = frame.row.trim();
     var row = template.content.firstElementChild;
-    if (existing) existing.remove();
+    if (existing) {
+      // The same case, new state: a supervisor's tick for reassignment stays with it.
+      var picked = existing.querySelector(".reassign-pick");
+      var pick = row.querySelector(".reassign-pick");
+      if (picked && pick) pick.checked = picked.checked;
+      existing.remove();
+    }
     var empty = body.querySelector(".empty-row");
     if (empty) empty.remove();
     var before = Array.prototype.find.call(body.rows, function (other) {

@@ -137,6 +137,33 @@ def test_a_supervisor_reassigns_from_the_queue_list_one_row_then_several(
     assert Case.objects.filter(routed_queue=desk["general"]).count() == 3  # misroutes, counted
 
 
+def test_a_ticked_row_keeps_its_tick_when_its_case_changes_live(new_page, asgi_server, desk):
+    # given a supervisor who ticked a waiting case for reassignment
+    integration = IntegrationFactory(name="chat-bot")
+    case = CaseFactory(queue=desk["general"], integration=integration)
+    row = f"#case-row-{case.pk}"
+    sue = new_page()
+    log_in(sue, asgi_server, "sue")
+    sue.goto(f"{asgi_server.url}/queues/general/")
+    expect(sue.locator("#live-state")).to_have_text("Live")
+    sue.locator(f"{row} .reassign-pick").check()
+    sue.eval_on_selector(row, "element => element.setAttribute('data-seen', '')")
+
+    # when the customer writes again and the row is replaced live
+    answer = api_post(
+        asgi_server,
+        integration.raw_key,
+        f"/api/v1/cases/{case.pk}/messages",
+        {"text": "Any news? I still see two charges."},
+    )
+    assert answer.status_code == 201
+    expect(sue.locator(f"{row}:not([data-seen])")).to_have_count(1, timeout=1500)
+
+    # then the new row is still ticked, and the form still counts it
+    expect(sue.locator(f"{row} .reassign-pick")).to_be_checked()
+    expect(sue.locator("#reassign-form legend")).to_have_text("Reassign 1 case")
+
+
 def test_the_metrics_page_charts_the_period_and_filters_change_the_figures(
     new_page, live_server, desk
 ):
