@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from queues.models import Queue, RoutingRule, RuleSet
 from queues.routing import CompiledRules, RuleSpec
@@ -13,35 +14,42 @@ class PublishedRules:
     compiled: CompiledRules
 
 
-# Rules compiled once per published version, per process. Reading the published version is one
-# indexed query, so a publish in any process is seen by every other on its next handoff.
-_compiled: dict[int, PublishedRules] = {}
+# The published rule set compiled once per process. Reading which set is published is one indexed
+# query, so a publish in any process is seen by every other on its next handoff. The key carries
+# the publication time as well as the id: a database emptied and filled again (tests, a demo
+# reset on SQLite) hands the same ids out again.
+_compiled: tuple[tuple[int, datetime | None], PublishedRules] | None = None
 
 
 def published_rules() -> PublishedRules:
+    global _compiled
     current = (
-        RuleSet.objects.filter(status=RuleSet.Status.PUBLISHED).values_list("id", "version").first()
+        RuleSet.objects.filter(status=RuleSet.Status.PUBLISHED)
+        .values_list("id", "version", "published_at")
+        .first()
     )
     if current is None:
         return PublishedRules(None, (), CompiledRules.of(()))
-    ruleset_id, version = current
-    cached = _compiled.get(ruleset_id)
-    if cached is None:
-        rules = tuple(
-            RuleSpec(
-                name=rule.name,
-                conditions=rule.conditions,
-                queue=rule.queue.slug,
-                priority=rule.priority,
-                sla_seconds=rule.sla_seconds,
-                enabled=rule.enabled,
-            )
-            for rule in RoutingRule.objects.filter(ruleset_id=ruleset_id)
-            .select_related("queue")
-            .order_by("position")
+    ruleset_id, version, published_at = current
+    key = (ruleset_id, published_at)
+    if _compiled is not None and _compiled[0] == key:
+        return _compiled[1]
+    rules = tuple(
+        RuleSpec(
+            name=rule.name,
+            conditions=rule.conditions,
+            queue=rule.queue.slug,
+            priority=rule.priority,
+            sla_seconds=rule.sla_seconds,
+            enabled=rule.enabled,
         )
-        cached = _compiled[ruleset_id] = PublishedRules(version, rules, CompiledRules.of(rules))
-    return cached
+        for rule in RoutingRule.objects.filter(ruleset_id=ruleset_id)
+        .select_related("queue")
+        .order_by("position")
+    )
+    published = PublishedRules(version, rules, CompiledRules.of(rules))
+    _compiled = (key, published)
+    return published
 
 
 def active_queues() -> list[Queue]:

@@ -44,15 +44,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason=f"needs Chromium at {CHROMIUM}"))
 
 
-@pytest.fixture(autouse=True)
-def _forget_compiled_rules() -> None:
-    # Rule sets are cached by id, which is safe while ids are never reused; a test database that
-    # is flushed between tests (SQLite) hands the same ids out again.
-    from queues import selectors
-
-    selectors._compiled.clear()
-
-
 @pytest.fixture
 def default_queue(db: None) -> Queue:
     return QueueFactory(slug="general", name="General", is_default=True)
