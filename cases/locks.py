@@ -7,8 +7,6 @@ case pointing at them (PostgreSQL takes FOR KEY SHARE on a referenced row).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from django.db import connection
 from django.db.models.expressions import RawSQL
 
@@ -64,10 +62,6 @@ def lock_next_waiting(queue_ids: list[int]) -> Case | None:
         # Every candidate taken or locked by someone else (or the queues are empty): the
         # whole queues decide.
     return waiting.filter(queue_id__in=queue_ids).first()
-
-
-def lock_cases(case_ids: Iterable[int]) -> list[Case]:
-    return list(Case.objects.select_for_update().filter(pk__in=set(case_ids)).order_by("pk"))
 
 
 def lock_open_conversation(integration_id: int, external_id: str) -> Case | None:
