@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 from statistics import median
 from typing import Any
 
-from django.db.models import Count, Min, Q, QuerySet
+from django.db.models import Count, F, Func, Min, Q, QuerySet, TextField
+from django.db.models.functions import Cast
 from django.http import Http404
 from django.utils import timezone
 
@@ -198,10 +199,13 @@ def queue_stats(queue_ids: list[int]) -> dict[int, QueueStats]:
         )
         .order_by()
     )
+    # COUNT(*), not COUNT(id): the (queue, status, ...) index has no id, and counting ids sent
+    # PostgreSQL to the table (or to a three-index BitmapAnd), 20-50 ms at 100,000 cases
+    # against 0.3 ms from the index alone.
     assigned = dict(
         Case.objects.filter(queue_id__in=queue_ids, status=Case.Status.ASSIGNED)
         .values("queue_id")
-        .annotate(assigned=Count("pk"))
+        .annotate(assigned=Count("*"))
         .order_by()
         .values_list("queue_id", "assigned")
     )
@@ -252,15 +256,34 @@ def waiting_cases(queue: Queue, filters: QueueFilters) -> QuerySet[Case]:
     if filters.tier:
         cases = cases.filter(customer_tier__iexact=filters.tier)
     if filters.q:
-        term = filters.q
-        cases = cases.filter(
-            Q(customer_name__icontains=term)
-            | Q(customer_email__icontains=term)
-            | Q(external_id__icontains=term)
-            | Q(customer_ref__iexact=term)
-            | Q(facts__icontains=term)
+        cases = cases.alias(search_text=SearchText()).filter(
+            search_text__contains=filters.q.lower()
         )
     return cases.only(*QUEUE_ROW_FIELDS).order_by("-priority", "sla_due_at", "pk")
+
+
+class SearchText(Func):
+    """What the queue's search box looks in, as one lower-cased text: the customer's name,
+    email and id, the conversation's external id and the facts (values and keys).
+
+    On PostgreSQL this is, term for term, the expression of the trigram index
+    ``case_waiting_search`` (migration 0012), so a search among thousands of waiting cases reads
+    that index instead of every row; ``tests/cases/test_search.py`` checks the plan uses it.
+    Separators are written into the SQL, not passed as parameters, for the same reason.
+    """
+
+    template = "LOWER(%(expressions)s)"
+    arg_joiner = " || ' ' || "
+    output_field = TextField()
+
+    def __init__(self) -> None:
+        super().__init__(
+            F("customer_name"),
+            F("customer_email"),
+            F("external_id"),
+            F("customer_ref"),
+            Cast("facts", TextField()),
+        )
 
 
 QUEUE_ROW_FIELDS = (

@@ -61,21 +61,25 @@ def _filters(request: HttpRequest) -> selectors.QueueFilters:
 def queue_detail(request: HttpRequest, slug: str) -> HttpResponse:
     queue = get_object_or_404(visible_queues(request.user), slug=slug)
     filters = _filters(request)
-    page = Paginator(selectors.waiting_cases(queue, filters), PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
+    paginator = Paginator(selectors.waiting_cases(queue, filters), PAGE_SIZE)
+    stats = None
+    if not request.htmx:  # type: ignore[attr-defined]
+        stats = selectors.queue_stats([queue.pk]).get(queue.pk, selectors.QueueStats())
+        if not filters.active:
+            # The figures have just counted the queue's waiting cases: no second count.
+            paginator.count = stats.waiting
     query = request.GET.copy()
     query.pop("page", None)
     context = {
         "queue": queue,
         "filters": filters,
-        "page": page,
+        "page": paginator.get_page(request.GET.get("page")),
         "now": timezone.now(),
         "query": query,
     }
-    if request.htmx:  # type: ignore[attr-defined]
+    if stats is None:
         return render(request, "cases/_case_list.html", context)
-    context["stats"] = selectors.queue_stats([queue.pk]).get(queue.pk, selectors.QueueStats())
+    context["stats"] = stats
     context["choices"] = selectors.queue_filter_choices(queue)
     context["triggers"] = Case.Trigger.choices
     context["flags"] = KNOWN_FLAGS
