@@ -87,7 +87,8 @@ def replay_demo(
 ) -> None:
     for source in sources:
         path, _, limit = source.partition("@")
-        extra = ["--limit", limit] if limit else []
+        # Recorded conversations, dated as if they had just happened.
+        extra = ["--recent", *(["--limit", limit] if limit else [])]
         replay = subprocess.Popen(
             [str(PYTHON), "manage.py", "replay", path, "--url", url, "--key", key, *extra],
             cwd=ROOT,

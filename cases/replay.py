@@ -438,6 +438,35 @@ def read_source(path: str | Path, limit: int | None = None) -> Iterator[dict[str
     return read_packages(path, limit)
 
 
+def as_recent(package: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """A copy of the package whose message and step times are all moved by one amount, so that
+    the latest is ``now``: a recorded conversation replayed for a demo then reads as one that
+    just happened, with its own pace kept. Times that do not parse stay as they are."""
+    copy = json.loads(json.dumps(package))
+    stamped = [
+        (item, moment)
+        for key in ("transcript", "attempted_steps")
+        for item in (copy.get(key) if isinstance(copy.get(key), list) else [])
+        if isinstance(item, dict) and (moment := _parse_moment(item.get("at"))) is not None
+    ]
+    if not stamped:
+        return copy
+    shift = now - max(moment for _, moment in stamped)
+    for item, moment in stamped:
+        item["at"] = (moment + shift).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return copy
+
+
+def _parse_moment(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 # --- posting ----------------------------------------------------------------------------------
 
 

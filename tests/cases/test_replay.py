@@ -6,6 +6,7 @@ import gzip
 import io
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +14,12 @@ import httpx
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from cases.models import AttemptedStep, Case, Integration, Message
 from cases.replay import (
     Pacer,
+    as_recent,
     read_packages,
     read_source,
     read_star,
@@ -459,6 +462,55 @@ def test_pacer_spaces_sends_without_bursting() -> None:
     now[0] = 110.0  # fell far behind: no catch-up burst
     assert [pacer.delay(), pacer.delay()] == [0.0, 0.25]
     assert Pacer(rate=0).delay() == 0.0
+
+
+def test_as_recent_moves_every_time_by_one_amount_and_keeps_the_original() -> None:
+    package: dict[str, Any] = {
+        "external_id": "c-1",
+        "transcript": [
+            {"role": "customer", "text": "hi", "at": "2026-03-02T07:48:04Z"},
+            {"role": "bot", "text": "hello", "at": "2026-03-02T07:48:40+00:00"},
+            {"role": "customer", "text": "no time"},
+            {"role": "customer", "text": "bad time", "at": "yesterday"},
+        ],
+        "attempted_steps": [{"name": "lookup", "outcome": "failed", "at": "2026-03-02T07:48:10"}],
+    }
+    now = datetime(2026, 12, 2, 9, 0, 0, tzinfo=UTC)
+
+    moved = as_recent(package, now)
+
+    assert [m.get("at") for m in moved["transcript"]] == [
+        "2026-12-02T08:59:24Z",  # 36 s before the latest, as in the recording
+        "2026-12-02T09:00:00Z",
+        None,
+        "yesterday",
+    ]
+    assert moved["attempted_steps"][0]["at"] == "2026-12-02T08:59:30Z"  # naive: read as UTC
+    assert package["transcript"][0]["at"] == "2026-03-02T07:48:04Z"  # the original is untouched
+    assert as_recent({"external_id": "x", "transcript": []}, now) == {
+        "external_id": "x",
+        "transcript": [],
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_command_replays_recorded_conversations_as_recent(
+    live_server: Any, integration: Integration
+) -> None:
+    before = timezone.now()
+
+    call_command(
+        "replay", str(DEMO_PATH), "--url", live_server.url, "--key", integration.raw_key,
+        "--recent", stdout=io.StringIO(),
+    )  # fmt: skip
+
+    newest = Message.objects.filter(case__external_id="demo-001").order_by("-sent_at").first()
+    oldest = Message.objects.filter(case__external_id="demo-001").order_by("sent_at").first()
+    assert newest is not None and oldest is not None
+    assert before - timedelta(seconds=2) <= newest.sent_at <= timezone.now()
+    recorded = [m["at"] for m in demo_packages()[0]["transcript"]]
+    span = datetime.fromisoformat(max(recorded)) - datetime.fromisoformat(min(recorded))
+    assert newest.sent_at - oldest.sent_at == span
 
 
 def test_the_command_needs_a_key(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from cases.replay import read_source, replay
+from cases.replay import as_recent, read_source, replay
 
 
 class Command(BaseCommand):
@@ -35,6 +37,12 @@ class Command(BaseCommand):
             action="store_true",
             help="Send an Idempotency-Key derived from each package's body.",
         )
+        parser.add_argument(
+            "--recent",
+            action="store_true",
+            help="Move each package's message and step times so its latest is the moment it is "
+            "sent (a demo of recorded conversations that reads as live).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         key = options["key"] or os.environ.get("HANDOFF_API_KEY", "")
@@ -50,8 +58,11 @@ class Command(BaseCommand):
         if options["verbosity"] < 2:
             logging.getLogger("httpx").setLevel(logging.WARNING)  # not one log line per request
         try:
+            packages = read_source(path, options["limit"])
+            if options["recent"]:
+                packages = _sent_as_recent(packages)
             report = replay(
-                read_source(path, options["limit"]),
+                packages,
                 options["url"],
                 key,
                 rate=options["rate"],
@@ -66,3 +77,9 @@ class Command(BaseCommand):
             raise CommandError(
                 f"{report.rejected} rejected, {report.errors} failed to send", returncode=1
             )
+
+
+def _sent_as_recent(packages: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    # A generator: each package is moved when the replay takes it, just before it is sent.
+    for package in packages:
+        yield as_recent(package, datetime.now(UTC))
