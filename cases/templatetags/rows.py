@@ -8,14 +8,17 @@ and the page's list and the live push share this one renderer.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from functools import lru_cache
 
 from django import template
+from django.conf import settings
 from django.template.defaultfilters import floatformat, slugify
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
+from django.utils import translation
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.timesince import timesince, timeuntil
+from django.utils.timesince import timesince
 
 from cases.models import Case
 
@@ -41,14 +44,63 @@ def _sla(due: datetime | None, now: datetime) -> str:
     if due is None:
         return ""
     if due < now:
-        return f'<span class="badge danger">{timesince(due, now)} over</span>'
-    return timeuntil(due, now)
+        return f'<span class="badge danger">{span(due, now)} over</span>'
+    return span(now, due)
+
+
+ONE_SECOND = timedelta(seconds=1)
+# Under four weeks a span has no months or years, so it is whole weeks, days, hours and minutes.
+SHORT_SPAN_SECONDS = 28 * 24 * 60 * 60
+SPAN_UNITS = (
+    (7 * 24 * 60 * 60, "week", "weeks"),
+    (24 * 60 * 60, "day", "days"),
+    (60 * 60, "hour", "hours"),
+    (60, "minute", "minutes"),
+)
+
+
+def span(start: datetime, end: datetime) -> str:
+    """``timesince(start, end)`` ("3\xa0hours, 5\xa0minutes"), word for word.
+
+    Django's version goes through the translation machinery for every unit: two of them per row
+    were a seventh of a queue page. In English and under four weeks this computes the same
+    words directly; anything else is Django's own.
+    """
+    seconds = (end - start) // ONE_SECOND  # whole seconds, as Django drops microseconds
+    language = translation.get_language() or "en"  # None: translations off, which is English
+    if seconds >= SHORT_SPAN_SECONDS or not language.startswith("en"):
+        return timesince(start, end)
+    if seconds <= 0:
+        return "0\xa0minutes"
+    parts: list[str] = []
+    for size, one, many in SPAN_UNITS:
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count}\xa0{one if count == 1 else many}")
+        elif parts:
+            break  # units are shown only next to each other, as Django does
+        if len(parts) == 2:
+            break
+    return ", ".join(parts) or "0\xa0minutes"
+
+
+@lru_cache(maxsize=16)
+def _case_url_around_pk(script_prefix: str, urlconf: str) -> tuple[str, str]:
+    marker = "987654321"
+    head, _, tail = reverse("cases:detail", args=[marker], urlconf=urlconf).partition(marker)
+    return head, tail
+
+
+def case_url(pk: int) -> str:
+    """``reverse("cases:detail", args=[pk])``, resolved once per script prefix and URLconf."""
+    head, tail = _case_url_around_pk(get_script_prefix(), get_urlconf() or settings.ROOT_URLCONF)
+    return f"{head}{pk}{tail}"
 
 
 def queue_row_html(case: Case, now: datetime) -> SafeString:
     """One waiting case in a queue list; the same for every viewer (see cases/queue.html)."""
     pk = case.pk
-    url = reverse("cases:detail", args=[pk])
+    url = case_url(pk)
     due = str(int(case.sla_due_at.timestamp())) if case.sla_due_at else ""
     confidence = ""
     if case.detected_confidence is not None:
@@ -73,7 +125,7 @@ def queue_row_html(case: Case, now: datetime) -> SafeString:
         f"<td>{escape(case.current_intent or '—')}{confidence}</td>\n"
         f"<td>{escape(case.get_trigger_reason_display())}</td>\n"
         f"<td>{flags}</td>\n"
-        f'<td class="num">{timesince(case.handed_off_at, now)}</td>\n'
+        f'<td class="num">{span(case.handed_off_at, now)}</td>\n'
         f'<td class="num">{_sla(case.sla_due_at, now)}</td>\n'
         "</tr>"
     )

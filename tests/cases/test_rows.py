@@ -5,8 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.urls import reverse, set_script_prefix
+from django.utils import translation
+from django.utils.timesince import timesince
+from hypothesis import given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 
-from cases.templatetags.rows import queue_row_html, tier_badge_html
+from cases.templatetags.rows import case_url, queue_row_html, span, tier_badge_html
 from tests.factories import CaseFactory
 
 pytestmark = pytest.mark.django_db
@@ -64,3 +70,52 @@ def test_a_breached_row_says_how_late_and_an_unknown_customer_is_named_so():
 )
 def test_tier_badges_star_the_vip_tiers(tier, badge):
     assert tier_badge_html(tier) == badge
+
+
+SPANS = [
+    timedelta(0),
+    timedelta(seconds=59, microseconds=999_999),
+    timedelta(minutes=1),
+    timedelta(minutes=61),
+    timedelta(hours=2),
+    timedelta(hours=25),
+    timedelta(days=1, minutes=5),  # no hours between: Django stops at the gap
+    timedelta(days=8, hours=3),
+    timedelta(weeks=3, days=6, hours=23, minutes=59),
+    timedelta(days=28),  # months from here on: Django's own code
+    timedelta(days=400),
+    -timedelta(seconds=1),  # in the future
+    -timedelta(days=3),
+]
+
+
+@pytest.mark.parametrize("elapsed", SPANS, ids=str)
+def test_span_says_what_djangos_timesince_says(elapsed):
+    start = NOW - elapsed
+
+    assert span(start, NOW) == timesince(start, NOW)
+
+
+@given(
+    seconds=st.integers(min_value=-(10**6), max_value=40 * 24 * 3600), micro=st.integers(0, 999_999)
+)
+@hyp_settings(max_examples=500, deadline=None)
+def test_span_matches_timesince_for_any_elapsed_time(seconds, micro):
+    start = NOW - timedelta(seconds=seconds, microseconds=micro)
+
+    assert span(start, NOW) == timesince(start, NOW)
+
+
+def test_span_in_another_language_is_djangos_translation():
+    start = NOW - timedelta(hours=3, minutes=5)
+    with translation.override("de"):
+        assert span(start, NOW) == timesince(start, NOW) == "3\xa0Stunden, 5\xa0Minuten"
+
+
+def test_case_url_is_reverse_under_any_script_prefix():
+    assert case_url(42) == reverse("cases:detail", args=[42])
+    set_script_prefix("/desk/")
+    try:
+        assert case_url(42) == reverse("cases:detail", args=[42]) == "/desk/cases/42/"
+    finally:
+        set_script_prefix("/")
