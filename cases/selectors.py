@@ -319,9 +319,11 @@ def queue_filter_choices(queue: Queue) -> dict[str, list[str]]:
 
 
 def case_for_page(user: Any, case_id: int) -> Case:
+    # Not the previous case: the page links it by id, and joining a second wide case row cost
+    # more to plan than to run.
     case = (
         visible_cases(user)
-        .select_related("queue", "assignee", "integration", "previous_case", "routed_queue")
+        .select_related("queue", "assignee", "integration", "routed_queue")
         .filter(pk=case_id)
         .first()
     )
