@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 from statistics import median
 from typing import Any
 
-from django.db.models import Count, F, Func, Min, Q, QuerySet, TextField
-from django.db.models.functions import Cast
+from django.db.models import Count, F, Func, Min, Q, QuerySet, TextField, Value
+from django.db.models.functions import Cast, Lower
 from django.http import Http404
 from django.utils import timezone
 
@@ -256,8 +256,10 @@ def waiting_cases(queue: Queue, filters: QueueFilters) -> QuerySet[Case]:
     if filters.tier:
         cases = cases.filter(customer_tier__iexact=filters.tier)
     if filters.q:
+        # The term is lower-cased by the database too: Python and SQL fold some letters
+        # differently (SQLite's LOWER only folds ASCII; Python turns "İ" into two characters).
         cases = cases.alias(search_text=SearchText()).filter(
-            search_text__contains=filters.q.lower()
+            search_text__contains=Lower(Value(filters.q))
         )
     return cases.only(*QUEUE_ROW_FIELDS).order_by("-priority", "sla_due_at", "pk")
 
@@ -269,11 +271,12 @@ class SearchText(Func):
     On PostgreSQL this is, term for term, the expression of the trigram index
     ``case_waiting_search`` (migration 0012), so a search among thousands of waiting cases reads
     that index instead of every row; ``tests/cases/test_search.py`` checks the plan uses it.
-    Separators are written into the SQL, not passed as parameters, for the same reason.
+    Separators are written into the SQL, not passed as parameters, for the same reason; they are
+    newlines, which a search box cannot send, so a term never matches across two fields.
     """
 
     template = "LOWER(%(expressions)s)"
-    arg_joiner = " || ' ' || "
+    arg_joiner = " || '\n' || "
     output_field = TextField()
 
     def __init__(self) -> None:

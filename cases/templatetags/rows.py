@@ -68,7 +68,13 @@ def span(start: datetime, end: datetime) -> str:
     """
     seconds = (end - start) // ONE_SECOND  # whole seconds, as Django drops microseconds
     language = translation.get_language() or "en"  # None: translations off, which is English
-    if seconds >= SHORT_SPAN_SECONDS or not language.startswith("en"):
+    if (
+        seconds >= SHORT_SPAN_SECONDS
+        or not language.startswith("en")
+        # Django subtracts wall-clock times in start's zone: across a DST change that is not
+        # the elapsed time. The desk's datetimes are all UTC; anything else is Django's.
+        or start.utcoffset() != end.utcoffset()
+    ):
         return timesince(start, end)
     if seconds <= 0:
         return "0\xa0minutes"

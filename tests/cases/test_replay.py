@@ -513,6 +513,11 @@ def test_the_command_replays_recorded_conversations_as_recent(
     assert newest.sent_at - oldest.sent_at == span
 
 
+def test_recent_and_idempotency_keys_do_not_go_together() -> None:
+    with pytest.raises(CommandError, match="use one or the other"):
+        call_command("replay", str(DEMO_PATH), "--key", "k", "--recent", "--idempotency")
+
+
 def test_the_command_needs_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HANDOFF_API_KEY", raising=False)
 

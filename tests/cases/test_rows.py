@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zoneinfo
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -104,6 +105,14 @@ def test_span_matches_timesince_for_any_elapsed_time(seconds, micro):
     start = NOW - timedelta(seconds=seconds, microseconds=micro)
 
     assert span(start, NOW) == timesince(start, NOW)
+
+
+def test_span_across_a_dst_change_in_another_zone_is_djangos():
+    berlin = zoneinfo.ZoneInfo("Europe/Berlin")
+    start = datetime(2026, 3, 29, 0, 30, tzinfo=berlin)  # clocks go forward at 02:00
+    end = (start + timedelta(hours=2)).astimezone(UTC)
+
+    assert span(start, end) == timesince(start, end)
 
 
 def test_span_in_another_language_is_djangos_translation():

@@ -37,6 +37,24 @@ def test_search_finds_name_email_ids_and_fact_values_whatever_the_case():
     assert found(queue, "nobody-has-this") == set()
 
 
+def test_search_folds_case_as_the_database_does_so_non_ascii_names_are_found():
+    queue = QueueFactory()
+    emile = CaseFactory(queue=queue, customer_name="Émile Zola")
+    istanbul = CaseFactory(queue=queue, customer_name="İstanbul Kargo")
+
+    assert found(queue, "Émile") == {emile.pk}
+    assert found(queue, "ZOLA") == {emile.pk}
+    assert found(queue, "İstanbul") == {istanbul.pk}
+
+
+def test_a_term_never_matches_across_two_fields():
+    queue = QueueFactory()
+    CaseFactory(queue=queue, customer_name="Vera Okafor", customer_email="vera@example.org")
+
+    assert found(queue, "okafor vera") == set()
+    assert found(queue, "vera okafor") != set()
+
+
 def test_search_treats_like_wildcards_as_plain_characters():
     queue = QueueFactory()
     percent = CaseFactory(queue=queue, customer_name="100% Satisfied")

@@ -53,6 +53,11 @@ class Command(BaseCommand):
             raise CommandError(f"No such file: {path}")
         if options["limit"] is not None and options["limit"] < 0:
             raise CommandError("--limit must be 0 or more.")
+        if options["recent"] and options["idempotency"]:
+            raise CommandError(
+                "--recent changes every body each run, so --idempotency keys would never repeat "
+                "(and a reused key with a new body is refused): use one or the other."
+            )
         if options["rate"] < 0 or options["concurrency"] < 1:
             raise CommandError("--rate must be 0 or more and --concurrency at least 1.")
         if options["verbosity"] < 2:
