@@ -111,6 +111,34 @@
     if (list) new MutationObserver(count).observe(list, { childList: true, subtree: true });
   }
 
+  // An action the server refused, failed or never answered must not look as if nothing
+  // happened: say so, and leave the page (and whatever was typed) as it was.
+  var failed = document.getElementById("request-failed");
+  var FAILURES = {
+    403: "Your role cannot do this. Nothing was changed.",
+    404: "This is no longer yours to see: the case may have moved to a queue you are not in. " +
+      "Nothing was changed.",
+    413: "That was too long to send. Nothing was changed.",
+  };
+  function sayFailed(message) {
+    if (!failed) return;
+    failed.textContent = message;
+    failed.hidden = false;
+    clearTimeout(sayFailed.timer);
+    sayFailed.timer = setTimeout(function () { failed.hidden = true; }, 15000);
+  }
+  document.body.addEventListener("htmx:responseError", function (event) {
+    var status = event.detail.xhr.status;
+    sayFailed(FAILURES[status] || (status >= 500
+      ? "The desk hit an error and did not finish. Try again in a moment; your text is still here."
+      : "That did not go through (error " + status + "). Reload the page and try again."));
+  });
+  document.body.addEventListener("htmx:sendError", function () {
+    sayFailed("Could not reach the desk. Check your connection and try again; " +
+      "your text is still here.");
+  });
+  if (failed) failed.addEventListener("click", function () { failed.hidden = true; });
+
   // After an action swaps the case in, put the agent back where they were typing.
   document.body.addEventListener("htmx:afterSwap", function (event) {
     var alert = event.detail.target.querySelector && document.querySelector("#case-main .alert");

@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from cases.models import Case, IntentCorrection
+from queues.models import Membership
 from tests.e2e.conftest import api_post, log_in
 from tests.factories import IntegrationFactory, MembershipFactory, QueueFactory, full_package
 
@@ -166,3 +167,20 @@ def test_customer_supplied_markup_is_shown_as_text_and_never_runs(new_page, live
     assert page.locator("img[src=x]").count() == 0
     page.wait_for_load_state("load")  # images (and any onerror) have been tried by now
     assert dialogs == []
+
+
+def test_an_action_the_server_refuses_says_so_and_changes_nothing(new_page, live_server, desk):
+    case = Case.objects.get(external_id="conv-2")
+    page = new_page()
+    log_in(page, live_server, "ana")
+    page.goto(f"{live_server.url}/cases/{case.pk}/")
+    # a supervisor takes Ana out of the queue while her page is open
+    Membership.objects.filter(agent=desk["ana"]).delete()
+
+    page.click("button:has-text('Claim')")
+
+    expect(page.locator("#request-failed")).to_be_visible()
+    expect(page.locator("#request-failed")).to_contain_text("no longer yours to see")
+    expect(page.locator(".case-state")).to_contain_text("Waiting")
+    case.refresh_from_db()
+    assert case.assignee is None
