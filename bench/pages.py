@@ -539,6 +539,7 @@ class Page:
     path: str
     anonymous: bool = False
     baseline: bool = False
+    reference: bool = False  # reported beside the baseline, not held to the targets
     status: int = 0
     bytes: int = 0
     queries: int = 0
@@ -830,7 +831,7 @@ def cprofile_page(client: Any, path: str, repeat: int = 20, top: int = 25) -> st
 def verdict_for(pages: list[Page], baseline: Page) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for page in pages:
-        if page.baseline or page.anonymous:
+        if page.baseline or page.anonymous or page.reference:
             continue
         ratio = page.p95_ms / baseline.p95_ms if baseline.p95_ms else math.inf
         result[page.name] = {
@@ -1063,6 +1064,7 @@ def run(args: argparse.Namespace, started_at: str, db_url: str) -> int:
     pages = [
         Page("healthz", "/healthz", baseline=args.baseline == "healthz"),
         Page("login", "/login/", anonymous=True, baseline=args.baseline == "login"),
+        Page("empty page", "/bench/empty-page", reference=True),
         Page("queue", queue),
         Page("queue filtered", f"{queue}?flag={args.flag}&q={args.search}"),
         Page("queue search", f"{queue}?q={args.search}"),

@@ -1,4 +1,5 @@
-"""The site's URLs plus ``POST /bench/insert``, the baseline the intake is measured against.
+"""The site's URLs plus ``POST /bench/insert``, the baseline the intake is measured against,
+and ``GET /bench/empty-page``, the desk's frame for a signed-in user with nothing in it.
 
 The baseline is the least an insert endpoint on this stack can do: a plain sync Django view that
 goes through the same middleware, parses the same JSON body and inserts it as one row with one
@@ -11,8 +12,10 @@ from __future__ import annotations
 import json
 import os
 
+from django.contrib.auth.decorators import login_required
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -37,6 +40,13 @@ def baseline_insert(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"id": row[0] if row else None}, status=201)
 
 
+@login_required
+def empty_page(request: HttpRequest) -> HttpResponse:
+    """Every page of the desk's cost before its content: the session, the user, the menu's
+    permission checks and the base template (bench/pages.py reports it beside the pages)."""
+    return render(request, "base.html", {})
+
+
 def worker(request: HttpRequest) -> JsonResponse:
     """Which server process answered: lets the load generator spread its connections."""
     return JsonResponse({"pid": os.getpid()})
@@ -46,4 +56,5 @@ urlpatterns = [
     *site_urlpatterns,
     path("bench/insert", baseline_insert, name="bench-insert"),
     path("bench/worker", worker, name="bench-worker"),
+    path("bench/empty-page", empty_page, name="bench-empty-page"),
 ]
