@@ -1088,8 +1088,9 @@ def run(args: argparse.Namespace, started_at: str, db_url: str) -> int:
     measured = Queue.objects.get(pk=seeded.queue_id)
     found_filtered = waiting_cases(measured, QueueFilters(flag=args.flag, q=args.search)).count()
     found_search = waiting_cases(measured, QueueFilters(q=args.search)).count()
-    pages[3].note = f"{found_filtered} of {seeded.waiting:,} waiting match"
-    pages[4].note = f"{found_search} of {seeded.waiting:,} waiting match"
+    by_name = {page.name: page for page in pages}
+    by_name["queue filtered"].note = f"{found_filtered} of {seeded.waiting:,} waiting match"
+    by_name["queue search"].note = f"{found_search} of {seeded.waiting:,} waiting match"
     close_old_connections()
     # The server's entry point, for what it does to the process as uvicorn loads it (it freezes
     # what is loaded so far out of the garbage collector's full passes).
@@ -1183,7 +1184,8 @@ def run(args: argparse.Namespace, started_at: str, db_url: str) -> int:
             "ASGI handler each request also pays the hop to a fresh thread for the sync view, "
             "as under uvicorn. The same overheads are in the baseline's figure.",
             "One request at a time: this is the time of one request, not of the page under load.",
-            f"{pages[3].name}: {pages[3].note}; {pages[4].name}: {pages[4].note}.",
+            f"queue filtered: {by_name['queue filtered'].note}; "
+            f"queue search: {by_name['queue search'].note}.",
             "sql ms is the database time of the one profiled request (CaptureQueriesContext); "
             "the rest of a page's time is Python: middleware, view, ORM rows and templates.",
             "Queries counted with CaptureQueriesContext (which forces the debug cursor for that "

@@ -2,21 +2,22 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import resolve_url
+from django_htmx.http import HttpResponseClientRedirect
 
 from cases.problems import problem
 
 
-class ApiBodyLimitMiddleware:
-    """A request body over the API limit is a 413 problem before anything parses it.
-
-    Sync and async capable: a sync-only middleware in an ASGI chain costs a thread switch on
-    every request.
-    """
+class SyncAndAsyncMiddleware:
+    """A middleware that runs in the chain's own mode: a sync-only middleware in an ASGI chain
+    costs a thread switch on every request. Subclasses answer early in ``before`` (or return
+    None) and may replace the view's response in ``after``; neither may do I/O."""
 
     sync_capable = True
     async_capable = True
@@ -30,17 +31,29 @@ class ApiBodyLimitMiddleware:
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:
             return self._acall(request)
-        return self._refusal(request) or self.get_response(request)
+        early = self.before(request)
+        if early is not None:
+            return early
+        return self.after(request, self.get_response(request))
 
     async def _acall(self, request: HttpRequest) -> HttpResponse:
-        refusal = self._refusal(request)
-        if refusal is not None:
-            return refusal
+        early = self.before(request)
+        if early is not None:
+            return early
         response: Awaitable[HttpResponse] = self.get_response(request)
-        return await response
+        return self.after(request, await response)
 
-    @staticmethod
-    def _refusal(request: HttpRequest) -> HttpResponse | None:
+    def before(self, request: HttpRequest) -> HttpResponse | None:
+        return None
+
+    def after(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        return response
+
+
+class ApiBodyLimitMiddleware(SyncAndAsyncMiddleware):
+    """A request body over the API limit is a 413 problem before anything parses it."""
+
+    def before(self, request: HttpRequest) -> HttpResponse | None:
         if not request.path.startswith("/api/") or request.method not in {"POST", "PUT", "PATCH"}:
             return None
         limit = settings.HANDOFF_MAX_BODY_BYTES
@@ -59,3 +72,22 @@ class ApiBodyLimitMiddleware:
             f"The request body is larger than the {limit:,} bytes allowed.",
             slug="body-too-large",
         )
+
+
+class HtmxSignInMiddleware(SyncAndAsyncMiddleware):
+    """An HTMX request whose session has ended takes the whole page to the sign-in form.
+
+    Otherwise the request follows ``login_required``'s redirect and the sign-in form is swapped
+    into whatever part of the page asked (the queue list, the case panel). After signing in,
+    the agent comes back to the page they were on, not to the fragment's URL.
+    """
+
+    def after(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        if response.status_code != 302 or request.headers.get("HX-Request") != "true":
+            return response
+        sign_in = resolve_url(settings.LOGIN_URL)
+        if not response.get("Location", "").startswith(sign_in):
+            return response
+        page = urlsplit(request.headers.get("HX-Current-URL", ""))
+        back = page.path + (f"?{page.query}" if page.query else "") if page.path else "/"
+        return HttpResponseClientRedirect(f"{sign_in}?{urlencode({'next': back})}")

@@ -17,6 +17,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.views import csrf, defaults
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -24,6 +25,7 @@ from cases import actions, selectors
 from cases.models import Case, Intent
 from cases.params import int_or_zero
 from cases.permissions import visible_queues
+from cases.problems import problem
 from queues.models import Queue
 
 PAGE_SIZE = 50
@@ -261,3 +263,23 @@ def healthz(request: HttpRequest) -> JsonResponse:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"status": "ok"})
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """The site's 404: the API answers a path it does not have with a problem document, as it
+    answers everything else; pages get the desk's own page (templates/404.html)."""
+    if request.path_info.startswith("/api/"):
+        return problem(404, "This API has no such path; its endpoints are listed at /api/v1/docs.")
+    return defaults.page_not_found(request, exception)
+
+
+# The page's script (static/js/desk.js) tells a stale page from a refused action by this.
+STALE_PAGE_HEADER = "X-Desk-Failure"
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """Django's CSRF failure (templates/403_csrf.html), marked as a stale page: an agent who
+    signed in again in another tab must be told to reload, not that their role cannot act."""
+    response = csrf.csrf_failure(request, reason)
+    response[STALE_PAGE_HEADER] = "stale-page"
+    return response

@@ -80,6 +80,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "cases.middleware.HtmxSignInMiddleware",
 ]
 
 ROOT_URLCONF = "handoff_site.urls"
@@ -185,6 +186,7 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- auth -------------------------------------------------------------------------------------
 LOGIN_URL = "login"
+CSRF_FAILURE_VIEW = "cases.views.csrf_failure"
 LOGIN_REDIRECT_URL = "cases:home"
 LOGOUT_REDIRECT_URL = "login"
 AUTH_PASSWORD_VALIDATORS = [

@@ -14,5 +14,7 @@ urlpatterns = [
     path("", include("cases.urls")),
 ]
 
+handler404 = "cases.views.not_found"
+
 if settings.HANDOFF_DEMO:
     urlpatterns.append(path("demo/bot/", include("demo_bot.urls")))

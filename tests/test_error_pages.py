@@ -34,13 +34,40 @@ def test_a_page_an_agent_may_not_open_is_a_designed_403(client):
     assert "Your role cannot do this" in response.content.decode()
 
 
-def test_a_stale_form_is_a_designed_csrf_page_and_changes_nothing():
+def test_a_stale_form_is_a_designed_csrf_page_marked_for_the_pages_script():
     client = Client(enforce_csrf_checks=True)
 
     response = client.post("/login/", {"username": "x", "password": "y"})
 
     assert response.status_code == 403
     assert "This page is out of date" in response.content.decode()
+    assert response["X-Desk-Failure"] == "stale-page"  # desk.js: "reload", not "your role"
+
+
+def test_an_unknown_api_path_is_a_problem_document_not_a_page(client):
+    response = client.get("/api/v1/no-such-thing")
+
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["status"] == 404 and "/api/v1/docs" in response.json()["detail"]
+
+
+def test_an_htmx_request_after_the_session_ended_takes_the_page_to_sign_in(client):
+    response = client.get(
+        "/queues/billing/?q=ana",
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_CURRENT_URL="http://testserver/queues/billing/?q=an",
+    )
+
+    # not the sign-in form swapped into the list: the whole page goes, and comes back after
+    assert response.status_code == 200 and response.content == b""
+    assert response["HX-Redirect"] == "/login/?next=%2Fqueues%2Fbilling%2F%3Fq%3Dan"
+
+
+def test_a_plain_request_after_the_session_ended_is_redirected_as_before(client):
+    response = client.get("/queues/billing/")
+
+    assert response.status_code == 302 and response["Location"].startswith("/login/")
 
 
 def test_a_server_error_renders_without_a_request_or_the_database(django_assert_num_queries):
@@ -52,4 +79,4 @@ def test_a_server_error_renders_without_a_request_or_the_database(django_assert_
     body = response.content.decode()
     assert response.status_code == 500
     assert "Something went wrong on our side" in body and 'href="/"' in body
-    assert 'class="topbar"' not in body
+    assert "/static/" not in body  # a broken static files manifest must not break this page

@@ -112,32 +112,55 @@
   }
 
   // An action the server refused, failed or never answered must not look as if nothing
-  // happened: say so, and leave the page (and whatever was typed) as it was.
+  // happened: say so, and leave the page (and whatever was typed) as it was. Refreshes the page
+  // makes by itself (live.js marks them) only speak up when the case is gone from view; their
+  // connection troubles are the live badge's to show.
   var failed = document.getElementById("request-failed");
   var FAILURES = {
     403: "Your role cannot do this. Nothing was changed.",
-    404: "This is no longer yours to see: the case may have moved to a queue you are not in. " +
-      "Nothing was changed.",
+    404: "This is no longer visible to you: the case may have moved to a queue you are not in.",
     413: "That was too long to send. Nothing was changed.",
   };
+  var STALE = "This page is out of date (you signed in again, or your session ended). " +
+    "Reload it and try again; nothing was changed.";
+  function background(event) {
+    var config = event.detail.requestConfig;
+    return Boolean(config && config.headers && config.headers["X-Desk-Background"]);
+  }
   function sayFailed(message) {
     if (!failed) return;
+    failed.hidden = false;  // shown first, then filled, so screen readers announce the text
     failed.textContent = message;
-    failed.hidden = false;
     clearTimeout(sayFailed.timer);
-    sayFailed.timer = setTimeout(function () { failed.hidden = true; }, 15000);
+    sayFailed.timer = setTimeout(hideFailed, 15000);
+  }
+  function hideFailed() {
+    if (failed) failed.hidden = true;
   }
   document.body.addEventListener("htmx:responseError", function (event) {
-    var status = event.detail.xhr.status;
+    var xhr = event.detail.xhr;
+    var status = xhr.status;
+    if (background(event) && status !== 404) return;
+    if (xhr.getResponseHeader("X-Desk-Failure") === "stale-page") {
+      sayFailed(STALE);
+      return;
+    }
     sayFailed(FAILURES[status] || (status >= 500
       ? "The desk hit an error and did not finish. Try again in a moment; your text is still here."
       : "That did not go through (error " + status + "). Reload the page and try again."));
   });
-  document.body.addEventListener("htmx:sendError", function () {
+  document.body.addEventListener("htmx:sendError", function (event) {
+    if (background(event)) return;
     sayFailed("Could not reach the desk. Check your connection and try again; " +
       "your text is still here.");
   });
-  if (failed) failed.addEventListener("click", function () { failed.hidden = true; });
+  document.body.addEventListener("htmx:afterRequest", function (event) {
+    if (event.detail.successful && !background(event)) hideFailed();
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && failed && !failed.hidden) hideFailed();
+  });
+  if (failed) failed.addEventListener("click", hideFailed);
 
   // After an action swaps the case in, put the agent back where they were typing.
   document.body.addEventListener("htmx:afterSwap", function (event) {

@@ -147,7 +147,11 @@
     main.querySelectorAll("textarea, input[type=text], input:not([type])").forEach(function (field) {
       if (field.id) kept[field.id] = field.value;
     });
-    htmx.ajax("GET", window.location.pathname, { target: "#case-main", swap: "outerHTML" }).then(
+    htmx.ajax("GET", window.location.pathname, {
+      target: "#case-main",
+      swap: "outerHTML",
+      headers: { "X-Desk-Background": "1" },  // desk.js: not the agent's own action
+    }).then(
       function () {
         Object.keys(kept).forEach(function (id) {
           var field = document.getElementById(id);

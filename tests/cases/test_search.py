@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
+from django.apps import apps as django_apps
 from django.db import connection, transaction
 
 from cases.models import Case
@@ -109,3 +112,29 @@ def test_search_on_postgresql_reads_the_trigram_index_of_waiting_cases():
     # then it reads the trigram index, not every waiting case
     assert "case_waiting_search" in plan, plan
     assert found(queue, "okafor") and len(found(queue, "customer 2999")) == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)  # CREATE INDEX CONCURRENTLY runs outside transactions
+def test_the_search_index_migration_rebuilds_what_an_interrupted_build_left_invalid():
+    migration = importlib.import_module("cases.migrations.0012_case_waiting_search")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        if not cursor.fetchone()[0]:
+            pytest.skip("marking an index invalid needs a superuser")
+        # given: what a build stopped halfway leaves behind
+        cursor.execute(
+            "UPDATE pg_index SET indisvalid = false"
+            " WHERE indexrelid = 'case_waiting_search'::regclass"
+        )
+
+    # when: migrate runs it again
+    with connection.schema_editor(atomic=False) as editor:
+        migration.create_search_index(django_apps, editor)
+
+    # then: a valid index, usable by the planner again
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indisvalid FROM pg_index WHERE indexrelid = 'case_waiting_search'::regclass"
+        )
+        assert cursor.fetchone() == (True,)

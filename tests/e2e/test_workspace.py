@@ -180,7 +180,25 @@ def test_an_action_the_server_refuses_says_so_and_changes_nothing(new_page, live
     page.click("button:has-text('Claim')")
 
     expect(page.locator("#request-failed")).to_be_visible()
-    expect(page.locator("#request-failed")).to_contain_text("no longer yours to see")
+    expect(page.locator("#request-failed")).to_contain_text("no longer visible to you")
     expect(page.locator(".case-state")).to_contain_text("Waiting")
+    case.refresh_from_db()
+    assert case.assignee is None
+
+
+def test_a_page_left_behind_by_signing_in_again_says_reload_not_forbidden(
+    new_page, live_server, desk
+):
+    case = Case.objects.get(external_id="conv-2")
+    page = new_page()
+    log_in(page, live_server, "ana")
+    page.goto(f"{live_server.url}/cases/{case.pk}/")
+    # another tab of the same browser ends the session and signs in again: new CSRF token
+    page.context.clear_cookies()
+    log_in(page.context.new_page(), live_server, "ana")
+
+    page.click("button:has-text('Claim')")
+
+    expect(page.locator("#request-failed")).to_contain_text("This page is out of date")
     case.refresh_from_db()
     assert case.assignee is None
