@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import resolve_url
 from django_htmx.http import HttpResponseClientRedirect
 
-from cases.problems import problem
+from cases.problems import is_api_request, problem
 
 
 class SyncAndAsyncMiddleware:
@@ -54,7 +54,7 @@ class ApiBodyLimitMiddleware(SyncAndAsyncMiddleware):
     """A request body over the API limit is a 413 problem before anything parses it."""
 
     def before(self, request: HttpRequest) -> HttpResponse | None:
-        if not request.path.startswith("/api/") or request.method not in {"POST", "PUT", "PATCH"}:
+        if not is_api_request(request) or request.method not in {"POST", "PUT", "PATCH"}:
             return None
         limit = settings.HANDOFF_MAX_BODY_BYTES
         try:

@@ -6,9 +6,18 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 
 PROBLEM_TYPE_BASE = "https://handoff-desk.dev/problems/"
+API_PREFIX = "/api/"
+
+
+def is_api_request(request: HttpRequest) -> bool:
+    """A request for the JSON API, which answers in problem documents. ``path_info``, not
+    ``path``: under a script prefix (the desk served at /desk/) ``path`` carries the prefix."""
+    return request.path_info.startswith(API_PREFIX)
+
+
 TITLES = {
     400: "Bad request",
     401: "Unauthorized",

@@ -29,6 +29,7 @@ REDACTED = "[redacted]"
 FAILED_TOTALS = frozenset({0, -1})  # STAR: -1 means the lookup returned nothing at all
 MAX_FACT_CHARS = 500
 MAX_DETAIL_CHARS = 2000
+ISO_SECONDS = "%Y-%m-%dT%H:%M:%SZ"  # the transcript times replays send: UTC, whole seconds
 MAX_LISTED = 10  # rejections / errors listed one by one in a report
 # The API refuses bodies over 1 MiB (settings.HANDOFF_MAX_BODY_BYTES); keep clear of it.
 MAX_BODY_BYTES = 1_000_000
@@ -141,7 +142,7 @@ def _iso(timestamp: Any) -> str | None:
     if isinstance(timestamp, bool) or not isinstance(timestamp, int | float):
         return None
     try:
-        return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return datetime.fromtimestamp(timestamp, tz=UTC).strftime(ISO_SECONDS)
     except (OverflowError, OSError, ValueError):
         return None
 
@@ -453,7 +454,7 @@ def as_recent(package: dict[str, Any], now: datetime) -> dict[str, Any]:
         return copy
     shift = now - max(moment for _, moment in stamped)
     for item, moment in stamped:
-        item["at"] = (moment + shift).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        item["at"] = (moment + shift).astimezone(UTC).strftime(ISO_SECONDS)
     return copy
 
 

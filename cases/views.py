@@ -25,7 +25,7 @@ from cases import actions, selectors
 from cases.models import Case, Intent
 from cases.params import int_or_zero
 from cases.permissions import visible_queues
-from cases.problems import problem
+from cases.problems import is_api_request, problem
 from queues.models import Queue
 
 PAGE_SIZE = 50
@@ -268,7 +268,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     """The site's 404: the API answers a path it does not have with a problem document, as it
     answers everything else; pages get the desk's own page (templates/404.html)."""
-    if request.path_info.startswith("/api/"):
+    if is_api_request(request):
         return problem(404, "This API has no such path; its endpoints are listed at /api/v1/docs.")
     return defaults.page_not_found(request, exception)
 

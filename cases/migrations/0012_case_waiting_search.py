@@ -40,7 +40,8 @@ def _has_trigrams(schema_editor) -> bool:
         if cursor.fetchone():
             return True
         try:
-            with transaction.atomic(using=schema_editor.connection.alias):  # a savepoint
+            # Its own transaction (the migration is not atomic): a refusal leaves nothing.
+            with transaction.atomic(using=schema_editor.connection.alias):
                 cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
         except DatabaseError:
             return False

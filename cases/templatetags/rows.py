@@ -76,8 +76,7 @@ def span(start: datetime, end: datetime) -> str:
         or start.utcoffset() != end.utcoffset()
     ):
         return timesince(start, end)
-    if seconds <= 0:
-        return "0\xa0minutes"
+    seconds = max(seconds, 0)  # in the future: "0 minutes", as Django says
     parts: list[str] = []
     for size, one, many in SPAN_UNITS:
         count, seconds = divmod(seconds, size)

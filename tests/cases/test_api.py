@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -282,6 +283,23 @@ def test_oversized_body_is_a_413_problem(api):
     package = full_package(summary="y" * (1024 * 1024))
 
     response = api.post(HANDOFFS, package)
+
+    assert response.status_code == 413
+    assert response.json()["status"] == 413
+    assert Case.objects.count() == 0
+
+
+def test_oversized_body_is_a_413_problem_under_a_script_prefix_too(api):
+    # the desk served at /desk/: request.path carries the prefix, path_info does not
+    package = full_package(summary="y" * (1024 * 1024))
+
+    response = api.client.post(
+        HANDOFFS,
+        data=json.dumps(package),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {api.key}"},
+        SCRIPT_NAME="/desk",
+    )
 
     assert response.status_code == 413
     assert response.json()["status"] == 413
