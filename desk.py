@@ -4,6 +4,7 @@
     python3 desk.py run    # virtualenv, install, migrate, seed the demo, serve on :8000
     python3 desk.py test   # virtualenv if needed, then the whole test suite
     python3 desk.py lint   # ruff, mypy and the migrations check, as CI runs them
+    python3 desk.py screenshots  # docs/<page>-1440.png and -390.png from a fresh demo desk
 
 `run` serves the desk with an ASGI server (uvicorn) and a Celery worker with beat beside it on
 the embedded broker; Ctrl-C stops everything. Nothing here needs the project's dependencies.
@@ -31,7 +32,8 @@ PYTHON = BIN / "python"
 LOCK = ROOT / "requirements.lock"
 STAMP = VENV / ".installed"
 STAR = ROOT.parent / "shared" / "data" / "star" / "dialogues.jsonl.gz"
-DEMO_HANDOFFS = ROOT / "cases" / "demo" / "handoffs.jsonl"
+DEMO_HANDOFFS = ROOT / "demo" / "handoffs.jsonl"
+WORKER_RESTARTS = 5  # a worker that keeps dying is a fault to show, not to hide
 
 
 def say(message: str) -> None:
@@ -85,12 +87,11 @@ def stop(processes: list[subprocess.Popen[bytes]]) -> None:
 def replay_demo(
     url: str, key: str, sources: list[str], env: dict[str, str], processes: list[Any]
 ) -> None:
-    for source in sources:
-        path, _, limit = source.partition("@")
-        # Recorded conversations, dated as if they had just happened.
-        extra = ["--recent", *(["--limit", limit] if limit else [])]
+    for path in sources:
+        # Dated as if they had just happened; handed off where the desk's advice says.
+        command = ["manage.py", "replay", path, "--url", url, "--key", key, "--recent", "--assess"]
         replay = subprocess.Popen(
-            [str(PYTHON), "manage.py", "replay", path, "--url", url, "--key", key, *extra],
+            [str(PYTHON), *command],
             cwd=ROOT,
             env=env,
         )
@@ -98,12 +99,18 @@ def replay_demo(
         replay.wait()
 
 
-def demo_sources(options: argparse.Namespace) -> list[str]:
-    sources = [str(DEMO_HANDOFFS)]
+def demo_sources(live_file: Path) -> list[str]:
+    """The demo's own handoffs, then the recorded support conversations seed_demo picked."""
+    return [str(DEMO_HANDOFFS), *([str(live_file)] if live_file.is_file() else [])]
+
+
+def seed_arguments(options: argparse.Namespace, live_file: Path) -> list[str]:
+    """The day of history always; STAR's support conversations join it and arrive live."""
     star = Path(options.star_path) if options.star_path else STAR
-    if options.star and star.exists():
-        sources.append(f"{star}@{options.star}")
-    return sources
+    live_file.unlink(missing_ok=True)  # a run with --star 0 replays none of an earlier run's
+    if not options.star or not star.exists():
+        return []
+    return ["--star", str(star), "--live", str(options.star), "--live-file", str(live_file)]
 
 
 def stop_on_sigterm() -> None:
@@ -123,6 +130,7 @@ def run(options: argparse.Namespace) -> int:
     env.setdefault("LOG_LEVEL", "WARNING")  # keep the terminal for what the user needs
     var = Path(env.get("HANDOFF_VAR_DIR", ROOT / "var"))
     key_file = var / "demo-api-key"
+    live_file = var / "demo-live.jsonl"
     say("migrating the database")
     manage("migrate", "--no-input", "-v0", env=env)
     say("seeding the demo")
@@ -132,46 +140,34 @@ def run(options: argparse.Namespace) -> int:
         str(key_file),
         "--demo-receiver",
         f"http://127.0.0.1:{options.port}",
+        *seed_arguments(options, live_file),
         env=env,
     )
+    worker_command = [
+        str(BIN / "celery"),
+        *["-A", "handoff_site", "worker", "--beat", "--loglevel", "warning"],
+        *["--concurrency", "2", "--schedule", str(var / "celerybeat-schedule")],
+    ]
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        processes.append(
-            subprocess.Popen(
-                [
-                    str(BIN / "celery"),
-                    "-A",
-                    "handoff_site",
-                    "worker",
-                    "--beat",
-                    "--loglevel",
-                    "warning",
-                    "--concurrency",
-                    "2",
-                    "--schedule",
-                    str(var / "celerybeat-schedule"),
-                ],
-                cwd=ROOT,
-                env=env,
-            )
+        worker = subprocess.Popen(worker_command, cwd=ROOT, env=env)
+        processes.append(worker)
+        web = subprocess.Popen(
+            [
+                str(BIN / "uvicorn"),
+                "handoff_site.asgi:application",
+                "--host",
+                options.host,
+                "--port",
+                str(options.port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            cwd=ROOT,
+            env=env,
         )
-        processes.append(
-            subprocess.Popen(
-                [
-                    str(BIN / "uvicorn"),
-                    "handoff_site.asgi:application",
-                    "--host",
-                    options.host,
-                    "--port",
-                    str(options.port),
-                    "--log-level",
-                    "warning",
-                    "--no-access-log",
-                ],
-                cwd=ROOT,
-                env=env,
-            )
-        )
+        processes.append(web)
         url = f"http://127.0.0.1:{options.port}"
         if not wait_for(f"{url}/healthz", 60):
             say("the server did not come up; see the output above")
@@ -184,14 +180,27 @@ def run(options: argparse.Namespace) -> int:
         )
         say(f"API key of the demo-bot integration: {key}")
         say(f"what the customers are told: {url}/demo/bot/")
-        servers = list(processes)
         # The demo's handoffs arrive through the real API while the desk is already usable.
         threading.Thread(
-            target=replay_demo, args=(url, key, demo_sources(options), env, processes), daemon=True
+            target=replay_demo,
+            args=(url, key, demo_sources(live_file), env, processes),
+            daemon=True,
         ).start()
-        while all(process.poll() is None for process in servers):
+        restarts = 0
+        while web.poll() is None:
             time.sleep(0.5)
-        say("a process stopped; shutting down")
+            if worker.poll() is None:
+                continue
+            # Callbacks and SLA sweeps wait in the broker meanwhile; nothing is lost.
+            if restarts == WORKER_RESTARTS:
+                say(f"the worker stopped {restarts + 1} times; shutting down")
+                return 1
+            restarts += 1
+            say(f"the worker stopped (exit {worker.returncode}); starting it again")
+            processes.remove(worker)
+            worker = subprocess.Popen(worker_command, cwd=ROOT, env=env)
+            processes.append(worker)
+        say("the web server stopped; shutting down")
         return 1
     except KeyboardInterrupt:
         say("stopping")
@@ -205,6 +214,14 @@ def test(extra: list[str]) -> int:
     return subprocess.run([str(BIN / "pytest"), *extra], cwd=ROOT, check=False).returncode
 
 
+def screenshots(extra: list[str]) -> int:
+    """Every page at 1440 and 390 px into docs/, from a demo desk of its own: see
+    docs/screenshots.py."""
+    ensure_venv()
+    script = [str(PYTHON), str(ROOT / "docs" / "screenshots.py"), *extra]
+    return subprocess.run(script, cwd=ROOT, check=False).returncode
+
+
 def lint() -> int:
     """What CI checks before the tests: lint, format, types, migrations in step with models."""
     ensure_venv()
@@ -214,6 +231,7 @@ def lint() -> int:
         [str(BIN / "ruff"), "check", "."],
         [str(BIN / "ruff"), "format", "--check", "."],
         [str(BIN / "mypy"), "."],
+        [str(BIN / "lint-imports"), "--no-cache"],  # the layers of .importlinter
         [str(PYTHON), "manage.py", "makemigrations", "--check", "--dry-run"],
     ]
     for command in checks:
@@ -234,17 +252,23 @@ def main() -> int:
     run_parser.add_argument(
         "--star",
         type=int,
-        default=60,
-        help="recorded STAR conversations to replay as handoffs (0: none)",
+        default=20,
+        help="recorded STAR support conversations that arrive as handoffs once the desk is up; "
+        "more of them fill the seeded history (0: none, the history from the demo's own)",
     )
     run_parser.add_argument("--star-path", help="STAR dialogues file (default: ../shared/data)")
     commands.add_parser("test", help="run the whole test suite (arguments go to pytest)")
     commands.add_parser("lint", help="ruff, mypy and the migrations check, as CI runs them")
+    commands.add_parser(
+        "screenshots", help="every page at 1440 and 390 px wide into docs/ (--out DIR elsewhere)"
+    )
     options, extra = parser.parse_known_args()
     if options.command == "run":
         return run(options)
     if options.command == "lint":
         return lint()
+    if options.command == "screenshots":
+        return screenshots(extra)
     return test(extra)
 
 

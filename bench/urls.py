@@ -1,20 +1,14 @@
-"""The site's URLs plus ``POST /bench/insert``, the baseline the intake is measured against,
-and ``GET /bench/empty-page``, the desk's frame for a signed-in user with nothing in it.
-
-The baseline is the least an insert endpoint on this stack can do: a plain sync Django view that
-goes through the same middleware, parses the same JSON body and inserts it as one row with one
-statement on a pooled connection. Its table (``bench_baseline``) is created by
-``bench/intake.py``. ``GET /bench/worker`` answers which server process it reached.
-"""
-
-from __future__ import annotations
+"""The site's URLs plus the benchmarks' own: ``POST /bench/insert``, the least an insert endpoint
+on this stack can do (a plain sync view through the same middleware, the same JSON body parsed
+and inserted as one row; bench/intake.py creates its table), ``GET /bench/worker`` (which server
+process answered) and ``GET /bench/empty-page`` (the desk's frame for a signed-in user)."""
 
 import json
 import os
 
 from django.contrib.auth.decorators import login_required
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, JsonResponse
 from django.shortcuts import render
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
@@ -40,21 +34,13 @@ def baseline_insert(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"id": row[0] if row else None}, status=201)
 
 
-@login_required
-def empty_page(request: HttpRequest) -> HttpResponse:
-    """Every page of the desk's cost before its content: the session, the user, the menu's
-    permission checks and the base template (bench/pages.py reports it beside the pages)."""
-    return render(request, "base.html", {})
-
-
-def worker(request: HttpRequest) -> JsonResponse:
-    """Which server process answered: lets the load generator spread its connections."""
-    return JsonResponse({"pid": os.getpid()})
-
-
 urlpatterns = [
     *site_urlpatterns,
     path("bench/insert", baseline_insert, name="bench-insert"),
-    path("bench/worker", worker, name="bench-worker"),
-    path("bench/empty-page", empty_page, name="bench-empty-page"),
+    path("bench/worker", lambda request: JsonResponse({"pid": os.getpid()}), name="bench-worker"),
+    path(
+        "bench/empty-page",
+        login_required(lambda request: render(request, "base.html", {})),
+        name="bench-empty-page",
+    ),
 ]

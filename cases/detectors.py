@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from cases.schemas import HandoffPackage, TranscriptMessage
+from cases.package import HandoffPackage, TranscriptMessage
+from vocabulary import POLICY_FLAGS, is_high_value_tier
 
 # Word lists, matched on whole words / phrases, case-insensitively. Small on purpose: each hit is
 # shown to the agent as evidence, so a false positive is visible and cheap.
@@ -95,7 +96,6 @@ HUMAN_REQUEST = (
     "speak with someone", "representative", "operator", "your supervisor", "your manager",
     "connect me to",
 )  # fmt: skip
-POLICY_FLAGS = frozenset({"legal_threat", "chargeback_threat", "security"})
 
 
 def _phrase_pattern(phrases: tuple[str, ...]) -> re.Pattern[str]:
@@ -164,8 +164,7 @@ def high_value_reason(package: HandoffPackage) -> str | None:
     customer = package.customer
     if customer is None:
         return None
-    tiers = {tier.lower() for tier in settings.HANDOFF_HIGH_VALUE_TIERS}
-    if customer.tier and customer.tier.lower() in tiers:
+    if is_high_value_tier(customer.tier):
         return f"customer tier is {customer.tier}"
     floor = settings.HANDOFF_HIGH_VALUE_LTV
     if customer.lifetime_value is not None and customer.lifetime_value >= floor:

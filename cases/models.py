@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+import vocabulary
 from queues.models import Queue
 
 
@@ -24,7 +25,24 @@ def new_webhook_id() -> str:
 class Integration(models.Model):
     """A bot platform that hands conversations over. Its API key is stored only as a hash."""
 
+    class Platform(models.TextChoices):
+        # The form callbacks take (cases/callbacks/platforms.py); the adapters that read each
+        # platform's handoff are api/adapters/.
+        DESK = "", "The desk's own callbacks"
+        BOTFRAMEWORK = "botframework", "Microsoft Bot Framework / Copilot Studio"
+        DIALOGFLOW_CX = "dialogflow-cx", "Dialogflow CX"
+        SUNSHINE = "sunshine", "Zendesk Sunshine Conversations"
+        BOTPRESS = "botpress", "Botpress HITL"
+        RASA = "rasa", "Rasa"
+
     name = models.CharField(max_length=100, unique=True)
+    platform = models.CharField(
+        max_length=20,
+        choices=Platform.choices,
+        default=Platform.DESK,
+        blank=True,
+        help_text="Callbacks are sent in this platform's own form where it has one.",
+    )
     key_prefix = models.CharField(max_length=16, help_text="Shown to tell keys apart.")
     key_hash = models.CharField(max_length=64, unique=True)
     callback_url = models.URLField(blank=True, max_length=500)
@@ -74,20 +92,8 @@ class Case(models.Model):
         AWAITING_CUSTOMER = "awaiting_customer", "Awaiting customer"
         RESOLVED = "resolved", "Resolved"
 
-    class Priority(models.IntegerChoices):
-        LOW = 0, "Low"
-        NORMAL = 1, "Normal"
-        HIGH = 2, "High"
-        URGENT = 3, "Urgent"
-
-    class Trigger(models.TextChoices):
-        CUSTOMER_REQUEST = "customer_request", "Customer asked for a human"
-        REPEATED_FAILURE = "repeated_failure", "Repeated failure"
-        LOW_CONFIDENCE = "low_confidence", "Low intent confidence"
-        FRUSTRATION = "frustration", "Customer frustration"
-        POLICY_SENSITIVE = "policy_sensitive", "Policy-sensitive topic"
-        HIGH_VALUE = "high_value", "High-value customer"
-        OTHER = "other", "Other"
+    Priority = vocabulary.Priority
+    Trigger = vocabulary.TriggerReason
 
     # Foreign keys whose lookups a composite index below already serves get no index of their
     # own: every index is paid for on each of the many inserts.
@@ -153,6 +159,15 @@ class Case(models.Model):
         help_text="The desk saw the customer restate, after the handoff, "
         "something they had told the bot.",
     )
+
+    # Escalation timing (issue 15), set at intake by replaying the transcript message by message
+    # under the published escalation policy: the customer message at which the desk would have
+    # handed off, and how many customer messages and seconds the bot went on after it.
+    first_risk_seq = models.PositiveIntegerField(null=True, blank=True)
+    risk_lead_messages = models.PositiveIntegerField(null=True, blank=True)
+    risk_lead_seconds = models.PositiveIntegerField(null=True, blank=True)
+    escalation_score = models.FloatField(null=True, blank=True)
+    escalation_policy_version = models.PositiveIntegerField(null=True, blank=True)
 
     previous_case = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="next_cases"
@@ -229,6 +244,15 @@ class Case(models.Model):
     @property
     def assignee_name(self) -> str:
         return person_name(self.assignee)
+
+    @property
+    def early_risk_seq(self) -> int | None:
+        """The message the desk would have handed off after, when the bot went on past it."""
+        return self.first_risk_seq if self.risk_lead_messages else None
+
+
+# The cases an agent is working on: what counts against their capacity in a queue.
+OPEN_WORK = (Case.Status.ASSIGNED, Case.Status.AWAITING_CUSTOMER)
 
 
 class Message(models.Model):
@@ -335,12 +359,14 @@ class CaseEvent(models.Model):
         "replied": "replied",
         "noted": "added a note",
         "intent_corrected": "corrected the intent",
+        "risk_flag_reviewed": "judged a risk flag",
         "awaiting_customer": "waiting for the customer",
         "resolved": "resolved",
         "reopened": "reopened",
         "reassigned": "reassigned",
         "csat_recorded": "customer rated",
         "sla_breached": "missed its SLA",
+        "customer_told": "customer told what happens next",
     }
 
     def __str__(self) -> str:
@@ -374,6 +400,80 @@ class IntentCorrection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_intent} → {self.to_intent}"
+
+    @property
+    def agent_name(self) -> str:
+        return person_name(self.agent) or "a former agent"
+
+
+class EscalationPolicy(models.Model):
+    """When the desk tells a bot to hand off: per-signal switches and thresholds (the fields of
+    ``escalation.assess.Policy``, stored as JSON), edited like routing rules: a draft, a dry run
+    over recent handoffs, publish with a note, versions, rollback."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        PUBLISHED = "published", "Published"
+        ARCHIVED = "archived", "Archived"
+
+    version = models.PositiveIntegerField(unique=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    thresholds = models.JSONField(default=dict, blank=True)
+    note = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    published_at = models.DateTimeField(null=True, blank=True)
+    # Bumped on every draft edit, so two admins editing one draft see a conflict.
+    edit_version = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["status"],
+                condition=Q(status="published"),
+                name="one_published_escalation_policy",
+            )
+        ]
+        permissions = [
+            ("manage_escalation", "Can edit, dry-run, publish and roll back the escalation policy")
+        ]
+
+    def __str__(self) -> str:
+        return f"v{self.version} ({self.status})"
+
+
+class RiskFlagReview(models.Model):
+    """An agent's verdict on one risk flag of a case: whether the signal was right. The metrics
+    show each signal's precision from these, and the escalation model can learn from them."""
+
+    class Verdict(models.TextChoices):
+        CONFIRMED = "confirmed", "Confirmed"
+        DISMISSED = "dismissed", "Dismissed"
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="flag_reviews")
+    flag = models.CharField(max_length=100)
+    raised_by = models.CharField(max_length=20)  # "bot" or "derived" (the desk's detectors)
+    verdict = models.CharField(max_length=20, choices=Verdict.choices)
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["case", "flag"]
+        constraints = [
+            models.UniqueConstraint(fields=["case", "flag"], name="one_review_per_case_flag")
+        ]
+        indexes = [models.Index(fields=["reviewed_at"], name="flag_review_at")]
+
+    def __str__(self) -> str:
+        return f"{self.flag}: {self.verdict}"
 
     @property
     def agent_name(self) -> str:
@@ -483,3 +583,46 @@ class Presence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} on {self.case_id or 'the desk'}"
+
+
+class CannedReply(models.Model):
+    """A saved reply agents insert into the composer (Zendesk's macros, Intercom's saved
+    replies). No queue means every queue. ``body`` is plain text whose ``{{customer.name}}``
+    style placeholders ``cases.services.canned.canned_fill`` fills from the case."""
+
+    name = models.CharField(max_length=120)
+    body = models.TextField()
+    queue = models.ForeignKey(
+        Queue, null=True, blank=True, on_delete=models.CASCADE, related_name="canned_replies"
+    )
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        indexes = [models.Index(fields=["is_active", "queue", "name"], name="canned_active")]
+        permissions = [("manage_cannedreply", "Can create, edit and archive canned replies")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CannedReplyUse(models.Model):
+    """One insertion of a canned reply into a sent reply: the metrics count these."""
+
+    reply = models.ForeignKey(CannedReply, on_delete=models.CASCADE, related_name="uses")
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="+")
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    used_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["used_at", "reply"], name="canned_use_period")]
+
+    def __str__(self) -> str:
+        return f"{self.reply_id} on case {self.case_id}"

@@ -9,17 +9,18 @@ from typing import Any
 
 from cases.models import Case
 from cases.selectors import WaitEstimate
+from vocabulary import TriggerReason
 
 logger = logging.getLogger(__name__)
 
-TRIGGER_SENTENCES = {
-    "customer_request": " as you asked",
-    "repeated_failure": " because I couldn't sort this out for you myself",
-    "low_confidence": " so that someone can make sure we get this right",
-    "frustration": " so that a person can help you straight away",
-    "policy_sensitive": " because this needs a specialist",
-    "high_value": " so that a specialist can look after you",
-    "other": "",
+TRIGGER_SENTENCES: dict[str, str] = {
+    TriggerReason.CUSTOMER_REQUEST: " as you asked",
+    TriggerReason.REPEATED_FAILURE: " because I couldn't sort this out for you myself",
+    TriggerReason.LOW_CONFIDENCE: " so that someone can make sure we get this right",
+    TriggerReason.FRUSTRATION: " so that a person can help you straight away",
+    TriggerReason.POLICY_SENSITIVE: " because this needs a specialist",
+    TriggerReason.HIGH_VALUE: " so that a specialist can look after you",
+    TriggerReason.OTHER: "",
 }
 # What to ask the customer to have ready when the bot did not collect it, by intent prefix.
 WANTED_FACTS = {

@@ -34,13 +34,25 @@ def presence_leave(*, channel_name: str) -> None:
     Presence.objects.filter(channel_name=channel_name).delete()
 
 
-def presence_touch(*, channel_name: str) -> None:
-    Presence.objects.filter(channel_name=channel_name).update(seen_at=timezone.now())
+def presence_touch(*, channel_name: str, user: Any, case_id: int | None) -> bool:
+    """The page's heartbeat. True when the page had stopped counting and counts again: its row
+    was stale or already purged while the socket stayed open (a suspended laptop, a background
+    tab whose timers the browser slowed), so the pages that show its user must hear it. Before,
+    such a page stayed "offline" until it reconnected, however long it was open."""
+    if _live().filter(channel_name=channel_name).update(seen_at=timezone.now()):
+        return False
+    presence_join(channel_name=channel_name, user=user, case_id=case_id)
+    return True
 
 
 def presence_purge() -> int:
     deleted, _ = Presence.objects.filter(seen_at__lt=timezone.now() - STALE_AFTER).delete()
     return deleted
+
+
+def queue_presence_frame(queue_id: int) -> dict[str, Any]:
+    """Who of the queue's agents is online, for the pages that show the queue."""
+    return {"type": "desk.presence", "queue_id": queue_id, "online": queue_online(queue_id)}
 
 
 def case_viewers(case_id: int) -> list[str]:

@@ -4,15 +4,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from statistics import median
 from typing import Any
 
-from django.db.models import Count, F, Func, Min, Q, QuerySet, TextField, Value
-from django.db.models.functions import Cast, Lower
+from django.db.models import (
+    Count,
+    F,
+    Func,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    TextField,
+    Value,
+)
+from django.db.models.functions import Cast, Lower, Substr
 from django.http import Http404
 from django.utils import timezone
 
-from cases.models import Case, Integration, Message, Presence
+from cases.models import OPEN_WORK, Case, Integration, Message, Presence, RiskFlagReview
 from cases.permissions import visible_cases
 from cases.presence import STALE_AFTER
 from queues.models import Membership, Queue
@@ -58,12 +70,16 @@ def queue_position(case: Case) -> int | None:
     """1 for the next case an agent of the queue will take; None once the case is taken."""
     if case.status != Case.Status.WAITING:
         return None
+    ties = Q(priority=case.priority, sla_due_at=case.sla_due_at)
+    if case.pk is not None:
+        ties &= Q(pk__lt=case.pk)
+    # (A case not yet stored, whose promise intake writes with it, comes after all its equals.)
     ahead = (
         Case.objects.filter(queue_id=case.queue_id, status=Case.Status.WAITING)
         .filter(
             Q(priority__gt=case.priority)
             | Q(priority=case.priority, sla_due_at__lt=case.sla_due_at)
-            | Q(priority=case.priority, sla_due_at=case.sla_due_at, pk__lt=case.pk)
+            | ties
         )
         .count()
     )
@@ -107,7 +123,6 @@ MIN_HANDLED = 3  # fewer is no history
 def queue_staffing(queue_id: int) -> Staffing:
     """Online members (a live presence row) with their capacity here and the open cases they
     hold from this queue: two indexed queries, the second only when someone is online."""
-    from cases.actions import OPEN_WORK  # actions imports services, which imports us
 
     live_users = Presence.objects.filter(seen_at__gte=timezone.now() - STALE_AFTER).values(
         "user_id"
@@ -223,9 +238,10 @@ def my_open_cases(user: Any) -> QuerySet[Case]:
     return (
         Case.objects.filter(
             assignee=user,
-            status__in=[Case.Status.ASSIGNED, Case.Status.AWAITING_CUSTOMER],
+            status__in=OPEN_WORK,
         )
         .select_related("queue")
+        .annotate(last_customer_text=LastCustomerText())
         .order_by("status", "-priority", "sla_due_at")
     )
 
@@ -243,9 +259,74 @@ class QueueFilters:
         return any((self.intent, self.trigger, self.flag, self.tier, self.q))
 
 
+# Enough of the latest customer message for a one-line preview (cases/live/rows.py cuts
+# it at a word); a long message is not read whole for every row.
+PREVIEW_READ_CHARS = 200
+
+
+class LastCustomerText(Subquery):
+    """The start of the case's latest customer message: one probe per listed row of the
+    (case, seq) index, read backwards (``tests/cases/test_selectors.py`` checks the plan)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            Message.objects.filter(case=OuterRef("pk"), role=Message.Role.CUSTOMER)
+            .order_by("-seq")
+            .values(start=Substr("text", 1, PREVIEW_READ_CHARS))[:1]
+        )
+
+
+def last_customer_text(case_id: int) -> str | None:
+    """The same for one case (a row pushed live)."""
+    return (
+        Message.objects.filter(case_id=case_id, role=Message.Role.CUSTOMER)
+        .order_by("-seq")
+        .values_list(Substr("text", 1, PREVIEW_READ_CHARS), flat=True)
+        .first()
+    )
+
+
 def waiting_cases(queue: Queue, filters: QueueFilters) -> QuerySet[Case]:
     """The queue page's list: waiting cases by priority, then SLA due time."""
-    cases = Case.objects.filter(queue=queue, status=Case.Status.WAITING)
+    cases = _filtered(Case.objects.filter(queue=queue, status=Case.Status.WAITING), filters)
+    return (
+        cases.only(*QUEUE_ROW_FIELDS)
+        .annotate(last_customer_text=LastCustomerText())
+        .order_by("-priority", "sla_due_at", "pk")
+    )
+
+
+class QueueView(StrEnum):
+    """The queue page's tabs: who is waiting, and what teammates are working on."""
+
+    WAITING = "waiting"
+    ASSIGNED = "assigned"
+    AWAITING = "awaiting"
+
+
+IN_WORK_STATUS = {
+    QueueView.ASSIGNED: Case.Status.ASSIGNED,
+    QueueView.AWAITING: Case.Status.AWAITING_CUSTOMER,
+}
+
+
+def cases_in_work(queue: Queue, view: QueueView, filters: QueueFilters) -> QuerySet[Case]:
+    """The queue's cases that agents hold (``assigned``) or that wait on the customer
+    (``awaiting``), with their assignee; the longest without activity first, as those are
+    the ones a teammate or supervisor should look at."""
+    cases = _filtered(Case.objects.filter(queue=queue, status=IN_WORK_STATUS[view]), filters)
+    return (
+        cases.select_related("assignee")
+        .only(*QUEUE_ROW_FIELDS, "updated_at", *(f"assignee__{f}" for f in ASSIGNEE_NAME))
+        .annotate(last_customer_text=LastCustomerText())
+        .order_by("updated_at", "pk")
+    )
+
+
+ASSIGNEE_NAME = ("first_name", "last_name", "username")
+
+
+def _filtered(cases: QuerySet[Case], filters: QueueFilters) -> QuerySet[Case]:
     if filters.intent:
         cases = cases.filter(current_intent=filters.intent)
     if filters.trigger:
@@ -261,7 +342,7 @@ def waiting_cases(queue: Queue, filters: QueueFilters) -> QuerySet[Case]:
         cases = cases.alias(search_text=SearchText()).filter(
             search_text__contains=Lower(Value(filters.q))
         )
-    return cases.only(*QUEUE_ROW_FIELDS).order_by("-priority", "sla_due_at", "pk")
+    return cases
 
 
 class SearchText(Func):
@@ -270,7 +351,7 @@ class SearchText(Func):
 
     On PostgreSQL this is, term for term, the expression of the trigram index
     ``case_waiting_search`` (migration 0012), so a search among thousands of waiting cases reads
-    that index instead of every row; ``tests/cases/test_search.py`` checks the plan uses it.
+    that index instead of every row; ``tests/cases/test_selectors.py`` checks the plan uses it.
     Separators are written into the SQL, not passed as parameters, for the same reason; they are
     newlines, which a search box cannot send, so a term never matches across two fields.
     """
@@ -305,6 +386,7 @@ QUEUE_ROW_FIELDS = (
     "handed_off_at",
     "sla_due_at",
     "external_id",
+    "channel",
     "is_repeat_contact",
     "version",
 )
@@ -362,3 +444,107 @@ def related_cases(case: Case, limit: int = 10) -> QuerySet[Case]:
         .only("pk", "status", "handed_off_at", "current_intent", "resolution_code", "queue__name")
         .order_by("-handed_off_at")[:limit]
     )
+
+
+@dataclass(frozen=True)
+class CustomerPromise:
+    """What the customer was told at handoff: their place in line, the wait, what to have
+    ready. The agent keeps to it, so the handoff does not contradict itself."""
+
+    told_at: datetime
+    message: str
+    position: int | None
+    wait_seconds: int | None
+    basis: str
+    ready: str
+
+
+def customer_promise(case: Case) -> CustomerPromise | None:
+    row = case.events.filter(kind="customer_told").order_by("-id").values("created_at", "data")
+    told = row.first()
+    if told is None:
+        return None
+    data = told["data"] or {}
+    return CustomerPromise(
+        told_at=told["created_at"],
+        message=str(data.get("message", "")),
+        position=data.get("position"),
+        wait_seconds=data.get("wait_seconds"),
+        basis=str(data.get("basis", "")),
+        ready=str(data.get("ready", "")),
+    )
+
+
+@dataclass(frozen=True)
+class PreviousCase:
+    """The case a repeat contact follows, as the agent needs it: what it was about (after any
+    correction), how it ended, and how its conversation ended."""
+
+    case: Case
+    corrected_to: str
+    corrected_by: str
+    last_messages: list[dict[str, Any]]
+    message_count: int
+
+
+PREVIOUS_TAIL = 6
+
+
+def previous_case(case: Case) -> PreviousCase | None:
+    if case.previous_case_id is None:
+        return None
+    earlier = (
+        Case.objects.select_related("queue", "assignee")
+        .only(
+            "pk",
+            "status",
+            "queue__name",
+            "current_intent",
+            "detected_intent",
+            "resolution_code",
+            "resolved_at",
+            "handed_off_at",
+            "summary",
+            "assignee__first_name",
+            "assignee__last_name",
+            "assignee__username",
+        )
+        .filter(pk=case.previous_case_id)
+        .first()
+    )
+    if earlier is None:
+        return None
+    correction = earlier.intent_corrections.select_related("agent").order_by("-id").first()
+    messages = list(earlier.messages.order_by("-seq").values(*TRANSCRIPT_FIELDS)[:PREVIOUS_TAIL])
+    return PreviousCase(
+        case=earlier,
+        corrected_to=correction.to_intent if correction else "",
+        corrected_by=(correction.agent_name if correction else ""),
+        last_messages=messages[::-1],
+        message_count=earlier.messages.count(),
+    )
+
+
+@dataclass(frozen=True)
+class RiskItem:
+    """One risk flag of a case as the case page shows it: who raised it, on what evidence, and
+    an agent's verdict on it if one was given."""
+
+    flag: str
+    raised_by: str  # "bot" or "derived" (the desk's detectors)
+    evidence: str
+    review: RiskFlagReview | None
+
+
+def case_risk_items(case: Case) -> list[RiskItem]:
+    reviews = {review.flag: review for review in case.flag_reviews.select_related("agent")}
+    evidence = {item.get("flag"): item for item in case.risk_evidence if isinstance(item, dict)}
+    return [
+        RiskItem(
+            flag=flag,
+            raised_by=str(evidence.get(flag, {}).get("source", "bot")),
+            evidence=str(evidence.get(flag, {}).get("evidence", "")),
+            review=reviews.get(flag),
+        )
+        for flag in case.risk_flags
+    ]

@@ -11,16 +11,19 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from cases.routing import websocket_urlpatterns  # noqa: E402
+from cases.live.relay import lifespan  # noqa: E402
+from cases.live.urls import websocket_urlpatterns  # noqa: E402
+from handoff_site.origin import SameOriginValidator  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
+        # The embedded mode's web process receives the other processes' live events while it
+        # serves (cases/live/relay.py); with Redis it has nothing to start.
+        "lifespan": lifespan,
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
+        # Only this desk's own pages, port included (handoff_site/origin.py).
+        "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
 

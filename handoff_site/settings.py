@@ -1,16 +1,21 @@
 """Settings, all from the environment, with working defaults for the embedded mode.
 
-Embedded (no DATABASE_URL / REDIS_URL): a SQLite file, the in-memory channel layer, and Celery on
-kombu's filesystem transport under ``var/``. Production: PostgreSQL with a psycopg pool, Redis for
-the channel layer and the Celery broker.
+Embedded (no DATABASE_URL / REDIS_URL): a SQLite file, the in-memory channel layer (the other
+processes relay to it), and Celery on kombu's filesystem transport under ``var/``. Production:
+PostgreSQL with a psycopg pool, Redis for the channel layer and the Celery broker.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
+import re
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -66,13 +71,18 @@ INSTALLED_APPS = [
     "ninja",
     "queues",
     "cases",
-    "demo_bot",
+    "demo.apps.DemoBotConfig",
+    "web",
+    "axes",  # sign-in throttling, after django.contrib.auth as its docs ask
+    "csp",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
-    "cases.middleware.ApiBodyLimitMiddleware",
+    "handoff_site.middleware.ApiProblemMiddleware",  # outside the rest: it answers for their errors
+    "handoff_site.middleware.ApiBodyLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -80,7 +90,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "cases.middleware.HtmxSignInMiddleware",
+    "handoff_site.middleware.HtmxSignInMiddleware",
+    "handoff_site.middleware.AdminToFieldMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "handoff_site.urls"
@@ -99,6 +112,15 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
             ],
         },
+    },
+    {
+        # Only the hot fragments (cases/_queue_row.jinja, _transcript.jinja, _badges.jinja),
+        # which the tags of cases/templatetags render by name; every page stays a Django template.
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
+        "NAME": "jinja2",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": False,
+        "OPTIONS": {"environment": "handoff_site.jinja_env.environment"},
     },
 ]
 
@@ -146,9 +168,17 @@ if REDIS_URL:
     }
     CELERY_BROKER_URL = REDIS_URL
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    # A real broker without any server: kombu's filesystem transport under var/.
-    CELERY_BROKER_URL = "filesystem://"
+    # The pages' sockets live in the one web process: the worker and every other process relay
+    # their group_sends to it over a Unix socket under var/ (cases/live/relay.py).
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "cases.live.relay.RelayChannelLayer",
+            "CONFIG": {"path": str(VAR_DIR / "live.sock")},
+        }
+    }
+    # A real broker without any server: kombu's filesystem transport under var/, with its
+    # races between processes closed (handoff_site/broker.py).
+    CELERY_BROKER_URL = "deskfs://"
     _broker_dir = VAR_DIR / "broker"
     for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
@@ -158,6 +188,11 @@ else:
         "processed_folder": str(_broker_dir / "processed"),
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
+        # The transport sleeps this long whenever it finds no message or may not take one (the
+        # worker's prefetch is full): at kombu's 1 s the worker ran about 3 tasks a second
+        # however short (200 drained in 54-90 s, 6 s at 0.1), and the SLA sweep, behind 600
+        # queued callbacks, marked a breach 157 s late (24 s at 0.1).
+        "polling_interval": 0.1,
     }
 
 CELERY_TASK_ACKS_LATE = True
@@ -182,13 +217,19 @@ CELERY_BEAT_SCHEDULE = {
     "presence-purge": {"task": "cases.tasks.purge_presence", "schedule": 60.0},
     # Every second: a breach is marked within about a second of its due time.
     "sla-breaches": {"task": "cases.tasks.mark_sla_breaches", "schedule": 1.0},
+    "escalation-timing-sweep": {"task": "cases.tasks.sweep_escalation_timing", "schedule": 60.0},
 }
 
 # --- auth -------------------------------------------------------------------------------------
 LOGIN_URL = "login"
-CSRF_FAILURE_VIEW = "cases.views.csrf_failure"
+CSRF_FAILURE_VIEW = "handoff_site.pages.csrf_failure"
 LOGIN_REDIRECT_URL = "cases:home"
 LOGOUT_REDIRECT_URL = "login"
+# django-axes first: it refuses a locked-out sign-in before the password is even checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -217,11 +258,85 @@ else:
 # --- security ---------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-if env_bool("HTTPS", False):
+HTTPS = env_bool("HTTPS", False)
+if HTTPS:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    # The probes of a load balancer speak plain HTTP inside the network.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz/?$"]
+    # A year, as `check --deploy` and the preload list ask; HSTS_PRELOAD only by choice.
+    SECURE_HSTS_SECONDS = env_int("HSTS_SECONDS", 365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("HSTS_PRELOAD", False)
+    if not SECURE_HSTS_PRELOAD:
+        # Preloading binds the domain and every subdomain to HTTPS in browsers for months: the
+        # domain owner's choice (HSTS_PRELOAD=1), not a default; check --deploy need not nag.
+        SILENCED_SYSTEM_CHECKS.append("security.W021")
+
+
+def _style_hash(template: str) -> str:
+    """The CSP source of a template's one <style> block: 'sha256-<base64 of its digest>'."""
+    text = (BASE_DIR / "templates" / template).read_text()
+    found = re.search(r"<style>(.*?)</style>", text, re.S)
+    if not found:
+        return NONE
+    digest = base64.b64encode(hashlib.sha256(found[1].encode()).digest()).decode()
+    return f"'sha256-{digest}'"
+
+
+_500_STYLE_HASH = _style_hash("500.html")
+
+# Content-Security-Policy (django-csp): scripts only from our own static files (a nonce for an
+# inline one that cannot be avoided; none today), no eval (htmx runs with allowEval false), the
+# page's socket and fetches to this origin only ('self' covers ws:/wss: of the same host).
+# Style attributes are allowed (style-src-attr): the metrics chart's legend colours and heat map
+# shades and the console's load bars are data, not a class; an attribute runs no script and,
+# without a selector, reads nothing. <style> elements stay ours: desk.css, a nonce, or the hash
+# of the standalone 500 page's own block (it is rendered without a request, so without a nonce).
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE, _500_STYLE_HASH],
+        "style-src-elem": [SELF, NONCE, _500_STYLE_HASH],
+        "style-src-attr": [UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        **({"upgrade-insecure-requests": True} if HTTPS else {}),
+    },
+}
+
+# Sign-in throttling (django-axes), on the desk's sign-in and the admin's: after
+# SIGNIN_FAILURE_LIMIT wrong passwords for one username, or from one address, that username or
+# address waits SIGNIN_LOCKOUT_MINUTES (Zendesk and Front lock for minutes too, not for ever).
+# Attempts made while locked out do not extend the wait, so the time on the page holds. A signed
+# in user clears their own count; an admin unlocks on the desk's Lockouts page
+# (handoff_site/lockouts.py), in Admin > Axes > Access attempts (delete) or with `manage.py
+# axes_reset_username NAME`. Every failure and lockout is kept in Axes' access failure log, every
+# sign-in in its access log, every unlock in the admin's log; refusals and unlocks log a line.
+AXES_ENABLED = env_bool("SIGNIN_THROTTLE", True)
+AXES_FAILURE_LIMIT = env_int("SIGNIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("SIGNIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one locks: per user, per address
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_LOCKOUT_CALLABLE = "handoff_site.signin.locked_out"
+AXES_USERNAME_CALLABLE = "handoff_site.signin.username_tried"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False  # no banner on every manage.py command
+# The address is REMOTE_ADDR: behind a proxy, run uvicorn with --proxy-headers (SECURITY.md).
 
 # --- the desk ---------------------------------------------------------------------------------
 # Whole request body of an API call; larger is a 413 before anything is parsed.
@@ -235,6 +350,9 @@ HANDOFF_IDEMPOTENCY_LOCK_SECONDS = 60
 HANDOFF_BASE_URL = os.environ.get("HANDOFF_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 # Customer lifetime value from which a customer counts as high value.
 HANDOFF_HIGH_VALUE_LTV = float(os.environ.get("HANDOFF_HIGH_VALUE_LTV", "2500"))
+# A handoff is late when the escalation policy would have handed off this many customer
+# messages or more before the bot did (the metrics page's "late escalations").
+HANDOFF_LATE_ESCALATION_MESSAGES = env_int("HANDOFF_LATE_ESCALATION_MESSAGES", 2)
 HANDOFF_HIGH_VALUE_TIERS = env_list("HANDOFF_HIGH_VALUE_TIERS", ["gold", "platinum", "vip"])
 # Intent confidence under which a handoff is a low-confidence one.
 HANDOFF_CONFIDENCE_FLOOR = float(os.environ.get("HANDOFF_CONFIDENCE_FLOOR", "0.5"))
@@ -259,5 +377,7 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         # One line per outbound request is noise (and may carry URLs with tokens).
         "httpx": {"level": "WARNING"},
+        # Axes says INFO for every step of every sign-in; its failures and lockouts are WARNINGs.
+        "axes": {"level": "WARNING"},
     },
 }

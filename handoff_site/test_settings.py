@@ -1,6 +1,7 @@
 """Settings for the test suite: the real settings, with test-only defaults filled in first."""
 
 import os
+import tempfile
 
 # Tests may run against a real DATABASE_URL (as CI does) without a production SECRET_KEY.
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production")
@@ -25,4 +26,7 @@ TEST_RUN_ID = os.environ.get("HANDOFF_TEST_RUN_ID") or os.urandom(4).hex()
 if REDIS_URL:
     CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"test-{TEST_RUN_ID}"  # type: ignore[index]
     CELERY_TASK_DEFAULT_QUEUE = f"test-{TEST_RUN_ID}"
+else:  # the embedded layer's relay socket: this run's own, not a running desk's var/live.sock
+    _socket = os.path.join(tempfile.gettempdir(), f"handoff-live-{TEST_RUN_ID}.sock")
+    CHANNEL_LAYERS["default"]["CONFIG"]["path"] = _socket  # type: ignore[index]
 HANDOFF_DEMO = True  # the demo bot platform's pages are tested too

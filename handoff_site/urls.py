@@ -3,18 +3,22 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from cases.api import api
+from api.endpoints import api
+from handoff_site import lockout_views, pages
 
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("lockouts/", lockout_views.lockout_list, name="signin_lockouts"),
+    path("lockouts/unlock/", lockout_views.lockout_unlock, name="signin_unlock"),
+    path("healthz", pages.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
-    path("", include("queues.urls")),
-    path("", include("cases.urls")),
+    path("", include("web.urls.queues")),
+    path("", include("web.urls.cases")),
 ]
 
-handler404 = "cases.views.not_found"
+handler404 = "handoff_site.pages.not_found"
 
 if settings.HANDOFF_DEMO:
-    urlpatterns.append(path("demo/bot/", include("demo_bot.urls")))
+    urlpatterns.append(path("demo/bot/", include("demo.urls")))

@@ -1,8 +1,18 @@
-"""The routing engine: a pure function from a handoff package and a rule set to a decision.
+"""The routing engine, the one intake, dry runs and the rule editor's test use: a rule set
+compiled once (``CompiledRules``), then a decision per package.
 
-Conditions are data (field path, operator, value) combined by ``all`` / ``any``, nested one
-level. A condition that cannot be evaluated (missing field, value of another type) is false,
-never an exception. No regular expressions, no code from admins.
+Conditions are data (``queues.rules``) over the routable fields (``queues.routable_fields``). The
+first enabled rule whose conditions hold decides; otherwise the default queue. A condition that
+cannot be evaluated (missing field, value of another type, a malformed member) is false, never an
+exception. No regular expressions, no code from admins.
+
+How it is fast: once per rule set, every condition becomes a closure specialised to its operator,
+with the expected text lower-cased and lists turned into frozensets; groups call their one or two
+members directly; a field no package can have is decided then and there. Once per package, each
+field is read the first time a rule asks for it and kept for the rules after it (most rules read
+the same few fields), and so is its lower-cased text; or, for a set that reads several of them,
+all at once; the customer's words are gathered only if a rule that reads them is reached. Nothing
+is built for the decision until a rule matches.
 """
 
 from __future__ import annotations
@@ -12,57 +22,34 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from queues.routable_fields import FACT_PREFIX, FIELDS, Member, Reader, facts_of, field_kind
+from queues.rules import (
+    OPERATORS_BY_KIND,
+    PRESENCE,
+    PRIORITY_NAMES,
+    RuleProblem,
+    RuleSpec,
+    condition_problems,
+    describe,
+    validate_rules,
+)
+
+__all__ = [  # the engine, and the rule language and fields its callers use with it
+    "FIELDS",
+    "OPERATORS_BY_KIND",
+    "PRIORITY_NAMES",
+    "CompiledRules",
+    "Decision",
+    "RuleProblem",
+    "RuleSpec",
+    "condition_problems",
+    "describe",
+    "field_kind",
+    "route",
+    "validate_rules",
+]
+
 MISSING = object()
-
-FIELDS: dict[str, str] = {
-    "intent.name": "text",
-    "intent.confidence": "number",
-    "customer.tier": "text",
-    "customer.lifetime_value": "number",
-    "customer.language": "text",
-    "trigger.reason": "text",
-    "risk_flags": "list",
-    "channel": "text",
-    "transcript.customer_text": "text",
-}
-FACT_PREFIX = "facts."
-OPERATORS_BY_KIND: dict[str, tuple[str, ...]] = {
-    "text": ("eq", "ne", "in", "not_in", "contains", "starts_with", "exists", "missing"),
-    "number": ("eq", "ne", "gte", "lte", "in", "not_in", "exists", "missing"),
-    "list": ("contains", "in", "not_in", "exists", "missing"),
-    "any": (
-        "eq",
-        "ne",
-        "in",
-        "not_in",
-        "contains",
-        "starts_with",
-        "gte",
-        "lte",
-        "exists",
-        "missing",
-    ),
-}
-
-
-def field_kind(path: str) -> str | None:
-    if path in FIELDS:
-        return FIELDS[path]
-    if path.startswith(FACT_PREFIX) and len(path) > len(FACT_PREFIX):
-        return "any"
-    return None
-
-
-@dataclass(frozen=True)
-class RuleSpec:
-    """A rule as the engine sees it, detached from the ORM so the engine stays pure."""
-
-    name: str
-    conditions: Mapping[str, Any]
-    queue: str
-    priority: int | None = None
-    sla_seconds: int | None = None
-    enabled: bool = True
 
 
 @dataclass(frozen=True)
@@ -75,44 +62,7 @@ class Decision:
     tried: list[str] = field(default_factory=list)
 
 
-def _part(package: Mapping[str, Any], name: str) -> Mapping[str, Any]:
-    value = package.get(name)
-    return value if isinstance(value, Mapping) else {}
-
-
-def package_view(package: Mapping[str, Any], *, with_text: bool = True) -> dict[str, Any]:
-    """The flat field values conditions look at, from a package as plain data. A part of the
-    wrong shape (a pasted package, say) reads as absent, never as an error. ``with_text=False``
-    skips gathering the customer's words, for rule sets that never look at them."""
-    customer = _part(package, "customer")
-    intent = _part(package, "intent")
-    trigger = _part(package, "trigger")
-    transcript = package.get("transcript")
-    customer_text = (
-        "\n".join(
-            # a message whose text is not text says nothing (not "None")
-            m.get("text", "") if isinstance(m.get("text", ""), str) else ""
-            for m in (transcript if isinstance(transcript, list) else [])
-            if isinstance(m, Mapping) and m.get("role") == "customer"
-        )
-        if with_text
-        else ""
-    )
-    flags = package.get("risk_flags")
-    view: dict[str, Any] = {
-        "intent.name": intent.get("name"),
-        "intent.confidence": intent.get("confidence"),
-        "customer.tier": customer.get("tier"),
-        "customer.lifetime_value": customer.get("lifetime_value"),
-        "customer.language": customer.get("language"),
-        "trigger.reason": trigger.get("reason"),
-        "risk_flags": list(flags) if isinstance(flags, list) else [],
-        "channel": package.get("channel") or None,
-        "transcript.customer_text": customer_text or None,
-    }
-    for key, value in _part(package, "facts").items():
-        view[FACT_PREFIX + str(key)] = value
-    return view
+# --- operators on a present value: anything they cannot compare is false ----------------------
 
 
 def _lower(value: Any) -> Any:
@@ -186,243 +136,12 @@ OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
 }
 
 
-def condition_holds(condition: Mapping[str, Any], view: Mapping[str, Any]) -> bool:
-    try:
-        if not isinstance(condition, Mapping):
-            return False
-        if "all" in condition:
-            members = condition["all"]
-            return isinstance(members, list) and all(condition_holds(c, view) for c in members)
-        if "any" in condition:
-            members = condition["any"]
-            return isinstance(members, list) and any(condition_holds(c, view) for c in members)
-        op, path = condition["op"], condition["field"]
-        if not isinstance(op, str) or not isinstance(path, str):
-            return False
-        actual = view.get(path, MISSING)
-        present = actual is not MISSING and actual is not None and actual != []
-        if op == "exists":
-            return present
-        if op == "missing":
-            return not present
-        if not present:
-            return op in {"ne", "not_in"}
-        return OPERATORS[op](actual, condition.get("value"))
-    except (KeyError, TypeError, ValueError):
-        return False
-
-
-def describe(condition: Any) -> str:
-    """Conditions in words, for explanations; what cannot be read is shown as "?"."""
-    if not isinstance(condition, Mapping):
-        return "?"
-    for group, joiner in (("all", " and "), ("any", " or ")):
-        if group in condition:
-            members = condition[group]
-            if not isinstance(members, list):
-                return "?"
-            words = joiner.join(describe(c) for c in members)
-            return (words or "always") if group == "all" else f"({words})"
-    value, op = condition.get("value"), condition.get("op")
-    if isinstance(op, str) and op in {"exists", "missing"}:
-        return f"{condition.get('field')} {op}"
-    shown = "[" + ", ".join(map(str, value)) + "]" if isinstance(value, list) else value
-    return f"{condition.get('field')} {condition.get('op')} {shown}"
-
-
-PRIORITY_NAMES = {0: "low", 1: "normal", 2: "high", 3: "urgent"}
-
-
-def _explain(rule: RuleSpec) -> str:
-    explanation = f"{rule.name}: {describe(rule.conditions)} → {rule.queue}"
-    if rule.priority is not None:
-        explanation += f", priority {PRIORITY_NAMES.get(rule.priority, rule.priority)}"
-    return explanation
-
-
-def route(package: Mapping[str, Any], rules: Sequence[RuleSpec], default_queue: str) -> Decision:
-    """First enabled rule whose conditions hold decides; otherwise the default queue."""
-    view = package_view(package)
-    tried: list[str] = []
-    for rule in rules:
-        if not rule.enabled:
-            continue
-        if condition_holds(rule.conditions, view):
-            return Decision(
-                rule.queue, rule.priority, rule.sla_seconds, rule.name, _explain(rule), tried
-            )
-        tried.append(rule.name)
-    explanation = f"no rule matched → default queue {default_queue}"
-    return Decision(default_queue, None, None, None, explanation, tried)
-
-
-# --- validation: a rule set that cannot be published is refused before it runs ---------------
-
-
-@dataclass(frozen=True)
-class RuleProblem:
-    rule: str  # the rule's name, or "" for the set
-    message: str
-
-
-def _leaf_problems(condition: Mapping[str, Any]) -> list[str]:
-    field_path = condition.get("field")
-    op = condition.get("op")
-    kind = field_kind(field_path) if isinstance(field_path, str) else None
-    if kind is None:
-        return [f"unknown field {field_path!r}"]
-    if op not in OPERATORS_BY_KIND[kind]:
-        valid = ", ".join(OPERATORS_BY_KIND[kind])
-        return [f"{field_path}: operator {op!r} is not one of {valid}"]
-    value = condition.get("value")
-    if op in {"exists", "missing"}:
-        return []
-    if op in {"in", "not_in"}:
-        if not isinstance(value, list) or not value:
-            return [f"{field_path} {op}: give a list of values"]
-        items = value
-    else:
-        items = [value]
-    for item in items:
-        if kind == "number" and not _is_number(item):
-            return [f"{field_path} {op}: {item!r} is not a number"]
-        if kind in {"text", "list"} and not isinstance(item, str):
-            return [f"{field_path} {op}: {item!r} is not text"]
-        if op in {"gte", "lte"} and not _is_number(item):
-            return [f"{field_path} {op}: {item!r} is not a number"]
-        if kind == "any" and not isinstance(item, str | int | float):
-            return [f"{field_path} {op}: {item!r} is not a text or number value"]
-    return []
-
-
-def condition_problems(conditions: Any) -> list[str]:
-    """What is wrong with a rule's conditions: shape (all/any, nested one level), fields,
-    operators and value types."""
-    if (
-        not isinstance(conditions, Mapping)
-        or len(conditions) != 1
-        or not ({"all", "any"} & set(conditions))
-    ):
-        return ['conditions must be {"all": [...]} or {"any": [...]}']
-    items = next(iter(conditions.values()))
-    if not isinstance(items, list) or not items:
-        return ["a rule needs at least one condition"]
-    problems = []
-    for item in items:
-        if isinstance(item, Mapping) and ({"all", "any"} & set(item)):
-            inner = next(iter(item.values()))
-            if not isinstance(inner, list) or not inner:
-                problems.append("a nested group needs at least one condition")
-                continue
-            for leaf in inner:
-                if isinstance(leaf, Mapping) and ({"all", "any"} & set(leaf)):
-                    problems.append("conditions nest one level at most")
-                elif isinstance(leaf, Mapping):
-                    problems += _leaf_problems(leaf)
-                else:
-                    problems.append("each condition is an object")
-        elif isinstance(item, Mapping):
-            problems += _leaf_problems(item)
-        else:
-            problems.append("each condition is an object")
-    return problems
-
-
-def is_catch_all(conditions: Mapping[str, Any]) -> bool:
-    """True for conditions that hold for every package: ``any`` of ``F exists`` and
-    ``F missing`` (the way to say "everything else" with these operators)."""
-    items = conditions.get("any")
-    if not isinstance(items, list):
-        return False
-    ops: dict[str, set[str]] = {}
-    for item in items:
-        if isinstance(item, Mapping) and "field" in item:
-            ops.setdefault(str(item["field"]), set()).add(str(item.get("op")))
-    return any({"exists", "missing"} <= found for found in ops.values())
-
-
-def validate_rules(rules: Sequence[RuleSpec], queue_slugs: set[str]) -> list[RuleProblem]:
-    problems: list[RuleProblem] = []
-    names: set[str] = set()
-    catch_all: str | None = None
-    for rule in rules:
-        if not rule.name.strip():
-            problems.append(RuleProblem(rule.name, "a rule needs a name"))
-        elif rule.name in names:
-            problems.append(RuleProblem(rule.name, "two rules have this name"))
-        names.add(rule.name)
-        problems += [RuleProblem(rule.name, p) for p in condition_problems(rule.conditions)]
-        if rule.queue not in queue_slugs:
-            problems.append(RuleProblem(rule.name, f"no active queue {rule.queue!r}"))
-        if rule.priority is not None and rule.priority not in PRIORITY_NAMES:
-            problems.append(RuleProblem(rule.name, "priority is low, normal, high or urgent"))
-        if rule.sla_seconds is not None and rule.sla_seconds <= 0:
-            problems.append(RuleProblem(rule.name, "the SLA must be a positive number of seconds"))
-        if not rule.enabled:
-            continue
-        if catch_all is not None:
-            problems.append(
-                RuleProblem(rule.name, f"never reached: {catch_all!r} before it matches everything")
-            )
-        elif is_catch_all(rule.conditions):
-            catch_all = rule.name
-    return problems
-
-
-# --- compiled rule sets: the same decisions, with the work done once per rule set ----------------
-#
-# route() above is the plain reference; CompiledRules decides exactly as it does, faster. Once per
-# rule set, every condition becomes a closure specialised to its operator, with the expected text
-# lower-cased and lists turned into frozensets; groups call their one or two members directly; a
-# field no package can have is decided then and there. Once per package, each field is read the
-# first time a rule asks for it and kept for the rules after it (most rules read the same few
-# fields), and so is its lower-cased text; the customer's words are gathered only if a rule that
-# reads them is reached. Nothing is built for the decision until a rule matches.
+# --- a package's field values, read on first use -------------------------------------------------
 
 # The key of a field's lower-cased text beside its value. No field path that reaches a package
 # begins with it: those are the known fields and facts.<key> (see _compile_leaf).
 _LOWER = "\x00"
 _FACT_KEY_AT = len(FACT_PREFIX)
-
-
-def _mapping(value: Any) -> bool:
-    # dict first: the ABC check costs more than the lookup it guards
-    return type(value) is dict or isinstance(value, Mapping)
-
-
-def _customer_text(package: Mapping[str, Any]) -> str | None:
-    transcript = package.get("transcript")
-    if not isinstance(transcript, list):
-        return None
-    said = [
-        text if isinstance(text := message.get("text", ""), str) else ""
-        for message in transcript
-        if (type(message) is dict or isinstance(message, Mapping))
-        and message.get("role") == "customer"
-    ]
-    return "\n".join(said) or None
-
-
-def _facts(package: Mapping[str, Any]) -> Mapping[str, Any]:
-    facts = _part(package, "facts")
-    if all(type(name) is str for name in facts):
-        return facts
-    # as package_view: keys read as text, the last of equal texts wins
-    return {str(name): value for name, value in facts.items()}
-
-
-def _read(package: Mapping[str, Any], path: str) -> Any:
-    """A package's value at one of FIELDS, as package_view has it (None when absent)."""
-    part, _, key = path.partition(".")
-    if path == "channel":
-        return package.get("channel") or None
-    if path == "risk_flags":
-        flags = package.get("risk_flags")
-        return flags if isinstance(flags, list) else None
-    if path == "transcript.customer_text":
-        return _customer_text(package)
-    holder: Any = package.get(part)
-    return holder.get(key) if _mapping(holder) else None
 
 
 class _Fields(dict[str, Any]):
@@ -442,7 +161,7 @@ class _Fields(dict[str, Any]):
                 facts = self.facts if self.facts is not None else self.read_facts()
                 value = facts.get(path[_FACT_KEY_AT:])
             else:
-                value = _read(self.package, path)
+                value = FIELDS[path].read(self.package)
             self[path] = value
         if not lower:
             return value
@@ -451,56 +170,61 @@ class _Fields(dict[str, Any]):
         return lowered
 
     def read_facts(self) -> Mapping[str, Any]:
-        self.facts = _facts(self.package)
+        self.facts = facts_of(self.package)
         return self.facts
 
 
-def _lowered(value: Any) -> str | None:
-    return value.lower() if isinstance(value, str) else None
+FieldReader = Callable[[Mapping[str, Any]], _Fields]
 
 
-def _fixed_fields(package: Mapping[str, Any]) -> _Fields:
-    """Every field but facts and the customer's words, read at once: for a rule set that reads
-    several of them, one dict literal costs less than a lookup each on first use."""
-    customer: Mapping[str, Any] = package.get("customer") or {}
-    intent: Mapping[str, Any] = package.get("intent") or {}
-    trigger: Mapping[str, Any] = package.get("trigger") or {}
-    if not (_mapping(customer) and _mapping(intent) and _mapping(trigger)):
-        customer, intent = _part(package, "customer"), _part(package, "intent")
-        trigger = _part(package, "trigger")
-    name, tier, language = intent.get("name"), customer.get("tier"), customer.get("language")
-    reason, channel, flags = trigger.get("reason"), package.get("channel") or None, None
-    if isinstance(found := package.get("risk_flags"), list):
-        flags = found
-    fields = _Fields(
-        {
-            "intent.name": name,
-            "\x00intent.name": name.lower() if type(name) is str else _lowered(name),
-            "intent.confidence": intent.get("confidence"),
-            "customer.tier": tier,
-            "\x00customer.tier": tier.lower() if type(tier) is str else _lowered(tier),
-            "customer.lifetime_value": customer.get("lifetime_value"),
-            "customer.language": language,
-            "\x00customer.language": language.lower()
-            if type(language) is str
-            else _lowered(language),
-            "trigger.reason": reason,
-            "\x00trigger.reason": reason.lower() if type(reason) is str else _lowered(reason),
-            "channel": channel,
-            "\x00channel": channel.lower() if type(channel) is str else _lowered(channel),
-            "risk_flags": flags,
-            "\x00risk_flags": None,  # a list, never text
-        }
-    )
-    fields.package, fields.facts = package, None
-    return fields
-
-
-def _no_fields(package: Mapping[str, Any]) -> _Fields:
+def _on_use(package: Mapping[str, Any]) -> _Fields:
     fields = _Fields()
     fields.package, fields.facts = package, None
     return fields
 
+
+def _at_once(paths: set[str]) -> FieldReader:
+    """A reader that reads these fields (and the lower-cased text of text fields) before any rule
+    runs: for a rule set that reads several, cheaper than a lookup each on first use. Fields
+    read from one part of the package (``customer.*``) look that part up once."""
+    parts: dict[str, list[tuple[str, str, str | None]]] = {}
+    others: list[tuple[str, Reader, str | None]] = []
+    for name, known in FIELDS.items():
+        if name not in paths or known.costly:
+            continue
+        # text (and a list's, None) read by text operators; a number's, if ever, on first use
+        lower = None if known.kind == "number" else _LOWER + name
+        if isinstance(known.read, Member):
+            parts.setdefault(known.read.part, []).append((name, known.read.key, lower))
+        else:
+            others.append((name, known.read, lower))
+    by_part = tuple((part, tuple(members)) for part, members in parts.items())
+    by_reader = tuple(others)
+
+    def read(package: Mapping[str, Any]) -> _Fields:
+        fields = _Fields()
+        for part, members in by_part:
+            holder = package.get(part)
+            if not (type(holder) is dict or isinstance(holder, Mapping)):
+                holder = _NOTHING
+            for name, key, lower in members:
+                fields[name] = value = holder.get(key)
+                if lower is not None:
+                    fields[lower] = value.lower() if isinstance(value, str) else None
+        for name, read_value, lower in by_reader:
+            fields[name] = value = read_value(package)
+            if lower is not None:
+                fields[lower] = value.lower() if isinstance(value, str) else None
+        fields.package, fields.facts = package, None
+        return fields
+
+    return read
+
+
+_NOTHING: Mapping[str, Any] = {}
+
+
+# --- compiling conditions ----------------------------------------------------------------------
 
 Check = Callable[[_Fields], bool]
 
@@ -528,15 +252,15 @@ def _compile_presence(path: str, exists: bool) -> Check:
 
 
 def _compile_leaf(condition: Mapping[str, Any]) -> Check:
-    """condition_holds for one leaf, as a closure specialised to its operator and value; the
-    general operator (with condition_holds's exception handling) for the uncommon shapes."""
+    """One condition as a closure specialised to its operator and value; the general operator
+    for the uncommon shapes."""
     op, path, expected = condition.get("op"), condition.get("field"), condition.get("value")
     if not isinstance(op, str) or not isinstance(path, str):
         return _never
     when_absent = op in {"ne", "not_in", "missing"}
     if path not in FIELDS and not path.startswith(FACT_PREFIX):
         return _always if when_absent else _never  # no package has this field
-    if op in {"exists", "missing"}:
+    if op in PRESENCE:
         return _compile_presence(path, op == "exists")
     operator = OPERATORS.get(op)
     if operator is None:
@@ -647,7 +371,7 @@ def _any_of(checks: list[Check]) -> Check:
 
 
 def compile_condition(condition: Any) -> Check:
-    """A function of a package's fields (read on first use) that decides ``condition_holds``."""
+    """A function of a package's fields that decides whether the condition holds."""
     if not isinstance(condition, Mapping):
         return _never
     for group in ("all", "any"):
@@ -660,8 +384,7 @@ def compile_condition(condition: Any) -> Check:
     return _compile_leaf(condition)
 
 
-# Read at once when a rule set reads this many of them (see _fixed_fields).
-_FIXED_FIELDS = frozenset(FIELDS) - {"transcript.customer_text"}
+# Read at once when a rule set reads this many of them (see _at_once).
 _READ_AT_ONCE_FROM = 3
 
 
@@ -679,16 +402,16 @@ class CompiledRules:
             for rule in enabled
         )
         self._names = [rule.name for rule in enabled]  # "tried" is a slice of it
-        read = set().union(*(_paths(rule.conditions) for rule in enabled))
-        at_once = len(read & _FIXED_FIELDS) >= _READ_AT_ONCE_FROM
-        self._fields_of = _fixed_fields if at_once else _no_fields
+        read = set().union(*(_paths(rule.conditions) for rule in enabled)) & set(FIELDS)
+        cheap = {path for path in read if not FIELDS[path].costly}
+        self._fields_of = _at_once(cheap) if len(cheap) >= _READ_AT_ONCE_FROM else _on_use
 
     @classmethod
     def of(cls, rules: Sequence[RuleSpec]) -> CompiledRules:
         return cls(rules)
 
     def route(self, package: Mapping[str, Any], default_queue: str) -> Decision:
-        """Exactly ``route(package, rules, default_queue)``, faster."""
+        """The first enabled rule whose conditions hold decides; otherwise the default queue."""
         fields = self._fields_of(package)
         for index, check in enumerate(self._checks):
             if check(fields):
@@ -698,6 +421,25 @@ class CompiledRules:
                 )
         explanation = f"no rule matched → default queue {default_queue}"
         return _decision(default_queue, None, None, None, explanation, self._names[:])
+
+    def trace(self, package: Mapping[str, Any]) -> list[tuple[RuleSpec, bool]]:
+        """Every rule, in order, with whether it holds for the package (a disabled rule never
+        does): the rule editor's explanation of a decision."""
+        fields = _on_use(package)
+        checks = iter(self._checks)
+        return [(rule, rule.enabled and next(checks)(fields)) for rule in self.rules]
+
+
+def route(package: Mapping[str, Any], rules: Sequence[RuleSpec], default_queue: str) -> Decision:
+    """One decision with a rule set compiled for it (a caller with many packages compiles once)."""
+    return CompiledRules(rules).route(package, default_queue)
+
+
+def _explain(rule: RuleSpec) -> str:
+    explanation = f"{rule.name}: {describe(rule.conditions)} → {rule.queue}"
+    if rule.priority is not None:
+        explanation += f", priority {PRIORITY_NAMES.get(rule.priority, rule.priority)}"
+    return explanation
 
 
 _new, _set = object.__new__, object.__setattr__

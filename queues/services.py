@@ -9,7 +9,6 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from cases.events import publish_access_changed
 from queues.models import Membership, Queue, RoutingRule, RuleSet
 from queues.routing import (
     RuleProblem,
@@ -18,6 +17,11 @@ from queues.routing import (
     describe,
     validate_rules,
 )
+from queues.signals import access_changed
+
+
+def _access_changed(user_id: int) -> None:
+    transaction.on_commit(lambda: access_changed.send(sender=Membership, user_id=user_id))
 
 
 def queue_ensure(*, slug: str, **fields: Any) -> Queue:
@@ -36,7 +40,7 @@ def membership_ensure(*, agent: Any, queue: Queue, capacity: int = 5) -> Members
         agent=agent, queue=queue, defaults={"capacity": capacity}
     )
     if created:
-        publish_access_changed(agent.pk)
+        _access_changed(agent.pk)
     return membership
 
 
@@ -45,7 +49,7 @@ def membership_remove(*, agent: Any, queue: Queue) -> bool:
     """Take the agent out of the queue; their open pages stop receiving it at once."""
     deleted, _ = Membership.objects.filter(agent=agent, queue=queue).delete()
     if deleted:
-        publish_access_changed(agent.pk)
+        _access_changed(agent.pk)
     return bool(deleted)
 
 
@@ -224,11 +228,17 @@ def rule_move(*, ruleset_id: int, expected_edit_version: int, rule_id: int, offs
 
 
 @transaction.atomic
-def rule_set_publish_draft(*, ruleset_id: int, publisher: Any, note: str) -> RuleSet:
-    """Validate, then publish; the set it replaces is kept for rollback."""
+def rule_set_publish_draft(
+    *, ruleset_id: int, publisher: Any, note: str, expected_edit_version: int | None = None
+) -> RuleSet:
+    """Validate, then publish; the set it replaces is kept for rollback. With the draft's
+    version the publisher saw, a draft changed since is a conflict: nobody publishes rules
+    they have not seen."""
     note = note.strip()
     ruleset = RuleSet.objects.select_for_update().get(pk=ruleset_id)
     if ruleset.status != RuleSet.Status.DRAFT:
+        raise RuleSetConflict
+    if expected_edit_version is not None and ruleset.edit_version != expected_edit_version:
         raise RuleSetConflict
     problems = rule_set_problems(ruleset)
     if not note:

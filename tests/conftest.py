@@ -42,6 +42,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason="needs Redis: set REDIS_URL"))
         if "browser" in item.keywords and not has_chromium:
             item.add_marker(pytest.mark.skip(reason=f"needs Chromium at {CHROMIUM}"))
+    # Browser tests last, whatever their database mark: Playwright's sync API leaves an event
+    # loop set on the main thread, after which async_to_sync (consumers, Channels tests) and
+    # Django's async-safety check fail in any test that follows. A stable sort keeps
+    # pytest-django's order within each part.
+    items.sort(
+        key=lambda item: (
+            "browser" in item.keywords or "browser" in getattr(item, "fixturenames", ())
+        )
+    )
 
 
 @pytest.fixture

@@ -9,8 +9,9 @@ from django.apps import apps as django_apps
 from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
+from cases import presence
 from cases.models import Case, Integration, Message
-from cases.services import hash_api_key
+from cases.services.integrations import hash_api_key
 from queues.models import Membership, Queue
 
 
@@ -29,6 +30,12 @@ def ensure_roles() -> None:
     if not Group.objects.filter(name="agent").exists():
         roles = importlib.import_module("cases.migrations.0002_roles")
         roles.create_roles(django_apps, None)
+        canned = importlib.import_module("cases.migrations.0013_canned_replies")
+        canned.grant_manage(django_apps, None)
+        unlock = importlib.import_module("cases.migrations.0014_admin_unlocks_signins")
+        unlock.grant_unlock(django_apps, None)
+        escalation = importlib.import_module("cases.migrations.0017_escalation_roles")
+        escalation.grant_escalation(django_apps, None)
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -155,3 +162,27 @@ def full_package(**overrides: Any) -> dict[str, Any]:
     }
     package.update(overrides)
     return package
+
+
+# --- a queue's staffing and history, for wait estimates -----------------------------------------
+
+
+def agent_online(queue: Any, *, capacity: int = 2, holding: int = 0) -> Any:
+    """An agent of the queue with an open page, holding ``holding`` open cases from it."""
+    agent = MembershipFactory(queue=queue, capacity=capacity).agent
+    presence.presence_join(channel_name=f"chan-{agent.pk}", user=agent, case_id=None)
+    for _ in range(holding):
+        CaseFactory(queue=queue, assignee=agent, status=Case.Status.ASSIGNED)
+    return agent
+
+
+def cases_handled(queue: Any, *minutes: int, claimed_ago: timedelta = timedelta(hours=1)) -> None:
+    """Resolved cases of the queue that took these many minutes from claim to resolution."""
+    claimed = timezone.now() - claimed_ago
+    for took in minutes:
+        CaseFactory(
+            queue=queue,
+            status=Case.Status.RESOLVED,
+            first_claimed_at=claimed,
+            resolved_at=claimed + timedelta(minutes=took),
+        )

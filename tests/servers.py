@@ -8,11 +8,14 @@ import os
 import socket
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -201,3 +204,156 @@ def celery_worker() -> Iterator[subprocess.Popen[bytes]]:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+# --- the embedded stack: the Quickstart's processes, without PostgreSQL or Redis ---------------
+
+
+def embedded_env(var_dir: Path) -> dict[str, str]:
+    """The environment `desk.py run` gives its processes: no DATABASE_URL or REDIS_URL, so a
+    SQLite file, the relayed in-memory channel layer and the filesystem broker, all under
+    ``var_dir``; the real settings (not the test ones)."""
+    left_out = {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "HANDOFF_TEST_RUN_ID"}
+    env = {key: value for key, value in os.environ.items() if key not in left_out}
+    return env | {
+        "HANDOFF_VAR_DIR": str(var_dir),
+        "DJANGO_SETTINGS_MODULE": "handoff_site.settings",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def embedded_python(env: dict[str, str], code: str) -> str:
+    """Runs ``code`` in a process of its own with Django set up on ``env``; returns its output."""
+    script = "import django\ndjango.setup()\n" + textwrap.dedent(code)
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def _stop(process: subprocess.Popen[bytes], seconds: float) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextmanager
+def embedded_web(env: dict[str, str], port: int) -> Iterator[str]:
+    """The web process as `desk.py run` starts it (uvicorn, its lifespan starting the relay's
+    listener); yields its base URL."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "handoff_site.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, "the web process exited"
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the web process did not come up"
+            time.sleep(0.1)
+        yield url
+    finally:
+        _stop(process, 10)
+
+
+@contextmanager
+def embedded_worker(env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    """A Celery worker with beat, as `desk.py run` starts it, on the filesystem broker. Beat
+    sends the SLA sweep every second; the worker is up when its work shows."""
+    var = Path(env["HANDOFF_VAR_DIR"])
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "handoff_site",
+            "worker",
+            "--beat",
+            "--schedule",
+            str(var / "celerybeat-schedule"),
+            "--concurrency",
+            "1",
+            "--loglevel",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        yield process
+    finally:
+        _stop(process, 20)
+
+
+# A bot platform's callback endpoint (the signing secret its integration is given).
+SECRET = "whsec_dGVzdC1zZWNyZXQtZm9yLXRlc3RzLW9ubHk="
+
+
+class Receiver:
+    """A bot platform's endpoint: answers from a script, records what arrived."""
+
+    def __init__(self, script: list[Any], *, keep_alive: bool = False) -> None:
+        self.script = list(script)
+        self.received: list[dict[str, Any]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            # HTTP/1.1 keeps the connection open between requests; 1.0 closes it after each.
+            protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["content-length"]))
+                receiver.received.append(
+                    {"headers": dict(self.headers), "body": body, "peer": self.client_address}
+                )
+                answer = receiver.script.pop(0) if receiver.script else 204
+                if answer == "slow":
+                    time.sleep(1.5)
+                    answer = 200
+                self.send_response(answer)
+                if 300 <= answer < 400:
+                    self.send_header("Location", "http://127.0.0.1:1/elsewhere")
+                text = b"" if answer == 204 else b"nope" if answer >= 300 else b"ok"
+                self.send_header("Content-Length", str(len(text)))
+                self.end_headers()
+                self.wfile.write(text)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -1,4 +1,4 @@
-"""The probe's app: wraps ``cases.events.broadcast`` once Django is ready."""
+"""The probe's app: wraps the live events' ``broadcast`` once Django is ready."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ class PushProbeConfig(AppConfig):
         import redis
         from django.conf import settings
 
-        import cases.events as events
+        from bench.lib.app import events
 
         client = redis.Redis.from_url(settings.REDIS_URL)
         send = events.broadcast

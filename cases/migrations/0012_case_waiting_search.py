@@ -1,7 +1,7 @@
 """A trigram index for the queue page's search box, on PostgreSQL only.
 
 Its expression is, term for term, ``cases.selectors.SearchText``: the planner uses the index
-only for the very same expression, and ``tests/cases/test_search.py`` checks that it does. Like
+only for the very same expression, and ``tests/cases/test_selectors.py`` checks that it does. Like
 ``case_waiting`` it holds waiting cases only, the ones the queue page lists. SQLite has no
 trigram index and scans, as it did before.
 

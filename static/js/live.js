@@ -1,12 +1,23 @@
 // The desk's live connection: one websocket per page. It patches the queue list, the queue
 // figures and the open case from the events the server pushes, reconnects with backoff, and
 // on reconnect asks for everything newer than the last event it saw.
+//
+// "Live" means a heartbeat made the trip through the channel layer (Redis) and back, not just
+// that the socket is open: with Redis away the socket stays open while events go nowhere. Every
+// PING_EVERY the page pings; the server answers "pong" once its message came back through the
+// layer, and closes the socket (4503) when the layer fails. No pong within PONG_WITHIN counts as
+// a dead socket too. Each ping carries the cursor, so whatever an outage cost arrives with it.
 (function () {
   "use strict";
 
-  var cursor = 0;
+  var PING_EVERY = 10000;
+  var PONG_WITHIN = 6000;  // the server gives the layer 5 s and closes the socket first
+  var BACKOFF_CAP = 4000;  // a page is back within 4 s of the layer (jitter only shortens it)
+
+  var cursor = null;  // the newest event id this page has caught up to; 0 is one (no events yet)
   var attempt = 0;
   var socket = null;
+  var pongDue = null;
   var indicator = document.getElementById("live-state");
 
   function setState(state, text) {
@@ -20,15 +31,17 @@
     var main = document.getElementById("case-main");
     var page = main ? "?case=" + main.dataset.case : "";
     socket = new WebSocket(scheme + window.location.host + "/ws/desk/" + page);
-    socket.onopen = function () {
-      attempt = 0;
-      setState("live", "Live");
-      if (cursor) socket.send(JSON.stringify({ type: "resync", since: cursor }));
-    };
+    socket.onopen = ping;  // after a reconnect this ping is the resync from the cursor
     socket.onmessage = function (message) {
       var frame = JSON.parse(message.data);
       if (frame.type === "hello") {
-        if (!cursor) cursor = frame.cursor;
+        if (cursor === null) cursor = frame.cursor;
+      } else if (frame.type === "pong") {
+        clearTimeout(pongDue);
+        pongDue = null;
+        attempt = 0;
+        cursor = Math.max(cursor, frame.cursor || 0);
+        setState("live", "Live");
       } else if (frame.type === "event") {
         cursor = Math.max(cursor, frame.cursor || 0);
         apply(frame);
@@ -37,17 +50,43 @@
       } else if (frame.type === "reload") {
         window.location.reload();
       }
+      // Pages with live parts of their own (the console: static/js/console.js) listen here.
+      document.dispatchEvent(new CustomEvent("desk:" + frame.type, { detail: frame }));
     };
     socket.onclose = function (event) {
       if (event.code === 4401) {
+        clearTimeout(pongDue);
         setState("off", "Signed out");
         return;
       }
-      attempt += 1;
-      var delay = Math.min(30000, 500 * Math.pow(2, attempt)) * (0.75 + Math.random() / 2);
-      setState("reconnecting", "Reconnecting…");
-      setTimeout(connect, delay);
+      reconnect();
     };
+  }
+
+  function reconnect() {
+    clearTimeout(pongDue);
+    pongDue = null;
+    socket = null;
+    attempt += 1;
+    var delay = Math.min(BACKOFF_CAP, 500 * Math.pow(2, attempt)) * (0.5 + Math.random() / 2);
+    setState("reconnecting", "Reconnecting…");
+    setTimeout(connect, delay);
+  }
+
+  function ping() {
+    if (!socket || socket.readyState !== WebSocket.OPEN) return;
+    socket.send(JSON.stringify(cursor === null ? { type: "ping" } : { type: "ping", since: cursor }));
+    if (pongDue === null) pongDue = setTimeout(dead, PONG_WITHIN);
+  }
+
+  // No pong in time: whatever the socket says, nothing reaches this page. Drop it and start over.
+  function dead() {
+    var gone = socket;
+    if (gone) {
+      gone.onclose = gone.onmessage = null;
+      gone.close();
+    }
+    reconnect();
   }
 
   // Presence: who else has this case open; which agents of this queue are online.
@@ -68,9 +107,7 @@
     }
   }
 
-  setInterval(function () {
-    if (socket && socket.readyState === WebSocket.OPEN) socket.send('{"type": "ping"}');
-  }, 25000);
+  setInterval(ping, PING_EVERY);
 
   function apply(frame) {
     updateFigures(frame.stats || {});
@@ -91,6 +128,13 @@
   }
 
   function updateQueueList(frame) {
+    var watched = document.querySelector("[data-live-view]");
+    var held = frame.status !== "waiting" || document.getElementById("case-row-" + frame.case_id);
+    if (watched && String(frame.queue_id) === watched.dataset.liveView && held) {
+      // Teammates' assigned or awaiting cases: rows are not pushed; say the list changed.
+      var changed = document.getElementById("queue-news");
+      if (changed) changed.hidden = false;
+    }
     var table = document.querySelector("[data-live-queue]");
     if (!table) return;
     var body = table.tBodies[0];
@@ -143,27 +187,86 @@
     if (!main || String(frame.case_id) !== main.dataset.case) return;
     if (frame.version <= +main.dataset.version) return;  // already shown
     if (frame.actor && frame.actor === document.body.dataset.userName) return;  // our own action
-    var kept = {};
-    main.querySelectorAll("textarea, input[type=text], input:not([type])").forEach(function (field) {
-      if (field.id) kept[field.id] = field.value;
-    });
+    // Taken at the last moment before the swap: whatever the agent typed meanwhile is kept too.
+    var kept = null;
+    var capture = function (event) {
+      var target = event.detail.target;
+      if (target && target.id === "case-main") kept = keepWork(target);
+    };
+    document.body.addEventListener("htmx:beforeSwap", capture);
+    var done = function () {
+      document.body.removeEventListener("htmx:beforeSwap", capture);
+      if (!kept) return;
+      restoreWork(kept);
+      var notice = document.getElementById("case-news");
+      if (notice) {
+        notice.textContent = "Updated just now: " + frame.label + (frame.actor ? " by " + frame.actor : "") + ".";
+        notice.hidden = false;
+      }
+    };
     htmx.ajax("GET", window.location.pathname, {
       target: "#case-main",
       swap: "outerHTML",
       headers: { "X-Desk-Background": "1" },  // desk.js: not the agent's own action
-    }).then(
-      function () {
-        Object.keys(kept).forEach(function (id) {
-          var field = document.getElementById(id);
-          if (field && kept[id]) field.value = kept[id];
-        });
-        var notice = document.getElementById("case-news");
-        if (notice) {
-          notice.textContent = "Updated just now: " + frame.label + (frame.actor ? " by " + frame.actor : "") + ".";
-          notice.hidden = false;
+    }).then(done, done);
+  }
+
+  // What the agent was doing survives a refresh they did not ask for: the text typed, whether
+  // it was a reply or an internal note, the choices made, the open sections, and the caret.
+  function keepWork(main) {
+    var kept = { values: {}, checked: {}, open: [], focus: null };
+    main.querySelectorAll("textarea, select, input").forEach(function (field) {
+      if (field.type === "radio") {
+        if (field.checked && field.name) kept.checked[field.name] = field.value;
+      } else if (field.type === "checkbox") {
+        if (field.id) kept.checked["#" + field.id] = field.checked;
+      } else if (field.id && field.type !== "hidden") {
+        kept.values[field.id] = field.value;
+      } else if (field.id === "canned-id") {
+        kept.values[field.id] = field.value;
+      }
+    });
+    main.querySelectorAll("details[open]").forEach(function (details) {
+      var summary = details.querySelector("summary");
+      if (summary) kept.open.push(summary.textContent);
+    });
+    var active = document.activeElement;
+    if (active && active.id && main.contains(active)) {
+      kept.focus = { id: active.id, start: active.selectionStart, end: active.selectionEnd };
+    }
+    return kept;
+  }
+
+  function restoreWork(kept) {
+    var main = document.getElementById("case-main");
+    if (!main) return;
+    Object.keys(kept.values).forEach(function (id) {
+      var field = document.getElementById(id);
+      if (field && !field.disabled && kept.values[id]) field.value = kept.values[id];
+    });
+    Object.keys(kept.checked).forEach(function (name) {
+      if (name.charAt(0) === "#") {
+        var box = document.getElementById(name.slice(1));
+        if (box) box.checked = kept.checked[name];
+        return;
+      }
+      main.querySelectorAll('input[type=radio][name="' + name + '"]').forEach(function (radio) {
+        radio.checked = radio.value === kept.checked[name];
+      });
+    });
+    main.querySelectorAll("details").forEach(function (details) {
+      var summary = details.querySelector("summary");
+      if (summary && kept.open.indexOf(summary.textContent) >= 0) details.open = true;
+    });
+    if (kept.focus) {
+      var focused = document.getElementById(kept.focus.id);
+      if (focused && !focused.disabled) {
+        focused.focus({ preventScroll: true });
+        if (kept.focus.start !== null && kept.focus.start !== undefined && focused.setSelectionRange) {
+          try { focused.setSelectionRange(kept.focus.start, kept.focus.end); } catch (e) { /* not a text field */ }
         }
       }
-    );
+    }
   }
 
   if (window.WebSocket && document.body.dataset.live !== undefined) connect();

@@ -1,10 +1,15 @@
+"""Risk flags, the trigger, missing context and restated requests, derived from what the
+customer wrote (cases/detectors.py)."""
+
 from __future__ import annotations
 
 import pytest
 
 from cases import detectors
-from cases.schemas import HandoffPackage
-from tests.factories import full_package
+from cases.package import HandoffPackage
+from tests.factories import (
+    full_package,
+)
 
 
 def package(*customer_texts: str, **overrides) -> HandoffPackage:
@@ -85,3 +90,54 @@ def test_missing_context_lists_each_gap():
     gaps = detectors.missing_context(HandoffPackage.model_validate(data))
 
     assert gaps == ["customer_identity", "intent", "attempted_steps", "customer_message"]
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "restated"),
+    [
+        (
+            "I was charged twice for order A-1009 last week",
+            "I was charged twice for order A-1009",
+            True,
+        ),
+        (
+            "My router keeps dropping the wifi connection every evening",
+            "the wifi connection keeps dropping every evening on my router",
+            True,
+        ),
+        ("Order A-1009 never arrived", "order A-1009 has still not arrived at all", True),
+        ("I was charged twice for order A-1009", "Thanks, the refund arrived!", False),
+        ("I want a refund", "Also my address changed to 12 Main Street", False),
+        ("hi", "hi", False),
+    ],
+)
+def test_the_desk_notices_when_a_customer_restates_something(before, after, restated):
+    assert detectors.restates(after, [before]) is restated
+
+
+def test_repeat_detection_on_recorded_star_dialogues():
+    import itertools
+
+    from demo.replay import read_star
+    from tests.servers import ROOT
+
+    path = ROOT.parent / "shared" / "data" / "star" / "dialogues.jsonl.gz"
+    if not path.exists():
+        pytest.skip(f"STAR dialogues not found at {path}")
+    flagged = restated = long_openings = total = 0
+    for dialogue in itertools.islice(read_star(path), 300):
+        said = [
+            e["text"] for e in dialogue["events"] if e.get("role") == "customer" and e.get("text")
+        ]
+        if len(said) < 3:
+            continue
+        total += 1
+        # a later turn of a real dialogue mostly says something new...
+        flagged += detectors.restates(said[-1], said[:1])
+        # ...and saying the opening request again is caught
+        if len(detectors._words(said[0])) >= 3:
+            long_openings += 1
+            restated += detectors.restates(said[0], said[:1])
+    assert total > 200
+    assert flagged / total < 0.15
+    assert long_openings > 50 and restated == long_openings

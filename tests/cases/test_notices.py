@@ -3,43 +3,23 @@ and their free capacity, recent handling times) and the message around it."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
-
 import pytest
-from django.utils import timezone
 
-from cases import presence
 from cases.models import Case
 from cases.notices import customer_message, format_wait
-from cases.selectors import WaitEstimate, queue_position, queue_staffing, wait_estimate
+from cases.selectors import WaitEstimate, queue_position, wait_estimate
 from queues.models import Queue
-from tests.factories import CaseFactory, MembershipFactory, QueueFactory, full_package
+from tests.factories import (
+    CaseFactory,
+    MembershipFactory,
+    QueueFactory,
+    agent_online,
+    cases_handled,
+)
 
 pytestmark = pytest.mark.django_db
 
 MIN = 60
-
-
-def online(queue: Queue, *, capacity: int = 2, holding: int = 0) -> Any:
-    """An agent of the queue with an open page, holding ``holding`` open cases from it."""
-    agent = MembershipFactory(queue=queue, capacity=capacity).agent
-    presence.presence_join(channel_name=f"chan-{agent.pk}", user=agent, case_id=None)
-    for _ in range(holding):
-        CaseFactory(queue=queue, assignee=agent, status=Case.Status.ASSIGNED)
-    return agent
-
-
-def handled(queue: Queue, *minutes: int, claimed_ago: timedelta = timedelta(hours=1)) -> None:
-    """Resolved cases of the queue that took these many minutes from claim to resolution."""
-    claimed = timezone.now() - claimed_ago
-    for took in minutes:
-        CaseFactory(
-            queue=queue,
-            status=Case.Status.RESOLVED,
-            first_claimed_at=claimed,
-            resolved_at=claimed + timedelta(minutes=took),
-        )
 
 
 @pytest.fixture
@@ -50,9 +30,9 @@ def queue() -> Queue:
 def test_live_estimate_is_cases_beyond_free_slots_times_handling_time_over_slots(queue):
     # given two agents online with 2 slots each (4), holding 2 and 1 (1 slot free),
     # and recent cases that took 10, 20 and 30 minutes (median 20 minutes)
-    online(queue, holding=2)
-    online(queue, holding=1)
-    handled(queue, 10, 20, 30)
+    agent_online(queue, holding=2)
+    agent_online(queue, holding=1)
+    cases_handled(queue, 10, 20, 30)
 
     # when the fifth case in line asks
     estimate = wait_estimate(queue, 5)
@@ -66,11 +46,11 @@ def test_live_estimate_is_cases_beyond_free_slots_times_handling_time_over_slots
 
 
 def test_more_agents_online_shorten_the_wait(queue):
-    handled(queue, 12, 12, 12)
-    online(queue, capacity=1, holding=1)
+    cases_handled(queue, 12, 12, 12)
+    agent_online(queue, capacity=1, holding=1)
     alone = wait_estimate(queue, 3)
-    online(queue, capacity=1, holding=1)
-    online(queue, capacity=1, holding=1)
+    agent_online(queue, capacity=1, holding=1)
+    agent_online(queue, capacity=1, holding=1)
     together = wait_estimate(queue, 3)
 
     assert alone.seconds == 3 * 12 * MIN  # 3 ahead x 12 min / 1 slot
@@ -79,8 +59,8 @@ def test_more_agents_online_shorten_the_wait(queue):
 
 
 def test_an_agent_with_room_means_about_a_minute(queue):
-    online(queue, capacity=3, holding=1)  # 2 free slots
-    handled(queue, 30, 30, 30)
+    agent_online(queue, capacity=3, holding=1)  # 2 free slots
+    cases_handled(queue, 30, 30, 30)
 
     assert wait_estimate(queue, 2) == WaitEstimate(MIN, "agent_free", agents_online=1)
     assert format_wait(wait_estimate(queue, 2)) == (
@@ -90,7 +70,7 @@ def test_an_agent_with_room_means_about_a_minute(queue):
 
 
 def test_no_agents_online_is_said_plainly_with_history_or_without(queue):
-    handled(queue, 5, 5, 5)
+    cases_handled(queue, 5, 5, 5)
     MembershipFactory(queue=queue)  # a member, but with no page open
 
     estimate = wait_estimate(queue, 1)
@@ -99,21 +79,9 @@ def test_no_agents_online_is_said_plainly_with_history_or_without(queue):
     assert format_wait(estimate) == "hard to say: no one from the team is online right now"
 
 
-def test_stale_presence_and_online_non_members_do_not_count(queue):
-    stale = online(queue)
-    presence.Presence.objects.filter(user=stale).update(
-        seen_at=timezone.now() - presence.STALE_AFTER - timedelta(seconds=1)
-    )
-    elsewhere = MembershipFactory(queue=QueueFactory(slug="other")).agent
-    presence.presence_join(channel_name="chan-elsewhere", user=elsewhere, case_id=None)
-
-    assert queue_staffing(queue.pk).agents_online == 0
-    assert wait_estimate(queue, 1).basis == "no_agents_online"
-
-
 def test_busy_agents_and_no_history_say_a_few_minutes(queue):
-    online(queue, capacity=1, holding=1)
-    handled(queue, 10, 10)  # two are not history enough
+    agent_online(queue, capacity=1, holding=1)
+    cases_handled(queue, 10, 10)  # two are not history enough
 
     estimate = wait_estimate(queue, 2)
 
@@ -123,28 +91,9 @@ def test_busy_agents_and_no_history_say_a_few_minutes(queue):
     assert format_wait(long_sla) == "up to about 40 minutes"
 
 
-def test_history_older_than_a_day_or_of_another_queue_is_not_used(queue):
-    online(queue, capacity=1, holding=1)
-    handled(queue, 10, 10, 10, claimed_ago=timedelta(hours=25))
-    handled(QueueFactory(slug="other"), 10, 10, 10)
-
-    assert wait_estimate(queue, 1).basis == "sla_target"
-
-
-def test_the_live_estimate_is_never_under_a_minute(queue):
-    online(queue, capacity=10, holding=10)
-    handled(queue, 1, 1, 1)
-
-    assert wait_estimate(queue, 1).seconds == MIN  # 1 x 60 s / 10 slots = 6 s → a minute
-
-
-def test_a_claimed_case_has_no_wait(queue):
-    assert wait_estimate(queue, None) == WaitEstimate(0, "claimed")
-
-
 def test_the_message_names_the_queue_the_reason_the_place_and_the_wait(queue):
-    online(queue, capacity=1, holding=1)
-    handled(queue, 6, 6, 6)
+    agent_online(queue, capacity=1, holding=1)
+    cases_handled(queue, 6, 6, 6)
     CaseFactory(queue=queue)  # one case ahead
     case = CaseFactory(
         queue=queue,
@@ -186,14 +135,3 @@ def test_a_queues_own_template_is_used_and_a_broken_one_falls_back(queue):
     queue.customer_message_template = "Hello {customer.__class__} {position"
     fallback = customer_message(case, 4, WaitEstimate(10 * MIN, "sla_target"))
     assert fallback == ("I'm handing you to our Billing team. The expected wait is a few minutes.")
-
-
-def test_the_intake_answers_with_the_live_estimate(api, default_queue):
-    # given an agent of the default queue online, busy, and a recent history of 8 minutes
-    online(default_queue, capacity=1, holding=1)
-    handled(default_queue, 8, 8, 8)
-
-    body = api.post("/api/v1/handoffs", full_package()).json()
-
-    assert body["estimated_wait_seconds"] == 8 * MIN
-    assert "about 8 minutes, going by the 1 person on the team" in body["customer_message"]

@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from cases import deliveries
+from cases.callbacks import outbox as deliveries
 from cases.models import Delivery
 from handoff_site.celery import app
-from tests.cases.test_deliveries import SECRET, Receiver
 from tests.e2e.conftest import log_in
 from tests.factories import CaseFactory, IntegrationFactory, UserFactory
+from tests.servers import SECRET, Receiver
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -60,7 +60,10 @@ def test_the_case_page_shows_what_others_do_and_keeps_the_draft(new_page, asgi_s
     log_in(ben, asgi_server, "ben")
     ben.goto(f"{asgi_server.url}/cases/{case_id}/")
     expect(ben.locator("#live-state")).to_have_text("Live")
-    ben.fill("#note-text", "half-written thought")
+    ben.click("button:has-text('Claim')")
+    expect(ben.locator(".alert.ok")).to_have_text("You have this case.")
+    ben.keyboard.press("n")  # an internal note
+    ben.keyboard.type("half-written thought")
 
     # Ana opens the same case: each sees the other
     log_in(ana, asgi_server, "ana")
@@ -78,4 +81,11 @@ def test_the_case_page_shows_what_others_do_and_keeps_the_draft(new_page, asgi_s
 
     expect(ben.locator(".messages")).to_contain_text("Are you still there?", timeout=1500)
     expect(ben.locator("#case-news")).to_contain_text("customer wrote")
-    expect(ben.locator("#note-text")).to_have_value("half-written thought")
+    # the draft, its mode and the caret survive the refresh: typing goes on in the same note
+    expect(ben.locator("#compose-text")).to_have_value("half-written thought")
+    expect(ben.locator("input[name=mode][value=note]")).to_be_checked()
+    ben.keyboard.type(", more")
+    expect(ben.locator("#compose-text")).to_have_value("half-written thought, more")
+    # and the refresh replaced the case, not the page: one top bar, one case
+    expect(ben.locator("header.topbar")).to_have_count(1)
+    expect(ben.locator("#case-main")).to_have_count(1)

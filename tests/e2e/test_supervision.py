@@ -116,7 +116,7 @@ def test_a_supervisor_reassigns_from_the_queue_list_one_row_then_several(
     sue.click("#reassign-form button[type=submit]")
 
     # it leaves General live for Gail, arrives in VIP live for Vic; Sue is back on General
-    expect(sue.locator("div.flash")).to_contain_text("1 case reassigned.")
+    expect(sue.locator("div.flash")).to_contain_text("1 case reassigned to VIP.")
     expect(sue.locator(rows[first.pk])).to_have_count(0)
     expect(gail.locator(rows[first.pk])).to_have_count(0, timeout=1500)
     expect(vic.locator(rows[first.pk])).to_be_visible(timeout=1500)
@@ -129,7 +129,7 @@ def test_a_supervisor_reassigns_from_the_queue_list_one_row_then_several(
     sue.fill("#reassign-form input[name=reason]", "VIP week")
     sue.click("#reassign-form button[type=submit]")
 
-    expect(sue.locator("div.flash")).to_contain_text("2 cases reassigned.")
+    expect(sue.locator("div.flash")).to_contain_text("2 cases reassigned to VIP.")
     for case in (second, third):
         expect(gail.locator(rows[case.pk])).to_have_count(0, timeout=1500)
         expect(vic.locator(rows[case.pk])).to_be_visible(timeout=1500)

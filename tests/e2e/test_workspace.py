@@ -77,13 +77,13 @@ def test_an_agent_works_a_case_from_queue_to_resolution(new_page, live_server, d
     expect(page.locator("h1")).to_contain_text("Ana Ruiz")
     expect(page.locator(".case-side")).to_contain_text("refund_lookup")
     expect(page.locator(".case-side")).to_contain_text("A-1009")
-    expect(page.locator(".case-side")).to_contain_text("chargeback_threat")
+    expect(page.locator(".glance")).to_contain_text("Chargeback threat")
 
     # claim, reply, correct the intent
     page.click("button:has-text('Claim')")
     expect(page.locator(".alert.ok")).to_have_text("You have this case.")
     expect(page.locator(".case-state")).to_contain_text("with you")
-    page.fill("#reply-text", "Hi Ana, I can see both charges. Refunding one now.")
+    page.fill("#compose-text", "Hi Ana, I can see both charges. Refunding one now.")
     page.click("button:has-text('Send reply')")
     expect(page.locator(".alert.ok")).to_have_text("Reply sent to the customer.")
     expect(page.locator(".messages")).to_contain_text("Refunding one now.")
@@ -98,8 +98,8 @@ def test_an_agent_works_a_case_from_queue_to_resolution(new_page, live_server, d
     # resolving needs a code and the repeat answer
     page.select_option("#resolution", "refund_issued")
     page.check("input[name=customer_repeated][value=no]")
-    page.click("button:has-text('Resolve')")
-    expect(page.locator(".alert.ok")).to_have_text("Case resolved.")
+    page.click("button[value=resolve]")
+    expect(page.locator("#resolved-banner")).to_contain_text("resolved: Refund issued")
 
     case = Case.objects.get(external_id="conv-8812")
     assert case.status == "resolved" and case.resolution_code == "refund_issued"
@@ -108,6 +108,7 @@ def test_an_agent_works_a_case_from_queue_to_resolution(new_page, live_server, d
     assert list(case.events.values_list("kind", flat=True)) == [
         "created",
         "routed",
+        "customer_told",
         "claimed",
         "replied",
         "intent_corrected",
@@ -140,11 +141,11 @@ def test_a_stale_page_gets_a_conflict_and_keeps_the_typed_reply(new_page, live_s
     expect(page.locator(".alert.ok")).to_be_visible()
     desk["api"](f"/api/v1/cases/{case.pk}/messages", {"text": "hello? still there?"})
 
-    page.fill("#reply-text", "Yes, looking now")
+    page.fill("#compose-text", "Yes, looking now")
     page.click("button:has-text('Send reply')")
 
     expect(page.locator(".alert.error")).to_contain_text("Someone changed this case")
-    expect(page.locator("#reply-text")).to_have_value("Yes, looking now")
+    expect(page.locator("#compose-text")).to_have_value("Yes, looking now")
     expect(page.locator(".messages")).to_contain_text("hello? still there?")
 
 

@@ -4,10 +4,8 @@ from typing import Any
 
 import pytest
 
-from queues.routing import RuleSpec, condition_holds, package_view, route
+from queues.routing import CompiledRules, RuleSpec, route
 from tests.factories import full_package
-
-VIEW = package_view(full_package())
 
 
 def cond(field: str, op: str, value: Any = None) -> dict[str, Any]:
@@ -52,7 +50,9 @@ def cond(field: str, op: str, value: Any = None) -> dict[str, Any]:
     ],
 )
 def test_operators_and_fields(condition, expected):
-    assert condition_holds(condition, VIEW) is expected
+    [(_, holds)] = CompiledRules.of([RuleSpec("one", condition, "q")]).trace(full_package())
+
+    assert holds is expected
 
 
 def test_first_matching_enabled_rule_decides_and_explains():

@@ -1,0 +1,136 @@
+"""Botpress: the HITL interface's ``startHitl`` action.
+
+Field names from Botpress's HITL interface definition (github.com/botpress/botpress,
+``interfaces/hitl/interface.definition.ts``, version 0.4.0): ``startHitl`` takes ``userId``,
+``title``, ``description`` (optional) and ``messageHistory`` (optional), each message
+``{"source": {"type": "user", "userId"} | {"type": "bot"}, "type": <message type>,
+"payload": <that type's payload>}`` with the SDK's default message types (``text``: ``text``;
+``image``: ``imageUrl``; ``file``: ``fileUrl``, ``title``; ``markdown``: ``markdown``; ``choice``
+/ ``dropdown``: ``text``, ``options``; ``card``/``carousel``: ``title``; ``location``:
+``address``...), and answers ``{"conversationId"}``: the HITL conversation. The HITL plugin
+adds the bot's own ``conversationId`` and ``userEmail``; both are used when sent. The
+interface's events ``hitlAssigned`` (``conversationId``, ``userId``) and ``hitlStopped``
+(``conversationId``) go back through the callback outbox (cases/callbacks/platforms.py).
+
+Not carried by the format: intent, attempted steps, facts, message times, risk flags
+(``missing_context`` lists ``message_times`` besides the package's own gaps).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api.adapters.base import (
+    TEXT,
+    Mapped,
+    customer_from,
+    last_messages,
+    message,
+    optional_text,
+    package_from,
+    refuse,
+    require_object,
+    require_text,
+)
+
+PLATFORM = "botpress"
+TITLE = "Botpress HITL (startHitl)"
+
+REQUEST_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["userId", "title"],
+    "properties": {
+        "userId": TEXT,
+        "title": TEXT,
+        "messageHistory": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["source"],
+                "properties": {
+                    "source": {
+                        "type": "object",
+                        "required": ["type"],
+                        "properties": {"type": {"enum": ["user", "bot"]}},
+                    }
+                },
+            },
+        },
+    },
+}
+
+
+def _payload_text(kind: Any, payload: Any) -> str | None:
+    if not isinstance(payload, dict):
+        return None
+    for key in ("text", "markdown"):
+        if isinstance(payload.get(key), str) and payload[key].strip():
+            text = payload[key]
+            options = payload.get("options")
+            if isinstance(options, list) and options:
+                labels = [
+                    str(o.get("label") or o.get("value")) for o in options if isinstance(o, dict)
+                ]
+                text += " [" + " / ".join(labels) + "]"
+            return text
+    for key in ("imageUrl", "fileUrl", "audioUrl", "videoUrl"):
+        if isinstance(payload.get(key), str):
+            label = payload.get("title") or payload[key]
+            return f"[{kind}: {label}]"
+    if isinstance(payload.get("title"), str):
+        return f"[{kind}: {payload['title']}]"
+    if isinstance(payload.get("address"), str):
+        return f"[location: {payload['address']}]"
+    return f"[{kind}]" if isinstance(kind, str) else None
+
+
+def handoff_map(body: Any) -> Mapped:
+    body = require_object(body, [], "startHitl's input")
+    user_id = require_text(body.get("userId"), ["userId"], "the user who starts HITL")
+    title = require_text(body.get("title"), ["title"], "the HITL ticket's title")
+    history = body.get("messageHistory", [])
+    if not isinstance(history, list):
+        raise refuse(["messageHistory"], "must be a list of messages")
+    transcript = []
+    for index, item in enumerate(history):
+        if not isinstance(item, dict) or not isinstance(item.get("source"), dict):
+            raise refuse(
+                ["messageHistory", index, "source"],
+                'must be {"type": "user", "userId": ...} or {"type": "bot"}',
+            )
+        source = str(item["source"].get("type"))
+        if source not in {"user", "bot"}:
+            raise refuse(["messageHistory", index, "source", "type"], 'must be "user" or "bot"')
+        role = "customer" if source == "user" else "bot"
+        transcript.append(message(role, _payload_text(item.get("type"), item.get("payload"))))
+    description = optional_text(body.get("description"), 9_000) or ""
+    conversation_id = optional_text(body.get("conversationId"))
+    customer = customer_from({"id": user_id, "email": body.get("userEmail")})
+    summary = f"{title}\n\n{description}".strip() if description else title
+    data = {
+        "external_id": conversation_id or f"user:{user_id}"[:200],
+        "channel": "botpress",
+        "customer": customer,
+        "transcript": last_messages(transcript),
+        "summary": summary[:10_000],
+    }
+    package = package_from(
+        data,
+        platform_loc={
+            "external_id": ["conversationId"],
+            "customer": ["userId"],
+            "transcript": ["messageHistory"],
+            "summary": ["description"],
+        },
+    )
+    return Mapped(
+        package=package,
+        gaps=["message_times"] if transcript else [],
+        context={"user_id": user_id, "conversation_id": data["external_id"]},
+    )
+
+
+def handoff_answer(mapped: Mapped, desk: dict[str, Any]) -> dict[str, Any]:
+    """startHitl's output (``conversationId``: the HITL conversation, which ``stopHitl`` and
+    the ``hitlAssigned`` / ``hitlStopped`` events name), with the desk's answer beside it."""
+    return {"conversationId": mapped.context["conversation_id"], "handoffDesk": desk}

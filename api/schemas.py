@@ -1,0 +1,107 @@
+"""What the API answers: its response bodies and problem documents (what bots send is the
+handoff package, cases/package.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ninja import Schema
+from pydantic import Field
+
+
+class ProblemError(Schema):
+    loc: list[str | int]
+    msg: str
+
+
+class Problem(Schema):
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[ProblemError] = Field(default_factory=list)
+
+
+class HandoffAccepted(Schema):
+    case_id: int
+    status: str
+    queue: str
+    queue_name: str
+    priority: str
+    position: int | None
+    estimated_wait_seconds: int
+    estimate_basis: str
+    customer_message: str
+    missing_context: list[str]
+    risk_flags: list[str]
+    trigger_reason: str
+    repeat_contact: bool
+    previous_case_id: int | None
+    appended_messages: int
+    warnings: list[str]
+    case_url: str
+    api_url: str
+
+
+class MessageOut(Schema):
+    id: int
+    seq: int
+    external_id: str
+    role: str
+    text: str
+    sent_at: datetime
+    phase: str
+
+
+class CaseOut(Schema):
+    case_id: int
+    external_id: str
+    status: str
+    queue: str
+    priority: str
+    position: int | None
+    assignee: str | None
+    detected_intent: str
+    current_intent: str
+    trigger_reason: str
+    risk_flags: list[str]
+    missing_context: list[str]
+    repeat_contact: bool
+    previous_case_id: int | None
+    handed_off_at: datetime
+    first_claimed_at: datetime | None
+    first_human_reply_at: datetime | None
+    resolved_at: datetime | None
+    resolution_code: str
+    version: int
+    messages: list[MessageOut]
+    case_url: str
+
+
+class MessageAccepted(Schema):
+    message_id: int
+    case_id: int
+    duplicate: bool
+    case_version: int
+
+
+class CsatAccepted(Schema):
+    case_id: int
+    score: int
+    replaced: bool
+
+
+class AssessReason(Schema):
+    signal: str
+    detail: str
+    message_ids: list[str]
+
+
+class AssessAnswer(Schema):
+    escalate: bool
+    score: float
+    reasons: list[AssessReason]
+    first_risk_message_id: str | None
+    suggested_trigger: str | None
+    policy_version: int
+    warnings: list[str]

@@ -1,0 +1,319 @@
+"""The desk's websocket: one per open page, joined to the groups its user may see.
+
+Frames to the page: ``hello`` (the queues joined and the newest cursor), ``event`` (a case's
+new state, see ``cases.live.events``), ``reload`` (too much was missed: load the page again),
+``pong`` (the heartbeat went through the channel layer and back; the newest cursor).
+Frames from the page: ``{"type": "resync", "since": <cursor>}``; the answer is the current
+state of every visible case changed since, oldest first. ``{"type": "ping", "since": <cursor>}``
+every few seconds: the heartbeat. It answers what a resync would (so a frame the layer lost in
+an outage shorter than the heartbeat still reaches the page), and sends one message to this
+socket's own channel through the layer; ``pong`` follows when it comes back. When the layer
+refuses it or it does not come back within ``ECHO_TIMEOUT``, the socket is closed with
+``LAYER_DOWN``: the page says it is not live, reconnects and resyncs. Redis going away does not
+drop the page's socket by itself, so without this a page would stay open, say "Live" and miss
+everything published meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from redis.exceptions import RedisError
+
+from cases import presence
+from cases.live.events import SUPERVISORS_GROUP, case_snapshot, queue_group, user_group
+from cases.models import Case, CaseEvent
+from cases.permissions import sees_all_queues, visible_queue_ids
+from queues.models import Membership
+
+logger = logging.getLogger(__name__)
+
+UNAUTHORIZED = 4401
+UNSUPPORTED_DATA = 1003  # RFC 6455: a frame of a type this end cannot accept
+LAYER_DOWN = 4503  # the channel layer failed a round trip: reconnect (and resync) later
+RESYNC_LIMIT = 200
+ECHO_TIMEOUT = 5.0  # seconds for the heartbeat's trip through the layer (a local Redis: ~1 ms)
+PRESENCE_TOUCH_EVERY = 20.0  # seconds; presence rows go stale after 75 s
+# What a channel layer raises when Redis is away: refused, cut, or too slow to answer.
+LAYER_ERRORS = (RedisError, OSError, TimeoutError)
+
+
+class DeskConsumer(AsyncJsonWebsocketConsumer):
+    groups_joined: list[str]
+    queue_ids: set[int]
+    member_queue_ids: set[int]
+    viewing: tuple[int, int] | None
+    echo_due: asyncio.TimerHandle | None = None
+    closing: asyncio.Task[None] | None = None
+    touched_at: float = 0.0
+    newest: int = 0
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        # With Redis away, Channels' own subscription of this socket's channel fails before
+        # connect() runs: refuse the socket with one log line (the page retries), not a traceback.
+        try:
+            await super().__call__(scope, receive, send)
+        except LAYER_ERRORS as error:
+            logger.warning("ws_layer_unavailable error=%s", type(error).__name__)
+            with contextlib.suppress(RuntimeError, OSError):  # the socket may be gone already
+                await send({"type": "websocket.close", "code": LAYER_DOWN})
+
+    async def connect(self) -> None:
+        self.groups_joined = []
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=UNAUTHORIZED)
+            return
+        cursor = await self._join_visible_groups()
+        await self.accept()
+        await self.send_json({"type": "hello", "queues": sorted(self.queue_ids), "cursor": cursor})
+        self.viewing = await self._present(user, self._requested_case())
+        await self._announce_presence()
+
+    def _requested_case(self) -> int | None:
+        query = parse_qs(self.scope.get("query_string", b"").decode())
+        try:
+            return int(query["case"][0])
+        except (KeyError, ValueError):
+            return None
+
+    @database_sync_to_async
+    def _present(self, user: Any, case_id: int | None) -> tuple[int, int] | None:
+        """Record this page; returns (case, queue) when it shows a case the user may see."""
+        case = (
+            Case.objects.filter(pk=case_id, queue_id__in=self.queue_ids)
+            .values_list("pk", "queue_id")
+            .first()
+            if case_id
+            else None
+        )
+        presence.presence_join(
+            channel_name=self.channel_name, user=user, case_id=case[0] if case else None
+        )
+        self.member_queue_ids = set(
+            Membership.objects.filter(agent=user).values_list("queue_id", flat=True)
+        )
+        return case
+
+    async def _announce_presence(self) -> None:
+        """Tell the pages that show them: the case's viewers, the queues' online agents."""
+        try:
+            frames = await self._presence_frames()
+            for group, frame in frames:
+                await self.channel_layer.group_send(group, frame)
+        except Exception:
+            logger.exception("presence_announce_failed user_id=%s", self.scope["user"].pk)
+
+    @database_sync_to_async
+    def _presence_frames(self) -> list[tuple[str, dict[str, Any]]]:
+        frames = []
+        if self.viewing:
+            case_id, queue_id = self.viewing
+            frames.append(
+                (
+                    queue_group(queue_id),
+                    {
+                        "type": "desk.presence",
+                        "case_id": case_id,
+                        "viewers": presence.case_viewers(case_id),
+                    },
+                )
+            )
+        for queue_id in sorted(self.member_queue_ids):
+            frames.append((queue_group(queue_id), presence.queue_presence_frame(queue_id)))
+        return frames
+
+    async def desk_presence(self, message: dict[str, Any]) -> None:
+        await self.send_json(message | {"type": "presence"})
+
+    async def _join_visible_groups(self) -> int:
+        """Join the groups of what the user may see now, leave the others; returns the cursor."""
+        user = self.scope["user"]
+        self.queue_ids, supervisor, cursor = await self._access(user)
+        groups = [user_group(user.pk), *(queue_group(q) for q in sorted(self.queue_ids))]
+        if supervisor:
+            groups.append(SUPERVISORS_GROUP)
+        for group in set(self.groups_joined) - set(groups):
+            await self.channel_layer.group_discard(group, self.channel_name)
+        for group in groups:
+            if group not in self.groups_joined:
+                await self.channel_layer.group_add(group, self.channel_name)
+        self.groups_joined = groups
+        return cursor
+
+    async def access_changed(self, message: dict[str, Any]) -> None:
+        try:
+            await self._join_visible_groups()
+            await self.send_json({"type": "access", "queues": sorted(self.queue_ids)})
+        except Exception:
+            logger.exception("access_change_failed user_id=%s", message.get("user_id"))
+            # Its groups may be half joined: a new socket joins them all and resyncs.
+            await self.close(code=LAYER_DOWN)
+
+    @database_sync_to_async
+    def _access(self, user: Any) -> tuple[set[int], bool, int]:
+        cursor = CaseEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        return visible_queue_ids(user), sees_all_queues(user), cursor
+
+    async def disconnect(self, code: int) -> None:
+        if self.echo_due is not None:
+            self.echo_due.cancel()
+        try:
+            for group in getattr(self, "groups_joined", []):
+                await self.channel_layer.group_discard(group, self.channel_name)
+        except LAYER_ERRORS as error:  # Redis is away; its subscriptions went with it
+            logger.warning("ws_group_discard_failed error=%s", type(error).__name__)
+        if hasattr(self, "viewing"):
+            await database_sync_to_async(presence.presence_leave)(channel_name=self.channel_name)
+            await self._announce_presence()
+
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
+    ) -> None:
+        # The page only sends JSON text. Anything else (a binary frame, text that is not JSON)
+        # closes this socket with 1003 "unsupported data" and one log line, not a traceback.
+        if text_data is None:
+            await self._refuse("binary")
+            return
+        try:
+            content = await self.decode_json(text_data)
+        except (ValueError, RecursionError):  # not JSON, or nested too deep to parse
+            await self._refuse("not_json")
+            return
+        await self.receive_json(content, **kwargs)
+
+    async def _refuse(self, reason: str) -> None:
+        user = self.scope.get("user")
+        logger.warning("ws_frame_refused reason=%s user_id=%s", reason, getattr(user, "pk", None))
+        await self.close(code=UNSUPPORTED_DATA)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if not isinstance(content, dict) or content.get("type") not in ("ping", "resync"):
+            return
+        if content["type"] == "ping":
+            # A page's first ping has no cursor yet (its hello is on the way): nothing to catch up.
+            since = content.get("since")
+            valid = isinstance(since, int) and not isinstance(since, bool)
+            await self._heartbeat(since if valid else None)
+            return
+        try:
+            since = int(content.get("since", 0))
+        except (TypeError, ValueError):
+            return
+        try:
+            frames = await self._missed(since)
+        except Exception:
+            logger.exception("resync_failed since=%s", since)
+            frames = [{"type": "reload"}]
+        for frame in frames:
+            await self.send_json(frame)
+
+    async def _heartbeat(self, since: int | None) -> None:
+        """The page's ping: a trip through the layer to this socket's own channel (``desk_echo``
+        answers it), what the page missed since its cursor, and its presence kept fresh."""
+        if self.echo_due is None:  # one trip at a time: a page pinging faster gains nothing
+            try:
+                message = {"type": "desk.echo"}
+                await asyncio.wait_for(
+                    self.channel_layer.send(self.channel_name, message), ECHO_TIMEOUT
+                )
+            except LAYER_ERRORS as error:
+                await self._layer_lost(f"send_{type(error).__name__}")
+                return
+            loop = asyncio.get_running_loop()
+            self.echo_due = loop.call_later(ECHO_TIMEOUT, self._echo_missing)
+        touch = time.monotonic() - self.touched_at >= PRESENCE_TOUCH_EVERY
+        if touch:
+            self.touched_at = time.monotonic()
+        try:
+            frames, back = await self._beat(since, touch=touch)
+        except Exception:
+            logger.exception("heartbeat_failed since=%s", since)
+            return
+        for frame in frames:
+            await self.send_json(frame)
+        if back:
+            await self._announce_presence()
+
+    @database_sync_to_async
+    def _beat(self, since: int | None, *, touch: bool) -> tuple[list[dict[str, Any]], bool]:
+        """What the page missed since its cursor (none on its first ping: nothing to look for), and
+        whether its presence had lapsed and now counts again. One switch to the database."""
+        back = False
+        if touch:
+            viewing = getattr(self, "viewing", None)
+            back = presence.presence_touch(
+                channel_name=self.channel_name,
+                user=self.scope["user"],
+                case_id=viewing[0] if viewing else None,
+            )
+        newest = CaseEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        frames = self._missed_frames(since) if since is not None and since < newest else []
+        # The pong hands the page this cursor, so events of queues it cannot see do not make
+        # it look further back on every ping.
+        self.newest = newest
+        return frames, back
+
+    async def desk_echo(self, message: dict[str, Any]) -> None:
+        """The heartbeat came back through the layer: the page is live."""
+        if self.echo_due is not None:
+            self.echo_due.cancel()
+            self.echo_due = None
+        await self.send_json({"type": "pong", "cursor": self.newest})
+
+    def _echo_missing(self) -> None:
+        self.echo_due = None
+        self.closing = asyncio.ensure_future(self._layer_lost("no_echo"))
+
+    async def _layer_lost(self, reason: str) -> None:
+        """The layer cannot carry this socket's events: close it, so that the page says it is
+        not live and reconnects (and resyncs) until the layer takes it again."""
+        user = self.scope.get("user")
+        logger.warning("ws_layer_lost reason=%s user_id=%s", reason, getattr(user, "pk", None))
+        with contextlib.suppress(RuntimeError, OSError):  # the page may have left meanwhile
+            await self.close(code=LAYER_DOWN)
+
+    @database_sync_to_async
+    def _missed(self, since: int) -> list[dict[str, Any]]:
+        return self._missed_frames(since)
+
+    def _missed_frames(self, since: int) -> list[dict[str, Any]]:
+        """The current state of each visible case changed after ``since``, oldest change first."""
+        changed = list(
+            CaseEvent.objects.filter(pk__gt=since, case__queue_id__in=self.queue_ids)
+            .order_by("pk")
+            .values_list("case_id", "pk", "kind")[: RESYNC_LIMIT + 1]
+        )
+        if len(changed) > RESYNC_LIMIT:
+            return [{"type": "reload"}]
+        last: dict[int, tuple[int, str]] = {}
+        for case_id, pk, kind in changed:
+            last.pop(case_id, None)  # keep the order of each case's latest change
+            last[case_id] = (pk, kind)
+        cases = Case.objects.select_related("queue", "assignee").in_bulk(list(last))
+        frames = []
+        for case_id, (pk, kind) in last.items():
+            case = cases.get(case_id)
+            if case is not None:
+                frame = case_snapshot(case, kind=f"case.{kind}", cursor=pk)
+                frames.append(frame | {"type": "event", "resync": True})
+        return frames
+
+    async def desk_alert(self, message: dict[str, Any]) -> None:
+        try:
+            await self.send_json(message | {"type": "alert"})
+        except Exception:
+            logger.exception("desk_alert_send_failed case_id=%s", message.get("case_id"))
+
+    async def desk_event(self, message: dict[str, Any]) -> None:
+        try:
+            await self.send_json(message | {"type": "event"})
+        except Exception:
+            logger.exception("desk_event_send_failed case_id=%s", message.get("case_id"))

@@ -1,0 +1,737 @@
+"""Whether handoffs help: every figure is an SQL aggregation over a filtered set of cases.
+
+Definitions (also on the metrics page and in the README):
+- repeat-explanation rate: resolved cases whose agent answered "the customer had to repeat
+  information" ÷ resolved cases with an answer; beside it, the share of cases where the desk
+  itself saw a customer message after the handoff restating one from before it.
+- resolution time: handoff → resolved, median and p90, over resolved cases.
+- time to first human response: handoff → the first agent reply, median and p90.
+- CSAT after escalation: mean score, share of 4 and 5, number of responses.
+- missing key context: handoffs that lacked customer identity, intent, attempted steps or a
+  customer message ÷ handoffs, and how often each was missing.
+- intent override rate: cases whose intent an agent corrected ÷ cases, per detected intent; the
+  confusion matrix counts detected → corrected with the last correction of each case.
+- misroute rate: cases reassigned away from the queue their rule chose ÷ cases, per rule.
+- SLA attainment: cases first claimed by their SLA due time ÷ cases claimed or past due.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import (
+    Aggregate,
+    Count,
+    DateTimeField,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    Q,
+    QuerySet,
+    Sum,
+)
+from django.db.models.functions import TruncDate, TruncHour
+from django.utils import timezone
+
+from cases.models import Case, Integration, IntentCorrection, Message, RiskFlagReview
+from queues.models import Queue
+
+KEY_CONTEXT = ("customer_identity", "intent", "attempted_steps", "customer_message")
+
+
+@dataclass(frozen=True)
+class Filters:
+    start: date
+    end: date  # inclusive
+    queue_id: int | None = None
+    integration_id: int | None = None
+    intent: str = ""
+
+    def window(self) -> tuple[datetime, datetime]:
+        zone = timezone.get_current_timezone()
+        start = datetime.combine(self.start, time.min, tzinfo=zone)
+        end = datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=zone)
+        return start, end
+
+    def previous(self) -> Filters:
+        """The period of the same length just before this one."""
+        days = (self.end - self.start).days + 1
+        return Filters(
+            self.start - timedelta(days=days),
+            self.start - timedelta(days=1),
+            self.queue_id,
+            self.integration_id,
+            self.intent,
+        )
+
+
+def period_from(query: Any, today: date, days: int = 30) -> tuple[date, date]:
+    """``from`` and ``to`` (YYYY-MM-DD) of a query string; the last ``days`` days by default."""
+
+    def day(name: str, default: date) -> date:
+        try:
+            return date.fromisoformat(query.get(name, ""))
+        except ValueError:
+            return default
+
+    end = day("to", today)
+    return min(day("from", end - timedelta(days=days - 1)), end), end
+
+
+def cases_in(filters: Filters) -> QuerySet[Case]:
+    start, end = filters.window()
+    cases = Case.objects.filter(handed_off_at__gte=start, handed_off_at__lt=end)
+    if filters.queue_id:
+        cases = cases.filter(queue_id=filters.queue_id)
+    if filters.integration_id:
+        cases = cases.filter(integration_id=filters.integration_id)
+    if filters.intent:
+        cases = cases.filter(detected_intent=filters.intent)
+    return cases
+
+
+def ratio(part: int | None, whole: int | None) -> float | None:
+    """None means "no data", never a division by zero."""
+    return None if not whole else (part or 0) / whole
+
+
+def on_postgresql() -> bool:
+    return connection.vendor == "postgresql"
+
+
+# For the metric queries' transaction only, on PostgreSQL:
+# - work_mem: room to sort and hash a period's rows in memory; at the default 4 MB the
+#   percentiles' sorts spill to disk;
+# - random_page_cost: the ``case_metrics`` index is cached; at the default 4, a period covering
+#   most of the table is read by a sequential scan of the wide rows, about three times slower;
+# - jit: once a bigger table lifts these queries' estimated cost past jit_above_cost, compiling
+#   them takes longer (about 250 ms measured) than running them.
+REPORTING_SETTINGS = {"work_mem": "32MB", "random_page_cost": "1.1", "jit": "off"}
+
+
+def _configure(settings: dict[str, str]) -> None:
+    names = list(settings)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(names)),
+            [value for name in names for value in (name, settings[name])],
+        )
+
+
+def _current(names: Iterable[str]) -> dict[str, str]:
+    names = list(names)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(["current_setting(%s)"] * len(names)), names)
+        row = cursor.fetchone()
+    return dict(zip(names, row or (), strict=True))
+
+
+@contextmanager
+def reporting() -> Iterator[None]:
+    """One transaction around the metric queries of a page or an export, with
+    ``REPORTING_SETTINGS`` on PostgreSQL. Inside a caller's transaction the settings would
+    outlive this block, so they are put back after it."""
+    tune, nested = on_postgresql(), connection.in_atomic_block
+    before = _current(REPORTING_SETTINGS) if tune and nested else {}
+    with transaction.atomic():
+        if tune:
+            _configure(REPORTING_SETTINGS)
+        yield
+    if before:  # (after an error, rolling back the savepoint has undone them already)
+        _configure(before)
+
+
+def nearest_rank(fraction: float, count: int) -> int:
+    """1-based rank of the value at ``fraction`` of ``count`` ordered values: ceil(p x n), with
+    the float noise of p x n rounded away (0.14 x 50 is 7.000000000000001: rank 7)."""
+    return min(max(math.ceil(round(fraction * count, 6)), 1), count)
+
+
+def percentile(values: QuerySet[Any], expression: Any, fraction: float) -> timedelta | None:
+    """The value at ``fraction`` of the ordered expression (nearest rank), in two queries: the
+    portable form (SQLite), no Python loop over the rows."""
+    annotated = values.annotate(_v=expression).exclude(_v__isnull=True)
+    count = annotated.count()
+    if not count:
+        return None
+    return annotated.order_by("_v").values_list("_v", flat=True)[nearest_rank(fraction, count) - 1]
+
+
+EPOCH = datetime(1970, 1, 1)
+
+
+class PercentileDisc(Aggregate):
+    """PostgreSQL's nearest-rank percentile of a duration, as an ordered-set aggregate, so it
+    runs in the same pass as the other figures.
+
+    - percentile_disc takes rank ceil(p x n) in floating point, which ranks 0.14 x 50
+      (7.000000000000001) as 8; a hair below p gives ``nearest_rank`` for fractions with a
+      few decimals and fewer than 10^8 values.
+    - It sorts ``epoch + duration`` (a timestamp without time zone: plain calendar arithmetic,
+      no daylight saving) rather than the interval: timestamps sort with a fast int64
+      comparison, intervals through a function call per comparison (twice as slow here). The
+      result goes back to a duration on the way out.
+    """
+
+    function = "percentile_disc"
+    template = (
+        "%(function)s(%(fraction)s) WITHIN GROUP "
+        "(ORDER BY TIMESTAMP '1970-01-01' + (%(expressions)s))"
+    )
+    output_field = DateTimeField()
+
+    def __init__(self, expression: Any, fraction: float, **extra: Any) -> None:
+        super().__init__(expression, fraction=f"{fraction - 1e-9:.12f}", **extra)
+
+    def get_db_converters(self, connection: Any) -> list[Any]:
+        return [*super().get_db_converters(connection), self._to_duration]
+
+    @staticmethod
+    def _to_duration(value: datetime | None, *_: Any) -> timedelta | None:
+        return None if value is None else value.replace(tzinfo=None) - EPOCH
+
+
+def duration(end: str, start: str = "handed_off_at") -> ExpressionWrapper:
+    return ExpressionWrapper(F(end) - F(start), output_field=DurationField())
+
+
+RESOLVED = Q(status=Case.Status.RESOLVED, resolved_at__isnull=False)
+REPLIED = Q(first_human_reply_at__isnull=False)
+PERCENTILES = {  # figure -> (the duration's end, which cases, fraction)
+    "resolution_median": ("resolved_at", RESOLVED, 0.5),
+    "resolution_p90": ("resolved_at", RESOLVED, 0.9),
+    "first_response_median": ("first_human_reply_at", REPLIED, 0.5),
+    "first_response_p90": ("first_human_reply_at", REPLIED, 0.9),
+}
+
+
+def _percentile_aggregates() -> dict[str, Any]:
+    return {
+        name: PercentileDisc(duration(end), fraction, filter=which)
+        for name, (end, which, fraction) in PERCENTILES.items()
+    }
+
+
+def _percentiles(filters: Filters) -> dict[str, timedelta | None]:
+    """The four durations' percentiles: one query on PostgreSQL, two per figure elsewhere."""
+    cases = cases_in(filters)
+    if on_postgresql():
+        return cases.aggregate(**_percentile_aggregates())
+    return {
+        name: percentile(cases.filter(which), duration(end), fraction)
+        for name, (end, which, fraction) in PERCENTILES.items()
+    }
+
+
+def _missing_counts() -> dict[str, Any]:
+    if on_postgresql():
+        # jsonb's ? (a string element of the list): a third of the cost of matching the text.
+        return {
+            field: Count("pk", filter=Q(missing_context__has_key=field)) for field in KEY_CONTEXT
+        }
+    # SQLite's has_key reads object keys, not list elements: the list as text, exact for
+    # these four names.
+    return {
+        field: Count("pk", filter=Q(missing_context__icontains=f'"{field}"'))
+        for field in KEY_CONTEXT
+    }
+
+
+def _counts(now: datetime) -> dict[str, Any]:
+    """Every count the headline and the tables are made of, defined once. All are sums over
+    cases, so a period's totals are the sums of its groups'."""
+    resolved = Q(status=Case.Status.RESOLVED)
+    return {
+        "handoffs": Count("pk"),
+        "resolved": Count("pk", filter=resolved),
+        # the headline's repeat rate: resolved cases with the agent's answer
+        "answered": Count("pk", filter=resolved & Q(customer_repeated__isnull=False)),
+        "repeated": Count("pk", filter=resolved & Q(customer_repeated=True)),
+        # the scorecard's: every answer
+        "answered_any": Count("pk", filter=Q(customer_repeated__isnull=False)),
+        "repeated_any": Count("pk", filter=Q(customer_repeated=True)),
+        "detected": Count("pk", filter=Q(repeat_detected=True)),
+        "missing": Count("pk", filter=~Q(missing_context=[])),
+        "overridden": Count("pk", filter=~Q(current_intent=F("detected_intent"))),
+        "misrouted": Count("pk", filter=~Q(queue_id=F("routed_queue_id"))),
+        "sla_counted": Count(
+            "pk", filter=Q(first_claimed_at__isnull=False) | Q(sla_due_at__lt=now)
+        ),
+        "sla_met": Count("pk", filter=Q(first_claimed_at__lte=F("sla_due_at"))),
+        # CSAT is one-to-one with its case: the LEFT JOIN adds no rows. A sum and a count,
+        # not a mean, so that groups add up.
+        "csat_sum": Sum("csat__score"),
+        "csat_n": Count("csat"),
+        "csat_satisfied": Count("csat", filter=Q(csat__score__gte=4)),
+        **_missing_counts(),
+    }
+
+
+@dataclass
+class Headline:
+    handoffs: int
+    repeat_rate: float | None
+    repeat_detected_rate: float | None
+    resolution_median: timedelta | None
+    resolution_p90: timedelta | None
+    first_response_median: timedelta | None
+    first_response_p90: timedelta | None
+    csat_mean: float | None
+    csat_satisfied: float | None
+    csat_responses: int
+    missing_context_rate: float | None
+    override_rate: float | None
+    misroute_rate: float | None
+    sla_attainment: float | None
+
+
+def _mean(total: int | None, count: int | None) -> float | None:
+    return None if not count else (total or 0) / count
+
+
+def _headline(totals: dict[str, Any]) -> Headline:
+    return Headline(
+        handoffs=totals["handoffs"],
+        repeat_rate=ratio(totals["repeated"], totals["answered"]),
+        repeat_detected_rate=ratio(totals["detected"], totals["handoffs"]),
+        resolution_median=totals["resolution_median"],
+        resolution_p90=totals["resolution_p90"],
+        first_response_median=totals["first_response_median"],
+        first_response_p90=totals["first_response_p90"],
+        csat_mean=_mean(totals["csat_sum"], totals["csat_n"]),
+        csat_satisfied=ratio(totals["csat_satisfied"], totals["csat_n"]),
+        csat_responses=totals["csat_n"],
+        missing_context_rate=ratio(totals["missing"], totals["handoffs"]),
+        override_rate=ratio(totals["overridden"], totals["handoffs"]),
+        misroute_rate=ratio(totals["misrouted"], totals["handoffs"]),
+        sla_attainment=ratio(totals["sla_met"], totals["sla_counted"]),
+    )
+
+
+def headline(filters: Filters) -> Headline:
+    """One query on PostgreSQL: the counts, CSAT and the four percentiles in a single pass over
+    the period's cases (the ``case_metrics`` index). Elsewhere the percentiles take two queries
+    each."""
+    cases = cases_in(filters)
+    counts = _counts(timezone.now())
+    if on_postgresql():
+        return _headline(cases.aggregate(**counts, **_percentile_aggregates()))
+    return _headline(cases.aggregate(**counts) | _percentiles(filters))
+
+
+GROUP_KEYS = ("queue_id", "integration_id", "routing_rule")
+
+
+def _groups(filters: Filters) -> list[dict[str, Any]]:
+    """The period's counts by queue, bot and rule in one pass: the per-queue, per-bot and
+    per-rule tables and the headline add these (few) groups up instead of each reading the
+    cases again."""
+    return list(
+        cases_in(filters).values(*GROUP_KEYS).annotate(**_counts(timezone.now())).order_by()
+    )
+
+
+def _add_up(groups: list[dict[str, Any]], key: str | None = None) -> dict[Any, dict[str, int]]:
+    """The groups' counts summed by ``key`` (all of them under None without one)."""
+    totals: dict[Any, dict[str, int]] = {}
+    for group in groups:
+        into = totals.setdefault(group[key] if key else None, {})
+        for name, value in group.items():
+            if name not in GROUP_KEYS:
+                into[name] = into.get(name, 0) + (value or 0)
+    return totals
+
+
+def _names(model: Any, ids: Iterable[int]) -> dict[int, str]:
+    return dict(model.objects.filter(pk__in=set(ids)).values_list("pk", "name"))
+
+
+def _integrations(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = _add_up(groups, "integration_id")
+    names = _names(Integration, rows)
+    ordered = sorted(rows.items(), key=lambda r: (-r[1]["handoffs"], names.get(r[0], "")))
+    return [
+        {
+            "integration": names.get(pk, "?"),
+            "handoffs": row["handoffs"],
+            "missing_context_rate": ratio(row["missing"], row["handoffs"]),
+            **{f"missing_{field}": row[field] for field in KEY_CONTEXT},
+            "override_rate": ratio(row["overridden"], row["handoffs"]),
+            "repeat_rate": ratio(row["repeated_any"], row["answered_any"]),
+            "csat_mean": _mean(row["csat_sum"], row["csat_n"]),
+            "csat_responses": row["csat_n"],
+        }
+        for pk, row in ordered
+    ]
+
+
+def _queues(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = _add_up(groups, "queue_id")
+    names = _names(Queue, rows)
+    return [
+        {
+            "queue": names.get(pk, "?"),
+            "handoffs": row["handoffs"],
+            "resolved": row["resolved"],
+            "sla_attainment": ratio(row["sla_met"], row["sla_counted"]),
+            "csat_mean": _mean(row["csat_sum"], row["csat_n"]),
+        }
+        for pk, row in sorted(rows.items(), key=lambda r: (names.get(r[0], ""), r[0]))
+    ]
+
+
+def _misroutes(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = sorted(
+        _add_up(groups, "routing_rule").items(),
+        key=lambda r: (-r[1]["misrouted"], -r[1]["handoffs"], r[0]),
+    )
+    return [
+        {
+            "rule": rule or "(default queue)",
+            "handoffs": row["handoffs"],
+            "misrouted": row["misrouted"],
+            "misroute_rate": ratio(row["misrouted"], row["handoffs"]),
+        }
+        for rule, row in rows
+    ]
+
+
+def by_integration(filters: Filters) -> list[dict[str, Any]]:
+    """The bot scorecard: what each bot team needs to fix."""
+    return _integrations(_groups(filters))
+
+
+def by_queue(filters: Filters) -> list[dict[str, Any]]:
+    return _queues(_groups(filters))
+
+
+def misroutes_by_rule(filters: Filters) -> list[dict[str, Any]]:
+    return _misroutes(_groups(filters))
+
+
+def _intent_pairs(filters: Filters) -> list[dict[str, Any]]:
+    """Cases by detected and current intent: the override table and the confusion matrix both
+    add these up."""
+    pairs = cases_in(filters).values("detected_intent", "current_intent").annotate(n=Count("pk"))
+    return [dict(pair) for pair in pairs.order_by()]
+
+
+def _overrides(pairs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    intents: dict[str, dict[str, int]] = {}
+    for pair in pairs:
+        if not pair["detected_intent"]:
+            continue
+        row = intents.setdefault(pair["detected_intent"], {"handoffs": 0, "overridden": 0})
+        row["handoffs"] += pair["n"]
+        if pair["current_intent"] != pair["detected_intent"]:
+            row["overridden"] += pair["n"]
+    ordered = sorted(intents.items(), key=lambda r: (-r[1]["overridden"], -r[1]["handoffs"], r[0]))
+    return [
+        {
+            "detected_intent": intent,
+            "handoffs": row["handoffs"],
+            "overridden": row["overridden"],
+            "override_rate": ratio(row["overridden"], row["handoffs"]),
+        }
+        for intent, row in ordered
+    ]
+
+
+def _confusion(pairs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    moved = [p for p in pairs if p["current_intent"] != p["detected_intent"]]
+    moved.sort(key=lambda p: (-p["n"], p["detected_intent"], p["current_intent"]))
+    return [
+        {
+            "detected": p["detected_intent"] or "(none)",
+            "corrected": p["current_intent"],
+            "n": p["n"],
+        }
+        for p in moved
+    ]
+
+
+def overrides_by_intent(filters: Filters) -> list[dict[str, Any]]:
+    return _overrides(_intent_pairs(filters))
+
+
+def confusion(filters: Filters) -> list[dict[str, Any]]:
+    """Detected → corrected, the last correction of each case (its ``current_intent``)."""
+    return _confusion(_intent_pairs(filters))
+
+
+def _volume(days: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    ordered = sorted(days, key=lambda r: (r["day"], r["trigger_reason"]))
+    return [{"day": r["day"], "trigger": r["trigger_reason"], "n": r["n"]} for r in ordered]
+
+
+def _days(filters: Filters) -> list[dict[str, Any]]:
+    days = (
+        cases_in(filters)
+        .annotate(day=TruncDate("handed_off_at"))
+        .values("day", "trigger_reason")
+        .annotate(n=Count("pk"))
+    )
+    # sorted in Python (_volume): asked for sorted groups, PostgreSQL sorts every row
+    return [dict(day) for day in days.order_by()]
+
+
+def volume_by_day(filters: Filters) -> list[dict[str, Any]]:
+    return _volume(_days(filters))
+
+
+def volume_by_hour(filters: Filters) -> list[dict[str, Any]]:
+    """Handoffs by hour (local time) and trigger: the chart of a one-day period."""
+    hours = (
+        cases_in(filters)
+        .annotate(hour=TruncHour("handed_off_at", tzinfo=timezone.get_current_timezone()))
+        .values("hour", "trigger_reason")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    ordered = sorted(hours, key=lambda r: (r["hour"], r["trigger_reason"]))
+    return [{"hour": r["hour"], "trigger": r["trigger_reason"], "n": r["n"]} for r in ordered]
+
+
+def _pairs_and_days(filters: Filters) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The intent pairs and the volume by day and trigger. On PostgreSQL in one pass with
+    GROUPING SETS, which the ORM cannot say: the period's cases are the ORM's own SQL, grouped
+    around it. Elsewhere two queries."""
+    if not on_postgresql():
+        return _intent_pairs(filters), _days(filters)
+    cases = (
+        cases_in(filters)
+        .annotate(day=TruncDate("handed_off_at"))
+        .values("day", "trigger_reason", "detected_intent", "current_intent")
+        .order_by()
+    )
+    inner, params = cases.query.sql_with_params()  # values stay parameters
+    with connection.cursor() as cursor:
+        grouped = (
+            "SELECT GROUPING(day, trigger_reason) = 0, day, trigger_reason, "  # noqa: S608
+            f"detected_intent, current_intent, COUNT(*) FROM ({inner}) AS period "
+            "GROUP BY GROUPING SETS ((day, trigger_reason), (detected_intent, current_intent))"
+        )
+        cursor.execute(grouped, params)
+        rows = cursor.fetchall()
+    pairs = [
+        {"detected_intent": detected, "current_intent": corrected, "n": n}
+        for by_day, _, _, detected, corrected, n in rows
+        if not by_day
+    ]
+    days = [
+        {"day": day, "trigger_reason": trigger, "n": n}
+        for by_day, day, trigger, _, _, n in rows
+        if by_day
+    ]
+    return pairs, days
+
+
+@dataclass
+class Tables:
+    queues: list[dict[str, Any]]
+    integrations: list[dict[str, Any]]
+    misroutes: list[dict[str, Any]]
+    overrides: list[dict[str, Any]]
+    confusion: list[dict[str, Any]]
+    volume: list[dict[str, Any]]
+
+
+def current(filters: Filters) -> tuple[Headline, Tables]:
+    """The page's period: its headline and every table in three passes over its cases on
+    PostgreSQL. The headline's counts are the sums of the per-queue/bot/rule groups, so only
+    its percentiles need a pass of their own; the intent tables and the volume by day share
+    the third."""
+    groups, (pairs, days) = _groups(filters), _pairs_and_days(filters)
+    totals = _add_up(groups).get(None) or dict.fromkeys(_counts(timezone.now()), 0)
+    return _headline(totals | _percentiles(filters)), Tables(
+        queues=_queues(groups),
+        integrations=_integrations(groups),
+        misroutes=_misroutes(groups),
+        overrides=_overrides(pairs),
+        confusion=_confusion(pairs),
+        volume=_volume(days),
+    )
+
+
+def _customer_texts_before_handoff(case_ids: set[int]) -> dict[int, list[str]]:
+    said: dict[int, list[str]] = {}
+    for case_id, text in (
+        Message.objects.filter(case_id__in=case_ids, role="customer", phase="before_handoff")
+        .order_by("case_id", "seq")
+        .values_list("case_id", "text")
+    ):
+        said.setdefault(case_id, []).append(text)
+    return said
+
+
+def _labelled_cases(
+    rows: QuerySet[Any], fields: Sequence[str], chunk: int
+) -> Iterator[tuple[Any, dict[str, Any]]]:
+    """Each row (a correction or a verdict, by pk) with its case's context for retraining:
+    the bot, the conversation, the detected intent and what the customer said before the
+    handoff. In chunks, two queries a chunk; not the case's wide JSON columns."""
+    case_fields = ("case__integration_id", "case__external_id", "case__detected_intent")
+    agent_fields = ("agent__first_name", "agent__last_name", "agent__username")
+    last = 0
+    while True:
+        batch = list(
+            rows.filter(pk__gt=last)
+            .select_related("case", "agent")
+            .only(*fields, *case_fields, *agent_fields)
+            .order_by("pk")[:chunk]
+        )
+        if not batch:
+            return
+        last = batch[-1].pk
+        said = _customer_texts_before_handoff({row.case_id for row in batch})
+        for row in batch:
+            case = row.case
+            yield (
+                row,
+                {
+                    "case_id": case.pk,
+                    "integration_id": case.integration_id,
+                    "external_id": case.external_id,
+                    "customer_text": said.get(case.pk, []),
+                    "detected_intent": case.detected_intent,
+                },
+            )
+
+
+def _for_filters(rows: QuerySet[Any], filters: Filters) -> QuerySet[Any]:
+    if filters.integration_id:
+        rows = rows.filter(case__integration_id=filters.integration_id)
+    if filters.queue_id:
+        rows = rows.filter(case__queue_id=filters.queue_id)
+    return rows
+
+
+def corrections(filters: Filters, chunk: int = 500) -> Iterable[dict[str, Any]]:
+    """Every intent correction (all of them, not only the last): training data for the bot."""
+    start, end = filters.window()
+    rows = _for_filters(
+        IntentCorrection.objects.filter(created_at__gte=start, created_at__lt=end), filters
+    )
+    fields = ("from_intent", "to_intent", "reason", "created_at")
+    for correction, context in _labelled_cases(rows, fields, chunk):
+        yield context | {
+            "from_intent": correction.from_intent,
+            "corrected_intent": correction.to_intent,
+            "reason": correction.reason,
+            "agent": correction.agent_name,
+            "at": correction.created_at.isoformat(),
+        }
+
+
+def flag_precision(filters: Filters) -> list[dict[str, Any]]:
+    """Each risk signal as agents judged it on the period's cases: how often it was right.
+    By flag and by who raised it (the bot, or the desk's own detectors)."""
+    rows = (
+        RiskFlagReview.objects.filter(case__in=cases_in(filters))
+        .values("flag", "raised_by")
+        .annotate(
+            confirmed=Count("pk", filter=Q(verdict=RiskFlagReview.Verdict.CONFIRMED)),
+            dismissed=Count("pk", filter=Q(verdict=RiskFlagReview.Verdict.DISMISSED)),
+        )
+        .order_by("flag", "raised_by")
+    )
+    return [
+        {
+            "flag": row["flag"],
+            "raised_by": row["raised_by"],
+            "confirmed": row["confirmed"],
+            "dismissed": row["dismissed"],
+            "precision": ratio(row["confirmed"], row["confirmed"] + row["dismissed"]),
+        }
+        for row in rows
+    ]
+
+
+def flag_reviews(filters: Filters, chunk: int = 500) -> Iterable[dict[str, Any]]:
+    """Every risk flag verdict of the period with what the customer said before the handoff:
+    labelled examples for ``escalation_train``."""
+    start, end = filters.window()
+    rows = _for_filters(
+        RiskFlagReview.objects.filter(reviewed_at__gte=start, reviewed_at__lt=end), filters
+    )
+    fields = ("flag", "raised_by", "verdict", "reviewed_at")
+    for review, context in _labelled_cases(rows, fields, chunk):
+        yield context | {
+            "flag": review.flag,
+            "raised_by": review.raised_by,
+            "verdict": review.verdict,
+            "agent": review.agent_name,
+            "at": review.reviewed_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class LateEscalations:
+    """How late bots hand off: of the period's handoffs assessed at intake, those whose first
+    risk (where the published escalation policy would have handed off) came at least
+    HANDOFF_LATE_ESCALATION_MESSAGES customer messages before the bot did."""
+
+    assessed: int
+    late: int
+    share: float | None
+    median_messages: int | None  # customer messages between the first risk and the handoff
+    median_seconds: int | None
+    by_integration: list[dict[str, Any]]
+    by_intent: list[dict[str, Any]]
+
+
+def _median_of(cases: QuerySet[Case], field: str) -> int | None:
+    values = cases.exclude(**{f"{field}__isnull": True})
+    count = values.count()
+    if not count:
+        return None
+    return values.order_by(field).values_list(field, flat=True)[nearest_rank(0.5, count) - 1]
+
+
+def late_escalations(filters: Filters) -> LateEscalations:
+    threshold = settings.HANDOFF_LATE_ESCALATION_MESSAGES
+    assessed = cases_in(filters).filter(escalation_policy_version__isnull=False)
+    late = Q(risk_lead_messages__gte=threshold)
+    totals = assessed.aggregate(n=Count("pk"), late=Count("pk", filter=late))
+    risky = assessed.filter(first_risk_seq__isnull=False)
+
+    def grouped(key: str, name: str) -> list[dict[str, Any]]:
+        rows = (
+            assessed.values(key)
+            .annotate(handoffs=Count("pk"), late=Count("pk", filter=late))
+            .order_by("-late", key)
+        )
+        return [
+            {
+                name: row[key] or "(none)",
+                "handoffs": row["handoffs"],
+                "late": row["late"],
+                "late_rate": ratio(row["late"], row["handoffs"]),
+            }
+            for row in rows
+        ]
+
+    return LateEscalations(
+        assessed=totals["n"],
+        late=totals["late"],
+        share=ratio(totals["late"], totals["n"]),
+        median_messages=_median_of(risky, "risk_lead_messages"),
+        median_seconds=_median_of(risky, "risk_lead_seconds"),
+        by_integration=grouped("integration__name", "integration"),
+        by_intent=grouped("detected_intent", "intent"),
+    )
+
+
+def late_by_integration(filters: Filters) -> list[dict[str, Any]]:
+    return late_escalations(filters).by_integration
+
+
+def late_by_intent(filters: Filters) -> list[dict[str, Any]]:
+    return late_escalations(filters).by_intent

@@ -1,0 +1,126 @@
+"""The supervisor console: every queue's live figures, its agents, their load and who is on."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.contrib.auth.models import User
+from django.db.models import Count, QuerySet
+
+from cases.models import OPEN_WORK, Case
+from cases.presence import online_user_ids
+from cases.selectors import QueueStats, queue_stats
+from queues.models import Membership, Queue
+
+
+@dataclass
+class AgentLoad:
+    membership: Membership
+    open_cases: int
+    online: bool
+
+    @property
+    def full(self) -> bool:
+        return self.open_cases >= self.membership.capacity
+
+    @property
+    def name(self) -> str:
+        agent = self.membership.agent
+        return agent.get_full_name() or agent.username
+
+    @property
+    def percent(self) -> int:
+        """How full the agent is, for the load bar (0-100)."""
+        return min(100, round(100 * self.open_cases / max(self.membership.capacity, 1)))
+
+
+@dataclass
+class QueueRow:
+    queue: Queue
+    stats: QueueStats
+    agents: list[AgentLoad] = field(default_factory=list)
+
+    @property
+    def online(self) -> int:
+        return sum(agent.online for agent in self.agents)
+
+    @property
+    def capacity(self) -> int:
+        return sum(agent.membership.capacity for agent in self.agents if agent.online)
+
+
+def console_rows(queues: list[Queue] | None = None) -> list[QueueRow]:
+    """Four queries whatever the number of queues and agents."""
+    queues = queues if queues is not None else list(Queue.objects.filter(is_active=True))
+    stats = queue_stats([q.pk for q in queues])
+    load: dict[tuple[int, int], int] = {
+        (row["assignee_id"], row["queue_id"]): row["n"]
+        for row in Case.objects.filter(status__in=OPEN_WORK, queue__in=queues)
+        .values("assignee_id", "queue_id")
+        .annotate(n=Count("pk"))
+    }
+    online = online_user_ids()
+    members: dict[int, list[AgentLoad]] = defaultdict(list)
+    for membership in (
+        Membership.objects.filter(queue__in=queues)
+        .select_related("agent")
+        .order_by("agent__first_name", "agent__username")
+    ):
+        members[membership.queue_id].append(
+            AgentLoad(
+                membership,
+                load.get((membership.agent_id, membership.queue_id), 0),
+                membership.agent_id in online,
+            )
+        )
+    return [QueueRow(q, stats.get(q.pk, QueueStats()), members[q.pk]) for q in queues]
+
+
+def open_cases_of(queue: Queue) -> QuerySet[Case]:
+    """The queue's open cases by status, the most urgent first in each; the view pages them."""
+    return (
+        Case.objects.filter(queue=queue)
+        .exclude(status=Case.Status.RESOLVED)
+        .select_related("assignee")
+        .only(
+            "pk",
+            "status",
+            "priority",
+            "customer_name",
+            "customer_tier",
+            "current_intent",
+            "handed_off_at",
+            "sla_due_at",
+            "sla_breached",
+            "assignee__first_name",
+            "assignee__last_name",
+            "assignee__username",
+            "queue_id",
+            "version",
+        )
+        .order_by("status", "-priority", "sla_due_at", "pk")
+    )
+
+
+@dataclass(frozen=True)
+class ReassignChoices:
+    """Where a supervisor can send a queue's cases, for the reassign form of the console and of
+    the queue page."""
+
+    queues: list[Queue]  # the other active queues
+    agents: list[tuple[User, str]]  # every agent of an active queue, with the queues they work
+
+
+def reassign_choices(queue: Queue) -> ReassignChoices:
+    """Two queries. Agents come with their queues because a case only goes to an agent of the
+    queue it ends up in (``case_reassign`` refuses the rest)."""
+    queues = list(Queue.objects.filter(is_active=True).exclude(pk=queue.pk).order_by("name"))
+    works: dict[User, list[str]] = defaultdict(list)
+    for membership in (
+        Membership.objects.filter(agent__is_active=True, queue__is_active=True)
+        .select_related("agent", "queue")
+        .order_by("agent__first_name", "agent__username", "queue__name")
+    ):
+        works[membership.agent].append(membership.queue.name)
+    return ReassignChoices(queues, [(agent, ", ".join(names)) for agent, names in works.items()])

@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from escalation import train
+from escalation.features import Features
+from escalation.model import ARTEFACT, FORMAT, FrustrationModel, default_model, logistic
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_artefact_is_json_and_scores_without_scikit_learn():
+    # given a fresh interpreter that loads the shipped artefact and assesses a conversation
+    script = (
+        "import sys\n"
+        "from escalation.assess import assess\n"
+        "a = assess([{'role': 'customer', 'text': 'this is useless, get me a human'}])\n"
+        "assert a.escalate, a\n"
+        "print(sorted(m for m in ('sklearn', 'scipy', 'numpy', 'joblib') if m in sys.modules))\n"
+    )
+    # when it runs
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    # then none of the training stack was imported
+    assert done.stdout.strip() == "[]"
+    artefact = json.loads(ARTEFACT.read_text(encoding="utf-8"))
+    assert artefact["format"] == FORMAT
+    assert ARTEFACT.stat().st_size < 5_000_000
+
+
+@pytest.fixture(scope="module")
+def small_star(tmp_path_factory, star_dialogues) -> Path:
+    """Every annoyed dialogue and some calm ones, as a STAR file in a temporary folder."""
+    from escalation import star
+
+    rows = []
+    with gzip.open(star.DIALOGUES, "rt", encoding="utf-8") as lines:
+        for line in lines:
+            row = json.loads(line)
+            if row["user_annoyed"] or (row["user_annoyed"] is False and row["id"] % 30 == 0):
+                rows.append(line)
+    path = tmp_path_factory.mktemp("star") / "dialogues.jsonl.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as out:
+        out.writelines(rows)
+    return path
+
+
+def test_training_is_deterministic_to_the_byte(small_star, tmp_path):
+    # when the same data is trained on twice
+    first, cv_first = train.train(small_star)
+    second, cv_second = train.train(small_star)
+    train.write(first, tmp_path / "a.json")
+    train.write(second, tmp_path / "b.json")
+    # then the artefacts are the same bytes and the figures the same
+    assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
+    assert cv_first == cv_second
+    assert 0.5 < cv_first["roc_auc"] <= 1
+
+
+def test_the_run_time_scorer_agrees_with_scikit_learn(small_star):
+    # given a model fitted with scikit-learn and its JSON artefact
+    examples = train.examples_from_star(small_star)
+    data = train.featurise(examples)
+    rows = np.arange(len(examples))
+    fitted = train.fit(data, rows[::2])
+    model = FrustrationModel.from_artefact(
+        json.loads(json.dumps(train.artefact_of(fitted, {}, {})))
+    )
+    held_out = rows[1::2]
+    # when both score the held-out conversations
+    expected = fitted.predict(data, held_out)
+    actual = np.array([model.score(examples[i].messages) for i in held_out])
+    # then they agree (the artefact keeps 6 significant digits)
+    assert np.max(np.abs(expected - actual)) < 1e-4
+
+
+def test_scores_by_prefix_are_the_scores_of_the_prefixes(star_dialogues):
+    model = default_model()
+    for dialogue in star_dialogues[:40]:
+        messages = dialogue.messages
+        for index, score in model.scores_by_prefix(messages):
+            features = Features()
+            for message in messages[: index + 1]:
+                features.add(message)
+            assert score == pytest.approx(logistic(model.logit(features)), abs=1e-9)
+
+
+def test_extra_examples_are_trained_on(small_star):
+    from escalation.conversation import Message
+    from escalation.train import Example
+
+    extra = [Example([Message("customer", "you keep failing me, awful", "m0")], True)]
+
+    artefact, _ = train.train(small_star, extra_examples=extra)
+
+    assert artefact["trained_on"]["extra_examples"] == 1
