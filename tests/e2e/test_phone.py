@@ -258,3 +258,23 @@ def test_keyboard_hints_show_where_a_keyboard_is_and_only_there(
         expect(touch.locator(".shortcuts")).to_be_hidden()
     finally:
         desktop.close()
+
+
+@pytest.mark.parametrize("touch", [True, False], ids=["touch", "keyboard"])
+def test_the_reply_and_note_switch_sits_on_one_row_on_a_phone(
+    phone: Any, live_server: Any, desk: dict[str, Any], touch: bool
+) -> None:
+    # given an agent on a 390 px screen who claimed the case, so the composer is open
+    page = phone("sam", touch=touch)
+    page.goto(live_server.url + f"/cases/{desk['case']}/")
+    page.get_by_role("button", name="Claim").click()
+    modes = page.locator("#compose-form .mode-switch .mode")
+    expect(modes).to_have_count(2)
+
+    # then "Reply to the customer" and "Internal note" sit side by side, as tall as each other:
+    # which of the two the text goes to never wraps out of sight (it once took two rows)
+    reply, note = (modes.nth(i).bounding_box() for i in (0, 1))
+    assert reply is not None and note is not None
+    assert reply["y"] == note["y"], (reply, note)
+    assert reply["height"] == note["height"], (reply, note)
+    assert note["x"] + note["width"] <= PHONE["width"]
