@@ -12,7 +12,6 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from multiprocessing.connection import Connection
@@ -23,10 +22,9 @@ from celery import shared_task
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.lib import db, procs, report
+from bench.lib import db, http, procs, report
 from bench.lib.stats import percentile, summary
 
-INTAKE_PATH = "/api/v1/handoffs"
 CALLBACK_P99_TARGET_S = 1.0
 ENQUEUE_P99_TARGET_MS = 50.0
 SLA_P99_TARGET_S = 2.0
@@ -127,51 +125,7 @@ def setup_desk(run_id: str, sla_seconds: int) -> tuple[str, Any]:
     return api_key, integration
 
 
-@dataclass
-class Sent:
-    sent: float  # wall clock, when the request went out
-    answered: float  # when its response was read
-    status: int
-    case_id: int | None
-    sla: bool
-
-
-async def post_handoffs(
-    base_url: str, api_key: str, bodies: list[tuple[bytes, bool]], rate: float, concurrency: int
-) -> list[Sent]:
-    """POST every body: at ``rate`` a second on schedule (open loop), or with ``rate`` 0 as fast
-    as ``concurrency`` connections allow."""
-    import httpx
-
-    headers = {"content-type": "application/json", "authorization": f"Bearer {api_key}"}
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    slots = asyncio.Semaphore(concurrency)
-    done: list[Sent] = []
-    async with httpx.AsyncClient(
-        base_url=base_url, limits=limits, timeout=30.0, trust_env=False
-    ) as client:
-
-        async def one(number: int, _: float = 0.0) -> None:
-            body, sla = bodies[number]
-            async with slots:
-                sent = time.time()
-                try:
-                    response = await client.post(INTAKE_PATH, content=body, headers=headers)
-                except httpx.HTTPError:
-                    done.append(Sent(sent, time.time(), 0, None, sla))
-                    return
-                ok = response.status_code < 300
-                case_id = response.json().get("case_id") if ok else None
-                done.append(Sent(sent, time.time(), response.status_code, case_id, sla))
-
-        if rate:
-            await procs.open_loop(rate, len(bodies) / rate, one, drain=120.0)
-        else:
-            await asyncio.gather(*(one(n) for n in range(len(bodies))))
-    return done
-
-
-def callback_figures(sent: list[Sent], records: list[dict[str, Any]]) -> dict[str, Any]:
+def callback_figures(sent: list[http.Sent], records: list[dict[str, Any]]) -> dict[str, Any]:
     """Each handoff's callback, once: arrival - the Delivery row's created_at (inside the
     intake's transaction: an upper bound) and - the client's 201 (after the commit)."""
     from bench.lib import app
@@ -270,14 +224,19 @@ def run_phases(args: Any, run_id: str, env: dict[str, str], logs: Path, started:
     server = procs.Server(env, args.server_workers, logs)
     started.append(server)
     server.wait_ready()
+
+    def post(payloads: list[tuple[bytes, bool]], rate: float, connections: int) -> list[http.Sent]:
+        return asyncio.run(http.post_handoffs(
+            server.base_url, api_key, lambda n: payloads[n][0], len(payloads), rate, connections,
+            args.server_workers,
+        ))  # fmt: skip
+
     print(f"server up at {server.base_url}, receiver at {receiver.url}", flush=True)
     quiet = procs.wait_for_quiet(args.wait_quiet, args.database_name) if args.wait_quiet else None
     node = f"bench-callbacks-{run_id}@localhost"
 
     print(f"burst: {args.burst} handoffs with no worker running ...", flush=True)
-    burst = asyncio.run(
-        post_handoffs(server.base_url, api_key, bodies("burst", args.burst, 0), 0, 16)
-    )
+    burst = post(bodies("burst", args.burst, 0), 0, 16)
     burst_ids = {s.case_id for s in burst if s.case_id is not None}
     worker = procs.celery(
         env, logs, "worker", "-n", node, "--concurrency", str(args.concurrency), "--pool",
@@ -320,11 +279,11 @@ def run_phases(args: Any, run_id: str, env: dict[str, str], logs: Path, started:
     print(f"latency: {args.handoffs} handoffs at {rate_now:.1f}/s ...", flush=True)
     cpu, began = worker.cpu_seconds(), time.monotonic()
     payloads = bodies(f"run-{run_id}", args.handoffs, args.sla_every)
-    sent = asyncio.run(post_handoffs(server.base_url, api_key, payloads, rate_now, 256))
+    sent = post(payloads, rate_now, 32)
     sending = time.monotonic() - began
     case_ids = {s.case_id for s in sent if s.case_id is not None}
     wait_until("the callbacks", lambda: receiver.received(case_ids) >= len(case_ids), 120)
-    sla_ids = [s.case_id for s in sent if s.sla and s.case_id is not None]
+    sla_ids = [s.case_id for s in sent if payloads[s.number][1] and s.case_id is not None]
     wait_until("the SLA breaches", lambda: sla_lateness(sla_ids)[1] == 0, args.sla_seconds + 30)
     got = callback_figures(sent, receiver.records())
     late, unmarked = sla_lateness(sla_ids)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -133,32 +132,13 @@ def seed_desk(args: Any) -> Seeded:
 # --- measuring --------------------------------------------------------------------------------
 
 
-@dataclass
-class Item(inprocess.Item):
-    page: bool = False
-    by_source: list[tuple[str, int, float]] | None = None  # the metric that ran them, n, ms
-
-
-def source(stack: list[Any], sql_text: str) -> str:
-    """The metric that ran a query: the metrics module's functions on the stack (outer/inner),
-    else the view's template or a statement shape."""
-    from bench.lib import app
-
-    names = [frame.name for frame in stack if frame.filename.endswith(app.METRICS_MODULE)]
-    if names:
-        return names[0] if names[0] == names[-1] else f"{names[0]}/{names[-1]}"
-    where = "template" if any("template" in f.filename for f in stack) else "view"
-    return f"{where}: {inprocess.shape(sql_text)}"
-
-
-def request(item: Item, client: Any) -> tuple[int, int]:
+def request(item: inprocess.Item, client: Any) -> tuple[int, int]:
     """One request, its (streamed) body read to the end, or the baseline's COUNT(*): (status,
     bytes), the pooled connection taken and given back as around a request."""
     from django.db import close_old_connections
 
     if item.baseline:
-        size = len(str(db.scalar(BASELINE_SQL)))
-        status = 200
+        status, size = 200, len(str(db.scalar(BASELINE_SQL)))
     else:
         response = client.get(item.path)
         status = response.status_code
@@ -173,8 +153,7 @@ def request(item: Item, client: Any) -> tuple[int, int]:
 
 def render(figures: dict[str, Any]) -> str:
     config, seeded, cpu = figures["config"], figures["seeded"], figures["cpu"]
-    items = [Item(**item) for item in figures["items"]]
-    base = items[0]
+    items = [inprocess.Item(**item) for item in figures["items"]]
     lines = report.header(
         "metrics benchmark",
         figures["started_at"],
@@ -189,33 +168,9 @@ def render(figures: dict[str, Any]) -> str:
         f"cases twice), {seeded['csat']:,} CSAT, {seeded['messages']:,} messages; seeded in "
         f"{seeded['seconds']:.0f} s",
         f"load   : {config['warmup']} warm-up round(s), then {config['repeats']} rounds over the "
-        "items (round robin), one at a time",
-        f"cpu    : while measuring, this process {cpu['client_cores']:.2f} cores, PostgreSQL "
-        f"{cpu['postgres_cores']:.2f}, other processes {cpu['other_cores']:.2f} (before: "
-        f"{cpu['other_cores_before']:.2f}), machine {cpu['machine_cores']:.2f}",
-        "",
+        "items (round robin), one at a time; queries and SQL time of one request each",
     )
-    lines += report.table(
-        "item<26|path<42|KB>8.1f|queries>8|sql ms>8.1f|p50 ms>9.2f|p95 ms>9.2f|max ms>9.2f"
-        "|p50/base>10.1f|<12",
-        [(i.name, i.path or BASELINE_SQL, i.bytes / 1024, i.queries, i.sql_ms, i.p50_ms, i.p95_ms,
-          i.max_ms, i.p50_ms / base.p50_ms, " (baseline)" if i.baseline else "") for i in items],
-    )  # fmt: skip
-    lines += ["", f"target: the page's p95 < {P95_TARGET_MS:.0f} ms"]
-    for name, v in figures["verdict"].items():
-        lines.append(
-            f"{name:<22} p95 {v['p95_ms']:8.2f} ms < {P95_TARGET_MS:.0f} ms "
-            f"{report.verdict(v['pass'])}   ({v['ratio_p50']:.0f}x the baseline's p50)"
-        )
-    for item in items:
-        if item.page:
-            lines += [
-                "",
-                f"{item.name}: {item.queries} queries, {item.sql_ms:.1f} ms SQL of "
-                f"{item.split['total_ms']:.1f} ms in one profiled request; by the metric that "
-                "ran them:",
-            ]
-            lines += [f"  {ms:8.1f} ms  {n:>3} x  {where}" for where, n, ms in item.by_source or []]
+    lines += inprocess.lines(items, cpu, P95_TARGET_MS, 0.0)
     return "\n".join(lines + report.notes(figures["notes"], {"measuring": cpu["other_cores"]}))
 
 
@@ -237,15 +192,11 @@ def main() -> int:
     if args.cases < 1000 or args.days < 31 or args.repeats < 1:
         parser.error("--cases >= 1000, --days >= 31 and --repeats >= 1, please")
     started_at = report.utc_timestamp()
-    with tempfile.TemporaryDirectory(prefix="handoff-bench-static-") as static_root:
-        machine = report.machine(
-            db.prepare(args, db.page_environment(args, static_root), static_root)
-        )
+    with inprocess.django_here(args) as machine:
         return run(args, started_at, machine)
 
 
 def run(args: Any, started_at: str, machine: dict[str, Any]) -> int:
-    db.setup_django()
     from django.contrib.auth.models import User
     from django.test import Client
     from django.utils import timezone
@@ -256,10 +207,11 @@ def run(args: Any, started_at: str, machine: dict[str, Any]) -> int:
     client.force_login(User.objects.get(pk=seeded.supervisor_id))
     today = timezone.localdate()
     sixty = f"/metrics/?from={today - timedelta(days=59)}&to={today}"
+    Item = inprocess.Item
     items = [
-        Item("COUNT(*) (baseline)", "", baseline=True),
-        Item("page, 30 days", "/metrics/", page=True),
-        Item("page, 60 days", sixty, page=True),
+        Item("COUNT(*) (baseline)", BASELINE_SQL, baseline=True),
+        Item("page, 30 days", "/metrics/", held=True),
+        Item("page, 60 days", sixty, held=True),
         *(Item(f"{table}.csv", f"/metrics/{table}.csv") for table in CSV_TABLES),
         Item("intent-corrections.jsonl", "/metrics/intent-corrections.jsonl"),
     ]
@@ -269,29 +221,14 @@ def run(args: Any, started_at: str, machine: dict[str, Any]) -> int:
     quiet = procs.wait_for_quiet(args.wait_quiet, args.database_name)
     print(f"measuring {len(items)} items: {args.repeats} rounds ...", flush=True)
 
-    def timed(item: Item) -> tuple[int, float]:
+    def timed(item: inprocess.Item) -> tuple[int, float]:
         started = time.perf_counter()
         status, item.bytes = request(item, client)
         return status, (time.perf_counter() - started) * 1000
 
     cpu = inprocess.measure(items, timed, args.repeats, args.warmup, args.database_name)
     for item in items:
-        inprocess.profile(item, partial(request, item, client), source)
-        grouped: dict[str, list[float]] = {}
-        for where, ms, _ in item.slowest:
-            grouped.setdefault(where, []).append(ms)
-        item.by_source = sorted(
-            ((k, len(v), round(sum(v), 2)) for k, v in grouped.items()), key=lambda e: -e[2]
-        )
-    verdict = {
-        item.name: {
-            "p95_ms": item.p95_ms,
-            "pass": item.p95_ms < P95_TARGET_MS,
-            "ratio_p50": item.p50_ms / items[0].p50_ms,
-        }
-        for item in items
-        if item.page
-    }
+        inprocess.profile(item, partial(request, item, client))
     config = machine | dict(
         work_mem=db.scalar("SHOW work_mem"), shared_buffers=db.scalar("SHOW shared_buffers"),
         repeats=args.repeats, warmup=args.warmup, days=args.days,
@@ -302,14 +239,13 @@ def run(args: Any, started_at: str, machine: dict[str, Any]) -> int:
         "config": config,
         "seeded": asdict(seeded),
         "items": [asdict(item) | {"samples": []} for item in items],
-        "verdict": verdict,
         "cpu": cpu | {"other_cores_before": round(quiet, 3)},
         "notes": [
             f"p95 is the nearest rank of {args.repeats} samples: under 20 that is the slowest. The "
             "exports use the default window (30 days); JSONL is read to the end inside the timing."
         ],
     }
-    passed = all(v["pass"] for v in verdict.values())
+    passed = inprocess.passed(items, P95_TARGET_MS, 0.0)
     return report.finish(render(figures), figures, args.json, passed)
 
 

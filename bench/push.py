@@ -20,10 +20,9 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.lib import db, procs, report
+from bench.lib import db, http, procs, report
 from bench.lib.stats import percentile, summary
 
-INTAKE_PATH = "/api/v1/handoffs"
 ROUTING_FACT = "bench_queue"
 RATIO_TARGET = 2.0
 P99_TARGET_MS = 250.0
@@ -32,6 +31,9 @@ STALL_TARGET = 1.2
 STALL_RCVBUF = 8192
 STALLED = 0  # the socket that stops reading
 WATCH_TIMEOUT = 60.0  # for the sockets to come back after a restart
+LATENCY = ("p50", "p90", "p99", "max")
+CORES = ("server_cores", "postgres_cores", "redis_cores", "sockets_cores", "other_cores",
+         "machine_cores")  # fmt: skip
 # socket index, arrival (epoch seconds), kind, case id (events) or seq (pings), resync
 Record = tuple[int, float, str, int, bool]
 
@@ -176,42 +178,30 @@ async def sockets_setup(base_url: str, specs: list[Spec], deflate: bool) -> dict
 # --- the sender process: handoffs over HTTP or bare group_sends, at a fixed rate ---------------
 
 
-def handoff_body(package: dict[str, Any], external_id: str, slug: str) -> bytes:
-    facts = {**(package.get("facts") or {}), ROUTING_FACT: slug}
-    body = {**package, "external_id": external_id, "facts": facts}
-    return json.dumps(body, separators=(",", ":")).encode()
+def handoff_body(packages: list[Any], n: int, external_id: str, slug: str) -> bytes:
+    """The n-th package (round robin) with this external id, routed to the queue ``slug``."""
+    return db.body(db.template(packages[n % len(packages)], **{ROUTING_FACT: slug}), external_id)
 
 
-async def sender_setup(base_url: str, api_key: str, packages: list[Any], run: str) -> Any:
-    import httpx
+async def sender_setup(
+    base_url: str, api_key: str, packages: list[Any], run: str, workers: int
+) -> Any:
     from channels.layers import get_channel_layer
 
     db.setup_django()  # the channel layer as the settings configure it
     layer = get_channel_layer()
 
     async def post(tag: str, rate: float, duration: float, slugs: list[str]) -> list[Any]:
-        """(seq, slug, request start, answer, status, case id) of each handoff; a new connection
-        per request, so the commits come from both workers."""
-        records: list[Any] = []
-        headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json",
-                   "Connection": "close"}  # fmt: skip
-        async with httpx.AsyncClient(base_url=base_url, timeout=30.0, trust_env=False,
-                                     headers=headers) as client:  # fmt: skip
+        """(seq, slug, request start, answer, status, case id) of each handoff, over connections
+        spread over the workers, so the commits come from all of them."""
 
-            async def one(n: int, _: float) -> None:
-                slug, started, case_id = slugs[n % len(slugs)], time.time(), -1
-                status: int | str = "?"
-                body = handoff_body(packages[n % len(packages)], f"push-{run}-{tag}-{n}", slug)
-                try:
-                    response = await client.post(INTAKE_PATH, content=body)
-                    status = response.status_code
-                    case_id = int(response.json()["case_id"]) if status == 201 else -1
-                except httpx.HTTPError as exc:
-                    status = type(exc).__name__
-                records.append((n, slug, started, time.time(), status, case_id))
+        def body(n: int) -> bytes:
+            return handoff_body(packages, n, f"push-{run}-{tag}-{n}", slugs[n % len(slugs)])
 
-            await procs.open_loop(rate, duration, one)
-        return records
+        count = max(round(rate * duration), 1)
+        sent = await http.post_handoffs(base_url, api_key, body, count, rate, 8, workers)
+        return [(s.number, slugs[s.number % len(slugs)], s.sent, s.answered, s.status,
+                 s.case_id or -1) for s in sent]  # fmt: skip
 
     async def ping(rate: float, duration: float, groups: list[str], payload: Any) -> list[Any]:
         """(seq, group, sent_at) of each group_send of a copy of a real frame."""
@@ -427,7 +417,7 @@ def restart(run: Run, server: procs.Server, packages: list[Any], tag: str) -> di
     client, missed, key = Client(), {}, run.desk.api_key
     for number, (queue_id, slug) in enumerate(run.desk.queues):
         answer = client.post(
-            INTAKE_PATH, data=handoff_body(packages[number], f"push-{tag}-down-{number}", slug),
+            http.INTAKE_PATH, data=handoff_body(packages, number, f"push-{tag}-down{number}", slug),
             content_type="application/json", headers={"Authorization": f"Bearer {key}"},
         )  # fmt: skip
         if answer.status_code != 201:
@@ -507,25 +497,20 @@ def render(figures: dict[str, Any]) -> str:
         "permessage-deflate {deflate}; channel layer on {layer}".format(**config),
         "sockets: {agents} agents over {queues} queues ({per_queue} per queue), 1 process "
         "({sockets_loop}), reconnecting as live.js does".format(**config),
-        f"sender : 1 process ({config['sender_loop']}): POST {INTAKE_PATH} (a new connection each) "
-        "or group_send with the site's layer settings, at a fixed rate, round robin over queues",
+        f"sender : 1 process ({config['sender_loop']}): POST {http.INTAKE_PATH} (kept connections, "
+        "spread over the workers) or group_send with the site's layer settings, at a fixed rate, "
+        "round robin over queues",
         "",
-        f"{'':<34}{'':>6}{'':>6}{'frames':>9}{'':>8}{'arrival - commit/sent_at, ms':>34}"
-        f"{'POST ms':>14}  {'cores busy':>40}",
-        f"{'phase':<34}{'rate':>6}{'sent':>6}{'expected':>9}{'missing':>8}{'p50':>8}{'p90':>8}"
-        f"{'p99':>9}{'max':>9}{'p50':>7}{'p99':>7}  {'server':>7}{'pg':>6}{'redis':>6}{'socks':>6}"
-        f"{'other':>6}{'all':>6}",
-    )  # fmt: skip
+        f"{'frames':>63}{'arrival - commit/sent_at, ms':>34}{'POST ms':>18}{'cores busy':>30}",
+    )
     phases = [Result(**phase) for phase in figures["phases"]]
-    for p in phases:
-        cpu, lat, post = p.cpu, p.latency_ms, p.post_ms
-        lines.append(
-            f"{p.name:<34}{p.rate:>5g}/s{p.sent:>5}{p.expected:>10,}{p.missing:>8}{f(lat['p50']):>8}"
-            f"{f(lat['p90']):>8}{f(lat['p99']):>9}{f(lat['max']):>9}{f(post.get('p50'), 0):>7}"
-            f"{f(post.get('p99'), 0):>7}  {cpu['server_cores']:>7.2f}{cpu['postgres_cores']:>6.2f}"
-            f"{cpu['redis_cores']:>6.2f}{cpu['sockets_cores']:>6.2f}{cpu['other_cores']:>6.2f}"
-            f"{cpu['machine_cores']:>6.2f}"
-        )  # fmt: skip
+    lines += report.table(
+        "phase<34|rate/s>7g|sent>6|expected>9,|missing>8|p50>8.1f|p90>8.1f|p99>9.1f|max>9.1f|p50>9.0f"
+        "|p99>9.0f|server>8.2f|pg>6.2f|redis>6.2f|socks>6.2f|other>6.2f|all>6.2f",
+        [(p.name, p.rate, p.sent, p.expected, p.missing, *(p.latency_ms[k] for k in LATENCY),
+          *(p.post_ms.get(k, math.nan) for k in ("p50", "p99")), *(p.cpu[k] for k in CORES))
+         for p in phases],
+    )  # fmt: skip
     lines.append("")
     lines += [f"errors in {p.name} at {p.rate:g}/s: {p.statuses}" for p in phases if p.errors]
     verdict = {v["what"]: v for v in figures["verdict"]}
@@ -613,9 +598,8 @@ def main() -> int:
                 "sockets", sockets_setup, server.base_url, desk.specs, args.compression == "deflate"
             )
             started.append(sockets)
-            sender = procs.Helper(
-                "sender", sender_setup, server.base_url, desk.api_key, packages, run_id
-            )
+            sender = procs.Helper("sender", sender_setup, server.base_url, desk.api_key, packages,
+                                  run_id, args.workers)  # fmt: skip
             started.append(sender)
             connected = sockets.call("connect", wait=130.0, timeout=120.0)
             if connected["connected"] < len(desk.specs):

@@ -238,12 +238,3 @@ def template(package: dict[str, Any], **facts: str) -> Template:
 
 def body(template: Template, external_id: str) -> bytes:
     return template[0] + external_id.encode() + template[1]
-
-
-def api_key(env: dict[str, str], name: str) -> str:
-    """A new integration's API key, from ``manage.py integration_create``."""
-    created = manage(env, "integration_create", name)
-    found = re.search(r"API key \(shown once, keep it safe\): (\S+)", created)
-    if not found:
-        raise SystemExit(f"no API key in integration_create's output:\n{created}")
-    return found.group(1)

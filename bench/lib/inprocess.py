@@ -1,20 +1,22 @@
-"""Requests served in this process (bench/pages.py, bench/metrics.py): timed round robin while
-the machine is quiet, and one request profiled: its queries, their time, where they came from."""
+"""Requests served in this process (bench/pages.py, bench/metrics.py): the bench database and
+Django set up here, a timed round robin while the machine is quiet, one request profiled (its
+statements and their time), and the table and verdicts both print."""
 
 from __future__ import annotations
 
-import re
+import contextlib
+import math
+import tempfile
 import time
-import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.lib import db, report
 from bench.lib.procs import cpu_use, snapshot, wait_for_quiet
 from bench.lib.stats import percentile
 
 CHUNK_ROUNDS = 10
-TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT")
 
 
 @dataclass
@@ -24,18 +26,28 @@ class Item:
     name: str
     path: str
     baseline: bool = False
+    held: bool = False  # held to the targets
     status: int = 200
     bytes: int = 0
     queries: int = 0
     sql_ms: float = 0.0
-    statements: list[str] = field(default_factory=list)
-    slowest: list[tuple[str, float, str]] = field(default_factory=list)  # source, ms, sql
-    split: dict[str, float] = field(default_factory=dict)
     samples: list[float] = field(default_factory=list, repr=False)
     p50_ms: float = 0.0
     p95_ms: float = 0.0
     max_ms: float = 0.0
-    mean_ms: float = 0.0
+
+
+@contextlib.contextmanager
+def django_here(args: Any) -> Iterator[dict[str, Any]]:
+    """The bench database prepared for pages requested here, one at a time (a small pool, the
+    in-memory layer, static files from the manifest as in production), Django set up; yields
+    the machine's description."""
+    with tempfile.TemporaryDirectory(prefix="handoff-bench-static-") as static_root:
+        url = db.database_url(args.database_url, args.database_name)
+        env = db.environment(url, settings=args.settings, pool=(1, 4), STATIC_ROOT=static_root)
+        machine = report.machine(db.prepare(args, env, static_root))
+        db.setup_django()
+        yield machine
 
 
 def measure(
@@ -87,89 +99,67 @@ def measure(
         print(f"  {kept}/{rounds} rounds", flush=True)
     for item in items:
         ordered = sorted(item.samples)
-        item.p50_ms = round(percentile(ordered, 50), 2)
-        item.p95_ms = round(percentile(ordered, 95), 2)
+        item.p50_ms, item.p95_ms = (round(percentile(ordered, pct), 2) for pct in (50, 95))
         item.max_ms = round(ordered[-1], 2)
-        item.mean_ms = round(sum(ordered) / len(ordered), 2)
     cpu: dict[str, Any] = {k: round(v / seconds, 3) if seconds else 0.0 for k, v in totals.items()}
     return cpu | {"rounds_dropped": dropped, "wait_exhausted": time.monotonic() >= deadline}
 
 
-def shape(sql_text: str) -> str:
-    """A statement's verb and table, for the reports' lists of queries."""
-    text = " ".join(sql_text.split())
-    verb = text.split(" ", 1)[0].upper()
-    if verb == "WITH":  # the intake's one-statement insert of a case and its rows
-        verb = "INSERT (CTE)"
-    table = re.search(r'(?:FROM|INTO|UPDATE)\s+"?(\w+)"?', text, re.IGNORECASE)
-    upper = text.upper()
-    suffix = ""
-    if verb == "SELECT":
-        for marker, label in (
-            ("FILTER (WHERE", "queue figures"), ("COUNT(", "count"), ("FOR UPDATE", "for update"),
-            ("'RESOLVED'", "previous contact"), ("FIRST_CLAIMED_AT", "recent claims"),
-        ):  # fmt: skip
-            if marker in upper:
-                suffix = f" ({label})"
-                break
-    return f"{verb} {table.group(1) if table else ''}{suffix}".strip()
-
-
-def profile(item: Item, request: Callable[[], Any], source: Callable[[Any, str], str]) -> Any:
-    """One request under CaptureQueriesContext: its statements, each one's time and source
-    (``source(stack, sql)``), the slowest, and how its time splits between SQL, Python inside
-    Django's templates and the rest. Returns the request's answer."""
+def profile(item: Item, request: Callable[[], Any]) -> Any:
+    """One request with every statement it runs counted and timed; returns its answer."""
     from django.db import close_old_connections, connection
-    from django.template.backends import django as django_templates
-    from django.test.utils import CaptureQueriesContext
 
-    timings: list[tuple[float, float, str]] = []  # (start, ms, source) of each statement
-    renders: list[tuple[float, float]] = []  # outermost template renders
-    depth = [0]
+    timings: list[float] = []
 
     def timed(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        where = source(traceback.extract_stack(), sql)
         started = time.perf_counter()
         try:
             return execute(sql, params, many, context)
         finally:
-            timings.append((started, (time.perf_counter() - started) * 1000, where))
+            timings.append(time.perf_counter() - started)
 
-    original = django_templates.Template.render
-
-    def render(self: Any, context: Any = None, request: Any = None) -> Any:
-        depth[0] += 1
-        started = time.perf_counter()
-        try:
-            return original(self, context, request)
-        finally:
-            depth[0] -= 1
-            if depth[0] == 0:
-                renders.append((started, time.perf_counter()))
-
-    django_templates.Template.render = render  # type: ignore[method-assign]
-    try:
-        with CaptureQueriesContext(connection) as captured, connection.execute_wrapper(timed):
-            started = time.perf_counter()
-            answer = request()
-            total = (time.perf_counter() - started) * 1000
-    finally:
-        django_templates.Template.render = original  # type: ignore[method-assign]
+    with connection.execute_wrapper(timed):
+        answer = request()
     close_old_connections()
-    # BEGIN / COMMIT are captured but never pass the execute wrapper: count statements only.
-    queries = [q for q in captured.captured_queries if not q["sql"].startswith(TRANSACTION_CONTROL)]
-    item.queries = len(queries)
-    item.statements = [shape(q["sql"]) for q in queries]
-    item.sql_ms = round(sum(ms for _, ms, _ in timings), 2)
-    render_ms = sum((end - start) * 1000 for start, end in renders)
-    in_render = sum(ms for at, ms, _ in timings if any(s <= at <= e for s, e in renders))
-    item.split = {
-        "total_ms": round(total, 2),
-        "sql_ms": item.sql_ms,
-        "templates_ms": round(render_ms - in_render, 2),
-        "other_python_ms": round(total - item.sql_ms - (render_ms - in_render), 2),
-    }
-    if len(timings) == len(queries):
-        ranked = sorted(range(len(queries)), key=lambda i: -timings[i][1])
-        item.slowest = [(timings[i][2], round(timings[i][1], 2), queries[i]["sql"]) for i in ranked]
+    item.queries, item.sql_ms = len(timings), round(sum(timings) * 1000, 2)
     return answer
+
+
+def lines(items: list[Item], cpu: dict[str, Any], p95_target: float, ratio: float) -> list[str]:
+    """The items' table beside the baseline, the CPU while measuring, each held item's verdict:
+    p95 under ``p95_target`` ms and, when ``ratio`` is given, at most that times the baseline's."""
+    base = next(item for item in items if item.baseline)
+    found = [
+        f"cpu    : while measuring, this process {cpu['client_cores']:.2f} cores, PostgreSQL "
+        f"{cpu['postgres_cores']:.2f}, other processes {cpu['other_cores']:.2f} (before: "
+        f"{cpu['other_cores_before']:.2f}); {cpu['rounds_dropped']} rounds measured again",
+        "",
+        *report.table(
+            "item<26|path<42|status>7|KB>8.1f|queries>8|sql ms>8.1f|p50 ms>9.2f|p95 ms>9.2f"
+            "|max ms>9.2f|p50/base>9.1f|p95/base>9.1f|<12",
+            [(i.name, i.path, i.status, i.bytes / 1024, i.queries, i.sql_ms, i.p50_ms, i.p95_ms,
+              i.max_ms, i.p50_ms / base.p50_ms, i.p95_ms / base.p95_ms,
+              " (baseline)" if i.baseline else "") for i in items],
+        ),
+        "",
+        f"baseline: {base.name}; targets: p95 < {p95_target:.0f} ms"
+        + (f" and <= {ratio:.0f}x the baseline's p95 ({base.p95_ms:.2f} ms)" if ratio else ""),
+    ]  # fmt: skip
+    for item in items:
+        if item.held:
+            times = item.p95_ms / base.p95_ms if base.p95_ms else math.inf
+            found.append(
+                f"{item.name:<22} p95 {item.p95_ms:8.2f} ms "
+                f"{report.verdict(item.p95_ms < p95_target)}; {times:5.1f}x the baseline's p95"
+                + (f" {report.verdict(times <= ratio)}" if ratio else "")
+            )
+    return found
+
+
+def passed(items: list[Item], p95_target: float, ratio: float) -> bool:
+    base = next(item for item in items if item.baseline)
+    return all(
+        i.p95_ms < p95_target and (not ratio or i.p95_ms <= ratio * base.p95_ms)
+        for i in items
+        if i.held
+    )
