@@ -67,12 +67,9 @@ def receiver_main(secret: str, out_path: str, ready: Connection) -> None:
             self.send_response(204 if verified else 401)
             self.send_header("content-length", "0")
             self.end_headers()
-            record = {
-                "webhook_id": headers.get("webhook-id", ""),
-                "case_id": (payload.get("data") or {}).get("case_id"),
-                "arrived": arrived,
-                "verified": verified,
-            }
+            case_id = (payload.get("data") or {}).get("case_id")
+            record = {"webhook_id": headers.get("webhook-id", ""), "case_id": case_id,
+                      "arrived": arrived, "verified": verified}  # fmt: skip
             with lock:
                 out.write(json.dumps(record) + "\n")
 
@@ -298,35 +295,27 @@ def run_phases(args: Any, run_id: str, env: dict[str, str], logs: Path, started:
     }
     targets = {
         "enqueue_to_start_p99_ms": (percentile(probes, 99), ENQUEUE_P99_TARGET_MS),
-        "commit_to_callback_p99_s": (
-            got["commit_to_callback_ms"]["p99"] / 1000,
-            CALLBACK_P99_TARGET_S,
-        ),
+        "commit_to_callback_p99_s": (got["commit_to_callback_ms"]["p99"] / 1000,
+                                     CALLBACK_P99_TARGET_S),
         "sla_marked_late_p99_s": (percentile(late, 99), SLA_P99_TARGET_S),
-    }
+    }  # fmt: skip
     complete = (
         got["intake_errors"] == drained["intake_errors"] == unmarked == 0
         and got["received"] == got["expected"] == len(case_ids)
         and drained["received"] == drained["expected"] == len(burst_ids)
-        and got["duplicates"] + got["unverified"] + drained["duplicates"] + drained["unverified"]
-        == 0
+        and not any(phase[k] for phase in (got, drained) for k in ("duplicates", "unverified"))
     )
     return {
         "others_busy_cores_at_start": None if quiet is None else round(quiet, 2),
         "burst": drained,
         "idle": {"probes": len(probes), "enqueue_to_start_ms": summary(probes, pcts=(50, 99))},
         "latency": got,
-        "sla": {
-            "cases": len(sla_ids),
-            "unmarked": unmarked,
-            "sla_seconds": args.sla_seconds,
-            "late_s": summary(late, pcts=(50, 99), digits=3),
-        },
-        "targets": {
-            k: {"value": round(v, 3), "target": t, "pass": v < t} for k, (v, t) in targets.items()
-        },
+        "sla": {"cases": len(sla_ids), "unmarked": unmarked, "sla_seconds": args.sla_seconds,
+                "late_s": summary(late, pcts=(50, 99), digits=3)},
+        "targets": {k: {"value": round(v, 3), "target": t, "pass": v < t}
+                    for k, (v, t) in targets.items()},
         "complete": complete,
-    }
+    }  # fmt: skip
 
 
 def render(figures: dict[str, Any]) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -19,27 +19,12 @@ P95_TARGET_MS = 500.0
 BASELINE_SQL = "SELECT COUNT(*) FROM cases_case"
 CSV_TABLES = ["queues", "integrations", "overrides", "confusion", "misroutes", "volume"]
 REASONS = ["", "", "customer meant the other one", "wrong product area", "two issues, main one"]
-MESSAGE_COLUMNS = [
-    "case_id", "seq", "external_id", "dedupe_key", "role", "text", "sent_at", "phase", "created_at",
-]  # fmt: skip
 
 
 # --- seeding: COPY in handoff order, so pk order is time order as on a live desk ---------------
 
 
-@dataclass
-class Seeded:
-    supervisor_id: int
-    cases: int
-    corrections: int
-    corrected_twice: int
-    csat: int
-    messages: int
-    in_windows: dict[str, int]
-    seconds: float
-
-
-def seed_desk(args: Any) -> Seeded:
+def seed_desk(args: Any) -> dict[str, Any]:
     from django.contrib.auth.models import Group, User
     from django.db import transaction
     from django.utils import timezone
@@ -52,7 +37,7 @@ def seed_desk(args: Any) -> Seeded:
     supervisor.groups.add(Group.objects.get(name="supervisor"))
     print(f"generating {args.cases:,} cases over {args.days} days ...", flush=True)
     kept = seed.cases(rng, args.cases, args.days, now, ids)
-    print(f"  {args.corrections:,} intent corrections, {args.csat:,} CSAT, messages ...")
+    print(f"  {args.corrections:,} intent corrections, their transcripts, {args.csat:,} CSAT ...")
     claimed = [row for row in kept if row[2] is not None]
     twice = args.corrections // 7
     corrected = rng.sample(claimed, min(args.corrections - twice, len(claimed)))
@@ -78,15 +63,6 @@ def seed_desk(args: Any) -> Seeded:
     resolved = [row for row in kept if row[3] is not None]
     csat_cases = sorted(rng.sample(resolved, min(args.csat, len(resolved))), key=lambda r: r[3])
     scores = rng.choices([1, 2, 3, 4, 5], weights=[8, 7, 15, 30, 40], k=len(csat_cases))
-    messages: list[tuple[Any, ...]] = []
-    for case_id, _ in current:
-        handed = kept[case_id - 1][1]
-        for seq, role in ((1, "customer"), (2, "bot"), (3, "customer")):
-            text = rng.choice(seed.LINES[role])
-            at = handed - timedelta(seconds=20 * (4 - seq))
-            messages.append(
-                (case_id, seq, f"m{seq}", f"id:m{seq}", role, text, at, "before_handoff", at)
-            )
 
     def csat_rows() -> Any:
         for case, score in zip(csat_cases, scores, strict=True):
@@ -95,23 +71,15 @@ def seed_desk(args: Any) -> Seeded:
             yield case[0], score, comment, at, at
 
     with transaction.atomic():
-        db.copy_rows(
-            "cases_intentcorrection",
-            ["case_id", "from_intent", "to_intent", "agent_id", "reason", "created_at"],
-            corrections,
-        )
+        columns = "case_id from_intent to_intent agent_id reason created_at"
+        db.copy_rows("cases_intentcorrection", columns.split(), corrections)
         db.execute("CREATE TEMP TABLE bench_current (id bigint, intent text) ON COMMIT DROP")
         db.copy_rows("bench_current", ["id", "intent"], current)
-        db.execute(
-            "UPDATE cases_case c SET current_intent = b.intent "
-            "FROM bench_current b WHERE c.id = b.id"
-        )
-        db.copy_rows(
-            "cases_csatresponse",
-            ["case_id", "score", "comment", "created_at", "updated_at"],
-            csat_rows(),
-        )
-        db.copy_rows("cases_message", MESSAGE_COLUMNS, messages)
+        db.execute("UPDATE cases_case c SET current_intent = b.intent FROM bench_current b "
+                   "WHERE c.id = b.id")  # fmt: skip
+        columns = "case_id score comment created_at updated_at"
+        db.copy_rows("cases_csatresponse", columns.split(), csat_rows())
+        seed.transcripts(3, "c.id IN (SELECT case_id FROM cases_intentcorrection)")
     print("  VACUUM ANALYZE ...", flush=True)
     db.execute("VACUUM ANALYZE")
     today = timezone.localdate()
@@ -120,13 +88,14 @@ def seed_desk(args: Any) -> Seeded:
         for days in (30, 60)
     }
     rows_in = db.counts("cases_intentcorrection", "cases_csatresponse", "cases_message")
-    return Seeded(
-        supervisor.pk, int(db.scalar(BASELINE_SQL)), rows_in["cases_intentcorrection"],
-        len(second), rows_in["cases_csatresponse"], rows_in["cases_message"],
-        {k: int(db.scalar("SELECT count(*) FROM cases_case WHERE handed_off_at >= %s", [start]))
-         for k, start in windows.items()},
-        time.perf_counter() - started,
-    )  # fmt: skip
+    return {
+        "supervisor_id": supervisor.pk, "cases": int(db.scalar(BASELINE_SQL)),
+        "corrections": rows_in["cases_intentcorrection"], "corrected_twice": len(second),
+        "csat": rows_in["cases_csatresponse"], "messages": rows_in["cases_message"],
+        "in_windows": {k: int(db.scalar("SELECT count(*) FROM cases_case WHERE handed_off_at "
+                                        ">= %s", [start])) for k, start in windows.items()},
+        "seconds": time.perf_counter() - started,
+    }  # fmt: skip
 
 
 # --- measuring --------------------------------------------------------------------------------
@@ -202,9 +171,9 @@ def run(args: Any, started_at: str, machine: dict[str, Any]) -> int:
     from django.utils import timezone
 
     seeded = seed_desk(args)
-    print(f"seeded in {seeded.seconds:.0f} s: {seeded.cases:,} cases", flush=True)
+    print(f"seeded in {seeded['seconds']:.0f} s: {seeded['cases']:,} cases", flush=True)
     client = Client()
-    client.force_login(User.objects.get(pk=seeded.supervisor_id))
+    client.force_login(User.objects.get(pk=seeded["supervisor_id"]))
     today = timezone.localdate()
     sixty = f"/metrics/?from={today - timedelta(days=59)}&to={today}"
     Item = inprocess.Item
@@ -237,7 +206,7 @@ def run(args: Any, started_at: str, machine: dict[str, Any]) -> int:
     figures: dict[str, Any] = {
         "started_at": started_at,
         "config": config,
-        "seeded": asdict(seeded),
+        "seeded": seeded,
         "items": [asdict(item) | {"samples": []} for item in items],
         "cpu": cpu | {"other_cores_before": round(quiet, 3)},
         "notes": [

@@ -132,28 +132,8 @@ def big_transcript(
 
 def background_rows(transcript: int, big_case_id: int) -> None:
     """A short transcript and the audit events of every other case, generated in PostgreSQL."""
-
-    def array(lines: list[str]) -> str:
-        return "ARRAY[" + ",".join("'" + line.replace("'", "''") + "'" for line in lines) + "]"
-
-    customer, bot = LINES["customer"], LINES["bot"]
     if transcript > 0:
-        db.execute(
-            f"""
-            INSERT INTO cases_message
-                (case_id, seq, external_id, dedupe_key, role, text, sent_at, phase, created_at)
-            SELECT c.id, s, 'm' || s, 'id:m' || s,
-                   CASE WHEN mod(s, 2) = 1 THEN 'customer' ELSE 'bot' END,
-                   CASE WHEN mod(s, 2) = 1
-                        THEN ({array(customer)})[1 + mod(c.id + s, {len(customer)})]
-                        ELSE ({array(bot)})[1 + mod(c.id + s, {len(bot)})] END,
-                   c.handed_off_at - make_interval(secs => ({transcript} - s) * 20),
-                   'before_handoff', c.handed_off_at
-            FROM cases_case c CROSS JOIN generate_series(1, {transcript}) AS s
-            WHERE c.id <> %s
-            """,
-            [big_case_id],
-        )
+        seed.transcripts(transcript, "c.id <> %s", [big_case_id])
     db.execute(
         """
         INSERT INTO cases_caseevent (case_id, kind, actor_id, actor_label, data, case_version,

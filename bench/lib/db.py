@@ -124,13 +124,6 @@ def prepare(args: argparse.Namespace, env: dict[str, str], static_root: str = ""
     return database_url(args.database_url, name)
 
 
-def page_environment(args: argparse.Namespace, static_root: str) -> dict[str, str]:
-    """A benchmark that requests pages in this process, one at a time: a small pool, the
-    in-memory layer, static files from the manifest as in production."""
-    db_url = database_url(args.database_url, args.database_name)
-    return environment(db_url, settings=args.settings, pool=(1, 4), STATIC_ROOT=static_root)
-
-
 def setup_django() -> None:
     """Django in this process; never with DEBUG on."""
     import django

@@ -17,6 +17,7 @@ from bench.lib.procs import cpu_use, snapshot, wait_for_quiet
 from bench.lib.stats import percentile
 
 CHUNK_ROUNDS = 10
+TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT")
 
 
 @dataclass
@@ -106,7 +107,8 @@ def measure(
 
 
 def profile(item: Item, request: Callable[[], Any]) -> Any:
-    """One request with every statement it runs counted and timed; returns its answer."""
+    """One request with every statement it runs counted and timed (transaction control aside);
+    returns its answer."""
     from django.db import close_old_connections, connection
 
     timings: list[float] = []
@@ -116,7 +118,8 @@ def profile(item: Item, request: Callable[[], Any]) -> Any:
         try:
             return execute(sql, params, many, context)
         finally:
-            timings.append(time.perf_counter() - started)
+            if not sql.startswith(TRANSACTION_CONTROL):
+                timings.append(time.perf_counter() - started)
 
     with connection.execute_wrapper(timed):
         answer = request()

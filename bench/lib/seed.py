@@ -19,12 +19,9 @@ QUEUES = [  # slug, name, SLA seconds, the intent prefix its rule routes
 INTEGRATIONS = [  # name, share of the handoffs, how often its packages lack each key context
     ("web-assistant", 0.5, {"customer_identity": 0.03, "attempted_steps": 0.1}),
     ("whatsapp-bot", 0.3, {"customer_identity": 0.08, "attempted_steps": 0.25}),
-    (
-        "voice-ivr",
-        0.2,
-        {"customer_identity": 0.15, "attempted_steps": 0.4, "customer_message": 0.2},
-    ),
-]
+    ("voice-ivr", 0.2, {"customer_identity": 0.15, "attempted_steps": 0.4,
+                        "customer_message": 0.2}),
+]  # fmt: skip
 INTENTS = [
     "billing.refund", "billing.double_charge", "billing.invoice", "billing.payment_failed",
     "billing.cancel_subscription", "billing.change_plan", "billing.coupon",
@@ -215,3 +212,29 @@ def cases(
         db.copy_rows("cases_case", [str(f.column) for f in fields], rows)
         db.execute("SELECT setval(pg_get_serial_sequence('cases_case', 'id'), %s)", [len(rows)])
     return kept
+
+
+def transcripts(count: int, where: str, params: Any = None) -> None:
+    """``count`` messages before the handoff, customer and bot in turn, for each case ``where``
+    (SQL on ``c``, a row of cases_case) selects; generated in PostgreSQL."""
+
+    def array(lines: list[str]) -> str:
+        return "ARRAY[" + ",".join("'" + line.replace("'", "''") + "'" for line in lines) + "]"
+
+    customer, bot = LINES["customer"], LINES["bot"]
+    db.execute(
+        f"""
+        INSERT INTO cases_message
+            (case_id, seq, external_id, dedupe_key, role, text, sent_at, phase, created_at)
+        SELECT c.id, s, 'm' || s, 'id:m' || s,
+               CASE WHEN mod(s, 2) = 1 THEN 'customer' ELSE 'bot' END,
+               CASE WHEN mod(s, 2) = 1
+                    THEN ({array(customer)})[1 + mod(c.id + s, {len(customer)})]
+                    ELSE ({array(bot)})[1 + mod(c.id + s, {len(bot)})] END,
+               c.handed_off_at - make_interval(secs => ({count} - s) * 20),
+               'before_handoff', c.handed_off_at
+        FROM cases_case c CROSS JOIN generate_series(1, {count}) AS s
+        WHERE {where}
+        """,
+        params,
+    )
