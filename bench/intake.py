@@ -151,16 +151,14 @@ def render(figures: dict[str, Any]) -> str:
     config, verdict = figures["config"], figures["verdict"]
     f = report.fmt
     lines = report.header(
-        "intake benchmark",
-        figures["started_at"],
-        config,
+        "intake benchmark", figures,
         "server  : uvicorn handoff_site.asgi:application, {workers} workers, loop {loop}, http "
         "{http}, psycopg pool {pool_min}-{pool_max} per worker, layer {layer}".format(**config),
         "client  : 1 separate process, {client_loop}, raw HTTP/1.1 on asyncio streams, keep-alive "
         "connections; {packages} STAR packages, body {body} bytes".format(**config),
         "",
         f"{'CPU ms/request':>107}  {'cores busy':>15}",
-    )
+    )  # fmt: skip
     phases = [Result(**phase) for phase in figures["phases"]]
     lines += report.table(
         "endpoint<31|load<26|ok/s>9,.1f|p50 ms>9,.1f|p99 ms>9,.1f|max ms>9,.1f|errors>8"
@@ -285,19 +283,15 @@ def main() -> int:
     )  # fmt: skip
     tables = ("bench_baseline", "cases_case", "cases_message", "cases_caseevent")
     figures: dict[str, Any] = {
-        "started_at": started_at,
-        "config": config,
-        "phases": [asdict(phase) for phase in phases],
+        "started_at": started_at, "config": config, "phases": [asdict(phase) for phase in phases],
         "verdict": {
-            "ratio": round(ratio, 3),
+            "ratio": round(ratio, 3), "half_load_rate": baseline.rate / 2,
             "ratio_pass": ratio >= RATIO_TARGET and baseline.errors == intake.errors == 0,
-            "half_load_rate": baseline.rate / 2,
-            "half_load_achieved": half.rate if half else 0.0,
-            "half_load_p99_ms": p99,
+            "half_load_achieved": half.rate if half else 0.0, "half_load_p99_ms": p99,
             "p99_pass": half is not None and half.errors == 0 and p99 < P99_TARGET_MS,
         },
         "rows": {t: int(db.pg(db_url, f"SELECT count(*) FROM {t}")) for t in tables},
-    }
+    }  # fmt: skip
     verdict = figures["verdict"]
     passed = verdict["ratio_pass"] and verdict["p99_pass"]
     return report.finish(render(figures), figures, args.json, passed)

@@ -120,13 +120,8 @@ def request(item: inprocess.Item, client: Any) -> tuple[int, int]:
     return status, size
 
 
-def render(figures: dict[str, Any]) -> str:
-    config, seeded, cpu = figures["config"], figures["seeded"], figures["cpu"]
-    items = [inprocess.Item(**item) for item in figures["items"]]
-    lines = report.header(
-        "metrics benchmark",
-        figures["started_at"],
-        config,
+def describe(config: dict[str, Any], seeded: dict[str, Any]) -> list[str]:
+    return [
         "server : in process, django.test.Client (WSGI handler), logged in as a supervisor; "
         "PostgreSQL's work_mem {work_mem}, shared_buffers {shared_buffers}; DEBUG off".format(
             **config
@@ -138,9 +133,7 @@ def render(figures: dict[str, Any]) -> str:
         f"{seeded['seconds']:.0f} s",
         f"load   : {config['warmup']} warm-up round(s), then {config['repeats']} rounds over the "
         "items (round robin), one at a time; queries and SQL time of one request each",
-    )
-    lines += inprocess.lines(items, cpu, P95_TARGET_MS, 0.0)
-    return "\n".join(lines + report.notes(figures["notes"], {"measuring": cpu["other_cores"]}))
+    ]
 
 
 def main() -> int:
@@ -204,18 +197,16 @@ def run(args: Any, started_at: str, machine: dict[str, Any]) -> int:
     )  # fmt: skip
     db.close_connections()
     figures: dict[str, Any] = {
-        "started_at": started_at,
-        "config": config,
-        "seeded": seeded,
+        "started_at": started_at, "config": config, "seeded": seeded,
         "items": [asdict(item) | {"samples": []} for item in items],
         "cpu": cpu | {"other_cores_before": round(quiet, 3)},
         "notes": [
             f"p95 is the nearest rank of {args.repeats} samples: under 20 that is the slowest. The "
             "exports use the default window (30 days); JSONL is read to the end inside the timing."
         ],
-    }
-    passed = inprocess.passed(items, P95_TARGET_MS, 0.0)
-    return report.finish(render(figures), figures, args.json, passed)
+    }  # fmt: skip
+    text = describe(config, seeded)
+    return inprocess.finish("metrics benchmark", figures, text, P95_TARGET_MS, 0.0, args.json)
 
 
 if __name__ == "__main__":

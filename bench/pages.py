@@ -171,22 +171,15 @@ async def fetch(client: Any, path: str) -> tuple[int, float]:
     return response.status_code, (time.perf_counter() - started) * 1000
 
 
-def render(figures: dict[str, Any]) -> str:
-    config, seeded, cpu = figures["config"], figures["seeded"], figures["cpu"]
-    pages = [inprocess.Item(**page) for page in figures["pages"]]
-    lines = report.header(
-        "page benchmark",
-        figures["started_at"],
-        config,
+def describe(config: dict[str, Any], seeded: dict[str, Any]) -> list[str]:
+    return [
         "server : in process, django.test.AsyncClient through the ASGI handler, no HTTP, DEBUG off",
         f"data   : {seeded['cases']:,} cases, {seeded['waiting']:,} waiting in '{QUEUE_SLUG}'; "
         f"case #{seeded['big_case_id']} has {seeded['big_case_messages']} messages and "
         f"{seeded['big_case_events']} events; seeded in {seeded['seconds']:.0f} s",
         f"load   : {config['warmup']} warm-up rounds, then {config['requests']} rounds over the "
         "pages, one request at a time; queries and SQL time of one request each",
-    )
-    lines += inprocess.lines(pages, cpu, P95_TARGET_MS, RATIO_TARGET)
-    return "\n".join(lines + report.notes(figures["notes"], {"measuring": cpu["other_cores"]}))
+    ]
 
 
 def main() -> int:
@@ -262,18 +255,17 @@ def main() -> int:
             page.bytes = len(inprocess.profile(page, partial(client.get, page.path)).content)
         db.close_connections()
     figures: dict[str, Any] = {
-        "started_at": started_at,
+        "started_at": started_at, "seeded": seeded,
         "config": machine | dict(requests=args.requests, warmup=args.warmup),
-        "seeded": seeded,
-        "pages": [asdict(page) | {"samples": []} for page in pages],
+        "items": [asdict(page) | {"samples": []} for page in pages],
         "cpu": cpu | {"other_cores_before": round(quiet, 3)},
         "notes": [
             "Server time in process: Django's whole handler, no socket and no HTTP parsing, one "
             "request at a time; the baseline pays the same. " + "; ".join(found),
         ],
-    }
-    passed = inprocess.passed(pages, P95_TARGET_MS, RATIO_TARGET)
-    return report.finish(render(figures), figures, args.json, passed)
+    }  # fmt: skip
+    text = describe(figures["config"], seeded)
+    return inprocess.finish("page benchmark", figures, text, P95_TARGET_MS, RATIO_TARGET, args.json)
 
 
 if __name__ == "__main__":

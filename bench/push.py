@@ -48,8 +48,9 @@ class Spec:
     queue_id: int
 
 
-async def sockets_setup(base_url: str, specs: list[Spec], deflate: bool) -> dict[str, Any]:
-    """One page's socket per spec, with its session cookie and Origin, reconnecting with
+async def sockets_setup(base_url: str, specs: list[Spec]) -> dict[str, Any]:
+    """One page's socket per spec, with its session cookie and Origin, permessage-deflate as
+    browsers ask for, reconnecting with
     ``static/js/live.js``'s backoff and asking for ``resync`` from its last cursor. Every
     frame is a record (``hello`` too); every failed attempt is noted with its time."""
     from websockets.asyncio.client import connect
@@ -58,17 +59,14 @@ async def sockets_setup(base_url: str, specs: list[Spec], deflate: bool) -> dict
     parts, origin = urlsplit(base_url), cast(Any, base_url)
     records: list[Record] = []
     failures: list[tuple[float, str]] = []
-    counters: Counter[str] = Counter()
-    state: dict[str, Any] = {"closing": False, "sample": ""}
+    state: dict[str, Any] = {"closing": False, "sample": "", "reloads": 0}
     cursors, sockets = [0] * len(specs), cast(list[Any], [None] * len(specs))
     hello = [asyncio.Event() for _ in specs]
     running = [asyncio.Event() for _ in specs]
-    closes: list[Counter[int]] = [Counter() for _ in specs]
     for event in running:
         event.set()
 
     def failure(what: str) -> None:
-        counters[what] += 1
         failures.append((time.time(), what))
 
     async def dial(spec: Spec) -> Any:
@@ -81,7 +79,7 @@ async def sockets_setup(base_url: str, specs: list[Spec], deflate: bool) -> dict
             extra["sock"] = sock
         return await connect(
             f"ws://{parts.netloc}/ws/desk/", origin=origin, open_timeout=10, ping_interval=None,
-            additional_headers={"Cookie": spec.cookie}, compression="deflate" if deflate else None,
+            additional_headers={"Cookie": spec.cookie}, compression="deflate",
             proxy=None, **extra,
         )  # fmt: skip
 
@@ -107,12 +105,10 @@ async def sockets_setup(base_url: str, specs: list[Spec], deflate: bool) -> dict
                     if not state["sample"] and kind == "case.created" and not resync:
                         state["sample"] = text
                 elif frame.get("type") == "reload":
-                    counters["reload frames"] += 1
+                    state["reloads"] += 1
         except ConnectionClosed as exc:
-            code = exc.rcvd.code if exc.rcvd is not None else 1006
-            closes[i][code] += 1
             if not got_hello:
-                failure(f"closed before hello ({code})")
+                failure(f"closed before hello ({exc.rcvd.code if exc.rcvd else 1006})")
 
     async def page(spec: Spec) -> None:
         attempt = 0
@@ -139,20 +135,17 @@ async def sockets_setup(base_url: str, specs: list[Spec], deflate: bool) -> dict
         started = time.perf_counter()
         tasks.extend(asyncio.create_task(page(spec)) for spec in specs)
         await asyncio.wait([asyncio.create_task(e.wait()) for e in hello], timeout=timeout)
-        seconds = time.perf_counter() - started
         return {
             "connected": sum(e.is_set() for e in hello),
-            "seconds": seconds,
-            "counters": counters,
+            "seconds": time.perf_counter() - started,
         }
 
     async def do_drain() -> dict[str, Any]:
         drained, noted = records[:], failures[:]
         records.clear()
         failures.clear()
-        shut = {i: dict(c) for i, c in enumerate(closes) if c}
-        return {"records": drained, "failures": noted, "counters": dict(counters),
-                "sample": state["sample"], "closes": shut}  # fmt: skip
+        return {"records": drained, "failures": noted, "reloads": state["reloads"],
+                "sample": state["sample"]}  # fmt: skip
 
     async def do_stall(index: int, stall: bool) -> None:
         (running[index].clear if stall else running[index].set)()
@@ -191,17 +184,15 @@ async def sender_setup(
     db.setup_django()  # the channel layer as the settings configure it
     layer = get_channel_layer()
 
-    async def post(tag: str, rate: float, duration: float, slugs: list[str]) -> list[Any]:
-        """(seq, slug, request start, answer, status, case id) of each handoff, over connections
-        spread over the workers, so the commits come from all of them."""
+    async def post(tag: str, rate: float, duration: float, slugs: list[str]) -> list[http.Sent]:
+        """Handoffs round robin over the queues, on connections spread over the workers, so the
+        commits come from all of them."""
 
         def body(n: int) -> bytes:
             return handoff_body(packages, n, f"push-{run}-{tag}-{n}", slugs[n % len(slugs)])
 
         count = max(round(rate * duration), 1)
-        sent = await http.post_handoffs(base_url, api_key, body, count, rate, 8, workers)
-        return [(s.number, slugs[s.number % len(slugs)], s.sent, s.answered, s.status,
-                 s.case_id or -1) for s in sent]  # fmt: skip
+        return await http.post_handoffs(base_url, api_key, body, count, rate, 8, workers)
 
     async def ping(rate: float, duration: float, groups: list[str], payload: Any) -> list[Any]:
         """(seq, group, sent_at) of each group_send of a copy of a real frame."""
@@ -372,15 +363,15 @@ class Run:
     def intake(self, name: str, tag: str, rate: float, excluded: set[int]) -> Result:
         slugs = [slug for _, slug in self.desk.queues]
         posts, records, cpu = self.phase(name, rate, "post", tag=tag, slugs=slugs)
-        created = [post for post in posts if post[4] == 201]
-        committed = commit_times([post[5] for post in created])
-        queue_id = {slug: queue_id for queue_id, slug in self.desk.queues}
-        sent = [(case_id, queue_id[slug], committed.get(case_id, math.nan))
-                for _, slug, _, _, _, case_id in created]  # fmt: skip
+        created = [post for post in posts if post.status == 201]
+        committed = commit_times([post.case_id for post in created])
+        queues = self.desk.queues
+        sent = [(p.case_id, queues[p.number % len(queues)][0], committed.get(p.case_id, math.nan))
+                for p in created]  # fmt: skip
         found = result(name, rate, "case.created", sent, records, self.desk, excluded)
-        found.statuses = dict(Counter(str(post[4]) for post in posts))
+        found.statuses = dict(Counter(str(post.status) for post in posts))
         found.sent, found.errors, found.cpu = len(posts), len(posts) - len(created), cpu
-        found.post_ms = summary([answered - started for _, _, started, answered, *_ in posts], 1000)
+        found.post_ms = summary([post.answered - post.sent for post in posts], 1000)
         return found
 
 
@@ -410,7 +401,7 @@ def restart(run: Run, server: procs.Server, packages: list[Any], tag: str) -> di
     and has its missed handoff by resync; then one live handoff per queue must reach them all."""
     from django.test import Client
 
-    reloads = run.drain(0.5)["counters"].get("reload frames", 0)
+    reloads = run.drain(0.5)["reloads"]
     stop_started = time.time()
     server.stop()
     stopped = time.time()
@@ -444,9 +435,9 @@ def restart(run: Run, server: procs.Server, packages: list[Any], tag: str) -> di
     posts = run.sender.call("post", tag=f"{tag}-after", rate=5.0, duration=1.0, slugs=slugs)
     after = run.drain()
     arrived = {(i, ident) for i, _, k, ident, r in after["records"] if k == "case.created"}
-    queue_of = {slug: q for q, slug in run.desk.queues}
-    live = [(i, post[5]) in arrived for post in posts if post[4] == 201
-            for i in run.desk.members[queue_of[post[1]]]]  # fmt: skip
+    queues = run.desk.queues
+    live = [(i, post.case_id) in arrived for post in posts if post.status == 201
+            for i in run.desk.members[queues[post.number % len(queues)][0]]]  # fmt: skip
     return {
         "sockets": len(run.desk.specs), "resynced": len(after_ready),
         "stop_seconds": round(stopped - stop_started, 2),
@@ -456,7 +447,7 @@ def restart(run: Run, server: procs.Server, packages: list[Any], tag: str) -> di
         "hello_s": summary(back.values(), pcts=(50,), digits=3),
         "refused_while_down": sum(1 for t, what in failures if what == "refused" and t < ready),
         "failed_joins": sum(1 for t, what in failures if t >= ready and what != "refused"),
-        "reloads": after["counters"].get("reload frames", 0) - reloads,
+        "reloads": after["reloads"] - reloads,
         "live_received": sum(live), "live_expected": len(live),
     }  # fmt: skip
 
@@ -467,9 +458,7 @@ def verdicts(
     found = []
     for rate in sorted({p.rate for p in phases}):
         bare = next((p for p in phases if p.rate == rate and p.name.startswith("bare")), None)
-        intake = next(
-            (p for p in phases if p.rate == rate and p.name.startswith("intake commit")), None
-        )
+        intake = next((p for p in phases if p.rate == rate and p.name.startswith("intake c")), None)
         if bare and intake:
             ratio = intake.latency_ms["p99"] / bare.latency_ms["p99"]
             ok = ratio <= RATIO_TARGET and intake.latency_ms["p99"] < P99_TARGET_MS
@@ -481,20 +470,17 @@ def verdicts(
     if back is not None:
         ok = back["resynced"] == back["sockets"] and back["resync_max_s"] <= RESYNC_TARGET_S
         ok = ok and back["failed_joins"] == back["reloads"] == 0
-        found.append(
-            {"what": "restart", "pass": ok and back["live_received"] == back["live_expected"]}
-        )
+        ok = ok and back["live_received"] == back["live_expected"]
+        found.append({"what": "restart", "pass": ok})
     return found
 
 
 def render(figures: dict[str, Any]) -> str:
     config, f = figures["config"], report.fmt
     lines = report.header(
-        "live push benchmark",
-        figures["started_at"],
-        config,
+        "live push benchmark", figures,
         "server : uvicorn handoff_site.asgi:application, {workers} workers, loop {loop}, "
-        "permessage-deflate {deflate}; channel layer on {layer}".format(**config),
+        "permessage-deflate; channel layer on {layer}".format(**config),
         "sockets: {agents} agents over {queues} queues ({per_queue} per queue), 1 process "
         "({sockets_loop}), reconnecting as live.js does".format(**config),
         f"sender : 1 process ({config['sender_loop']}): POST {http.INTAKE_PATH} (kept connections, "
@@ -502,7 +488,7 @@ def render(figures: dict[str, Any]) -> str:
         "round robin over queues",
         "",
         f"{'frames':>63}{'arrival - commit/sent_at, ms':>34}{'POST ms':>18}{'cores busy':>30}",
-    )
+    )  # fmt: skip
     phases = [Result(**phase) for phase in figures["phases"]]
     lines += report.table(
         "phase<34|rate/s>7g|sent>6|expected>9,|missing>8|p50>8.1f|p90>8.1f|p99>9.1f|max>9.1f|p50>9.0f"
@@ -563,9 +549,6 @@ def main() -> int:
     add("--pool-max", type=int, default=8, help="psycopg pool max per worker (8)")
     add("--redis-server", default="redis-server", help="the redis-server binary to start")
     add("--star", type=Path, default=db.STAR_PATH, help="STAR dialogues.jsonl.gz")
-    add(
-        "--compression", choices=["deflate", "none"], default="deflate", help="as browsers: deflate"
-    )
     add("--no-stall", action="store_true", help="skip the stalled-socket run")
     add("--no-restart", action="store_true", help="skip the server restart")
     args = parser.parse_args()
@@ -594,9 +577,7 @@ def main() -> int:
             server = procs.Server(env, args.workers, Path(tmp))
             started.append(server)
             pids = server.wait_ready()
-            sockets = procs.Helper(
-                "sockets", sockets_setup, server.base_url, desk.specs, args.compression == "deflate"
-            )
+            sockets = procs.Helper("sockets", sockets_setup, server.base_url, desk.specs)
             started.append(sockets)
             sender = procs.Helper("sender", sender_setup, server.base_url, desk.api_key, packages,
                                   run_id, args.workers)  # fmt: skip
@@ -604,10 +585,7 @@ def main() -> int:
             connected = sockets.call("connect", wait=130.0, timeout=120.0)
             if connected["connected"] < len(desk.specs):
                 raise RuntimeError(f"only {connected} sockets got a hello:\n{server.log_tail()}")
-            print(
-                f"{connected['connected']} sockets connected in {connected['seconds']:.1f} s",
-                flush=True,
-            )
+            print(f"{connected['connected']} sockets connected in {connected['seconds']:.1f} s")
             run = Run(desk, sockets, sender, args)
             run.server, run.redis = pids, procs.redis_pids(urlsplit(redis_url).port or 6379)
             # Warm-up: connections to Redis and PostgreSQL, and a real frame to copy.
@@ -616,12 +594,8 @@ def main() -> int:
             sample = run.drain(1.0)["sample"]
             if not sample:
                 raise RuntimeError(f"no case.created frame reached a socket\n{server.log_tail()}")
-            payload = json.loads(sample) | {
-                "type": "desk.event",
-                "case_id": None,
-                "cursor": 0,
-                "version": 0,
-            }
+            payload = json.loads(sample) | {"type": "desk.event", "case_id": None, "cursor": 0,
+                                            "version": 0}  # fmt: skip
             phases = []
             for rate in rates:
                 phases.append(run.ping(rate, payload))
@@ -636,20 +610,16 @@ def main() -> int:
             for process in reversed(started):
                 (process.close if isinstance(process, procs.Helper) else process.stop)()
     config = machine | dict(
-        workers=args.workers, loop=server.loop, deflate=args.compression != "none",
+        workers=args.workers, loop=server.loop,
         layer=("a shared Redis, " if args.redis_url else "a private Redis, ") + redis_url,
         agents=args.agents, queues=len(desk.queues), sockets_loop=sockets.loop_name,
         per_queue=" / ".join(str(len(desk.members[q])) for q, _ in desk.queues),
         sender_loop=sender.loop_name, duration=args.duration, rates=rates,
     )  # fmt: skip
     figures: dict[str, Any] = {
-        "started_at": started_at,
-        "config": config,
-        "phases": [asdict(phase) for phase in phases],
-        "stall": stalled,
-        "restart": back,
-        "verdict": verdicts(phases, stalled, back),
-    }
+        "started_at": started_at, "config": config, "phases": [asdict(phase) for phase in phases],
+        "stall": stalled, "restart": back, "verdict": verdicts(phases, stalled, back),
+    }  # fmt: skip
     passed = all(verdict["pass"] for verdict in figures["verdict"])
     return report.finish(render(figures), figures, args.json, passed)
 

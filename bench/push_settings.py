@@ -2,4 +2,4 @@
 
 from bench.settings import *  # noqa: F403
 
-INSTALLED_APPS = [*INSTALLED_APPS, "bench.push_probe"]  # noqa: F405
+INSTALLED_APPS = [*INSTALLED_APPS, "bench.push_probe.PushProbeConfig"]  # noqa: F405

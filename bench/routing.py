@@ -251,7 +251,9 @@ def main() -> int:
     at_1000, ratio = results[1000], results[10].mean_us / baseline.mean_us
     target_ok, ratio_ok = at_1000.p99_us < TARGET_US_AT_1000, ratio <= RATIO_TARGET
     config = report.machine() | {"packages": len(packages)}
-    lines = report.header("routing benchmark", report.utc_timestamp(), config, "")
+    lines = report.header(
+        "routing benchmark", {"started_at": report.utc_timestamp(), "config": config}, ""
+    )
     lines += report.table(
         "µs per package<24|mean>8.1f|p50>8.1f|p99>8.1f|max>8.1f|passes>8|calls>10,",
         [(f.label, f.mean_us, f.p50_us, f.p99_us, f.max_us, f.passes, f.calls)

@@ -10,6 +10,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bench.lib import db, report
@@ -159,10 +160,16 @@ def lines(items: list[Item], cpu: dict[str, Any], p95_target: float, ratio: floa
     return found
 
 
-def passed(items: list[Item], p95_target: float, ratio: float) -> bool:
+def finish(
+    title: str, figures: dict[str, Any], describe: list[str], p95_target: float, ratio: float,
+    path: Path | None,
+) -> int:  # fmt: skip
+    """Print the report (what ran, the items' table and verdicts, the notes) and write the
+    figures when asked; the exit status: 0 when every held item meets its targets."""
+    items, cpu = [Item(**item) for item in figures["items"]], figures["cpu"]
+    text = report.header(title, figures, *describe) + lines(items, cpu, p95_target, ratio)
+    text += report.notes(figures["notes"], {"measuring": cpu["other_cores"]})
     base = next(item for item in items if item.baseline)
-    return all(
-        i.p95_ms < p95_target and (not ratio or i.p95_ms <= ratio * base.p95_ms)
-        for i in items
-        if i.held
-    )
+    passed = all(i.p95_ms < p95_target and (not ratio or i.p95_ms <= ratio * base.p95_ms)
+                 for i in items if i.held)  # fmt: skip
+    return report.finish("\n".join(text), figures, path, passed)

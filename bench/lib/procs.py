@@ -163,20 +163,6 @@ def new_loop() -> asyncio.AbstractEventLoop:
         return asyncio.new_event_loop()
 
 
-def stop_session(process: subprocess.Popen[bytes], seconds: float) -> None:
-    """SIGTERM to a process started in its own session (and its children), then SIGKILL."""
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(seconds)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(5.0)
-
-
 class Logged:
     """A command in its own session (a Ctrl-C reaches only us), its output in a log file."""
 
@@ -211,7 +197,13 @@ class Logged:
         return total_cpu([self.process.pid, *children(self.process.pid)])
 
     def stop(self) -> None:
-        stop_session(self.process, self.STOP_SECONDS)
+        """SIGTERM to its session (it and its children), SIGKILL if it outlives STOP_SECONDS."""
+        for sent, wait in ((signal.SIGTERM, self.STOP_SECONDS), (signal.SIGKILL, 5.0)):
+            if self.process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, sent)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.process.wait(wait)
 
 
 class Server(Logged):

@@ -40,12 +40,14 @@ def machine(db_url: str = "") -> dict[str, Any]:
     }
 
 
-def header(title: str, started_at: str, config: dict[str, Any], *lines: str) -> list[str]:
-    """A report's first lines: what ran, when, on what."""
+def header(title: str, figures: dict[str, Any], *lines: str) -> list[str]:
+    """A report's first lines: what ran, when (``figures["started_at"]``), on what (its
+    ``config``)."""
+    config = figures["config"]
     load = " ".join(f"{value:.1f}" for value in config.get("load", []))
     return [
         "",
-        f"Handoff Desk {title}, {started_at}",
+        f"Handoff Desk {title}, {figures['started_at']}",
         "",
         f"machine : {config['cores']} cores, {config['machine']}, load average {load} at the start",
         f"software: {config['software']}",
