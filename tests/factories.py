@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from cases import presence
 from cases.models import Case, Integration, Message
+from cases.services import agent_work
 from cases.services.integrations import hash_api_key
 from queues.models import Membership, Queue
 
@@ -186,3 +187,24 @@ def cases_handled(queue: Any, *minutes: int, claimed_ago: timedelta = timedelta(
             first_claimed_at=claimed,
             resolved_at=claimed + timedelta(minutes=took),
         )
+
+
+# --- a held case with risk flags, one raised from the customer's words ------------------------
+
+FLAG_EVIDENCE = [
+    {"flag": "chargeback_threat", "source": "derived", "evidence": "I'll do a chargeback"},
+    {"flag": "high_value", "source": "bot", "evidence": ""},
+]
+
+
+def flagged_case() -> Any:
+    """A case its agent holds, flagged chargeback_threat by the desk's detectors (from what the
+    customer wrote) and high_value by the bot."""
+    membership = MembershipFactory()
+    case = CaseFactory(
+        queue=membership.queue,
+        risk_flags=["chargeback_threat", "high_value"],
+        risk_evidence=FLAG_EVIDENCE,
+    )
+    MessageFactory(case=case, text="Refund me or I'll do a chargeback")
+    return agent_work.case_claim(case_id=case.pk, agent=membership.agent)

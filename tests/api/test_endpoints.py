@@ -910,3 +910,61 @@ def test_openapi_schema_is_served(client):
 
     assert response.status_code == 200
     assert "/api/v1/handoffs" in response.json()["paths"]
+
+
+# --- POST /api/v1/assess: the published policy's advice on a conversation so far --------------
+
+ASSESS = "/api/v1/assess"
+
+
+def turns(*customer: str) -> list[dict[str, str]]:
+    out = []
+    for index, text in enumerate(customer):
+        out += [
+            {"id": f"c{index}", "role": "customer", "text": text},
+            {"id": f"b{index}", "role": "bot", "text": f"Here is what I found ({index})."},
+        ]
+    return out
+
+
+def test_a_customer_asking_for_a_person_is_advised_to_go_to_one(api):
+    response = api.post(
+        ASSESS, {"transcript": turns("Where is my refund?", "Let me speak to a human agent now")}
+    )
+
+    body = response.json()
+    assert response.status_code == 200
+    assert body["escalate"] is True and 0 <= body["score"] <= 1
+    assert body["suggested_trigger"] == "customer_request"
+    human = next(r for r in body["reasons"] if r["signal"] == "human_request")
+    assert human["message_ids"] == ["c1"]
+    assert body["first_risk_message_id"] == "c1"
+    assert body["policy_version"] == 0 and body["warnings"] == []
+    assert not Case.objects.exists()  # advice stores nothing
+
+
+def test_a_calm_conversation_is_not_escalated_and_unknown_fields_are_warned(api):
+    response = api.post(
+        ASSESS, {"transcript": turns("What are your opening hours?"), "mood": "fine"}
+    )
+
+    body = response.json()
+    assert (body["escalate"], body["first_risk_message_id"]) == (False, None)
+    assert body["warnings"] == ["unknown field ignored: mood"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"transcript": []}, {"transcript": [{"role": "customer", "text": "\u0000"}]}, []],
+)
+def test_bad_advice_input_is_a_422_problem(api, body):
+    response = api.post(ASSESS, body)
+
+    assert response.status_code == 422
+    assert response["Content-Type"].startswith("application/problem+json")
+
+
+def test_advice_without_the_key_is_a_401():
+    response = ApiClient(None).post(ASSESS, {"transcript": turns("hi")})
+
+    assert response.status_code == 401

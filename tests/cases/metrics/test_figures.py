@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
 from django.db import connection
+from django.test import Client
+from django.utils import timezone
 
 from cases.metrics import figures as metrics
 from cases.models import Case, Message
-from tests.factories import (
-    CaseFactory,
-    QueueFactory,
-)
+from cases.services import agent_work
+from tests.factories import FLAG_EVIDENCE, CaseFactory, QueueFactory, UserFactory, flagged_case
 from tests.metrics_week import DAY, at, seed_week
 
 pytestmark = pytest.mark.django_db
@@ -192,3 +193,46 @@ def test_every_correction_is_exported_for_retraining(fixture, django_assert_num_
     case = fixture["c"]
     assert (records[2]["case_id"], records[2]["integration_id"]) == (case.pk, case.integration_id)
     assert records[2]["agent"] and records[2]["agent"] != "a former agent"
+
+
+def test_precision_by_signal_and_the_jsonl_of_verdicts() -> None:
+    # given a held, flagged case, and a second case where the same derived flag was wrong
+    flagged = flagged_case()
+    other = CaseFactory(
+        queue=flagged.queue, risk_flags=["chargeback_threat"], risk_evidence=FLAG_EVIDENCE[:1]
+    )
+    agent_work.case_risk_flag_review(
+        case_id=flagged.pk, agent=flagged.assignee, flag="chargeback_threat", verdict="confirmed"
+    )
+    agent_work.case_risk_flag_review(
+        case_id=other.pk, agent=flagged.assignee, flag="chargeback_threat", verdict="dismissed"
+    )
+    supervisor = UserFactory(role="supervisor")
+    client = Client()
+    client.force_login(supervisor)
+
+    # when the metrics are read
+    today = timezone.localdate()
+    rows = metrics.flag_precision(metrics.Filters(start=today - timedelta(days=30), end=today))
+    response = client.get("/metrics/risk-flag-reviews.jsonl")
+    page = client.get("/metrics/").content.decode()
+
+    # then the signal was right once in two, and both verdicts are exported with the words
+    assert rows == [
+        {
+            "flag": "chargeback_threat",
+            "raised_by": "derived",
+            "confirmed": 1,
+            "dismissed": 1,
+            "precision": 0.5,
+        }
+    ]
+    records: list[dict[str, Any]] = [
+        json.loads(line) for line in b"".join(response.streaming_content).splitlines()
+    ]
+    assert [(r["case_id"], r["verdict"]) for r in records] == [
+        (flagged.pk, "confirmed"),
+        (other.pk, "dismissed"),
+    ]
+    assert records[0]["customer_text"] == ["Refund me or I'll do a chargeback"]
+    assert "Risk flags as agents judged them" in page and "50" in page

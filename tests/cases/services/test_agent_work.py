@@ -18,7 +18,15 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from cases import locks
-from cases.models import Case, CaseEvent, Delivery, IntentCorrection, Message
+from cases.models import (
+    Case,
+    CaseEvent,
+    Delivery,
+    Intent,
+    IntentCorrection,
+    Message,
+    RiskFlagReview,
+)
 from cases.services import agent_work as actions
 from tests.factories import (
     CaseFactory,
@@ -26,6 +34,7 @@ from tests.factories import (
     MembershipFactory,
     QueueFactory,
     UserFactory,
+    flagged_case,
 )
 
 pytestmark = pytest.mark.django_db
@@ -108,6 +117,30 @@ def test_intent_correction_is_logged(case, agent):
         "after": "billing.double_charge",
         "reason": "two charges",
     }
+
+
+@pytest.mark.parametrize("name", ["Refund please", "billing..refund", "BILLING.REFUND", "a b"])
+def test_a_name_that_is_no_intent_name_is_refused(case, agent, name):
+    actions.case_claim(case_id=case.pk, agent=agent)
+
+    with pytest.raises(actions.CaseActionError, match="is not an intent name"):
+        actions.case_intent_correct(case_id=case.pk, agent=agent, to_intent=name)
+
+
+def test_with_a_catalogue_only_its_intents_and_those_bots_detected_are_taken(case, agent):
+    # given a held case, a desk that keeps a catalogue, and a bot that detected orders.status
+    actions.case_claim(case_id=case.pk, agent=agent)
+    Intent.objects.create(name="billing.double_charge", label="Double charge")
+    CaseFactory(detected_intent="orders.status")
+
+    # when the agent names something in neither
+    with pytest.raises(actions.CaseActionError, match="not an intent the desk knows"):
+        actions.case_intent_correct(case_id=case.pk, agent=agent, to_intent="billing.x")
+
+    # then a catalogue intent and a detected one are both taken
+    actions.case_intent_correct(case_id=case.pk, agent=agent, to_intent="billing.double_charge")
+    actions.case_intent_correct(case_id=case.pk, agent=agent, to_intent="orders.status")
+    assert Case.objects.get(pk=case.pk).current_intent == "orders.status"
 
 
 def test_reply_claims_a_waiting_case_and_is_handed_to_delivery(membership, agent):
@@ -423,3 +456,69 @@ def test_a_colleague_cannot_reopen_and_take_over_a_resolved_case(team):
 
     actions.case_reopen(case_id=case.pk, agent=team["holder"])
     assert Case.objects.get(pk=case.pk).assignee == team["holder"]
+
+
+# --- risk flag verdicts: audited like an intent correction --------------------------------------
+
+
+@pytest.fixture
+def flagged() -> Case:
+    return flagged_case()
+
+
+def test_a_verdict_is_recorded_with_who_raised_the_flag_and_audited(flagged: Case) -> None:
+    # when the holder confirms the derived flag
+    review = actions.case_risk_flag_review(
+        case_id=flagged.pk, agent=flagged.assignee, flag="chargeback_threat", verdict="confirmed"
+    )
+
+    # then it is stored, raised by the desk's detectors, and on the audit trail
+    assert (review.flag, review.raised_by, review.verdict) == (
+        "chargeback_threat",
+        "derived",
+        "confirmed",
+    )
+    event = CaseEvent.objects.filter(case=flagged, kind="risk_flag_reviewed").get()
+    assert event.data == {
+        "flag": "chargeback_threat",
+        "verdict": "confirmed",
+        "raised_by": "derived",
+    }
+    assert Case.objects.get(pk=flagged.pk).version == flagged.version + 1
+
+
+def test_a_second_verdict_replaces_the_first(flagged: Case) -> None:
+    for verdict in ("confirmed", "dismissed"):
+        actions.case_risk_flag_review(
+            case_id=flagged.pk, agent=flagged.assignee, flag="high_value", verdict=verdict
+        )
+
+    assert list(RiskFlagReview.objects.values_list("flag", "verdict")) == [
+        ("high_value", "dismissed")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("flag", "verdict", "message"),
+    [
+        ("legal_threat", "confirmed", "no “legal_threat” flag"),
+        ("high_value", "maybe", "Confirm or dismiss"),
+    ],
+)
+def test_a_flag_the_case_lacks_or_an_unknown_verdict_is_refused(
+    flagged: Case, flag: str, verdict: str, message: str
+) -> None:
+    with pytest.raises(actions.CaseActionError, match=message):
+        actions.case_risk_flag_review(
+            case_id=flagged.pk, agent=flagged.assignee, flag=flag, verdict=verdict
+        )
+    assert not RiskFlagReview.objects.exists()
+
+
+def test_a_colleague_who_does_not_hold_the_case_cannot_judge_its_flags(flagged: Case) -> None:
+    colleague = MembershipFactory(queue=flagged.queue).agent
+
+    with pytest.raises(actions.CaseAlreadyClaimed):
+        actions.case_risk_flag_review(
+            case_id=flagged.pk, agent=colleague, flag="high_value", verdict="dismissed"
+        )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.test import Client
 
 from cases.models import Case, CaseEvent
 from tests.factories import (
@@ -14,6 +15,7 @@ from tests.factories import (
     MessageFactory,
     QueueFactory,
     UserFactory,
+    flagged_case,
 )
 
 pytestmark = pytest.mark.django_db
@@ -381,3 +383,20 @@ def test_home_lists_my_cases_with_the_latest_message_and_their_sla(client):
     assert '<span class="badge channel">sms</span>' in content
     assert '<span class="badge ok">SLA met</span>' in content
     assert 'data-countdown="ago"' in content  # handed off, ticking
+
+
+def test_the_case_page_offers_the_verdicts_and_shows_the_one_given() -> None:
+    flagged = flagged_case()
+    client = Client()
+    client.force_login(flagged.assignee)
+
+    response = client.post(
+        f"/cases/{flagged.pk}/flag/",
+        {"flag": "chargeback_threat", "verdict": "confirmed", "version": flagged.version},
+        HTTP_HX_REQUEST="true",
+    )
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "✓ Confirmed by" in body
+    assert 'aria-label="Dismiss the high value flag"' in body
