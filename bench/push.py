@@ -487,11 +487,11 @@ def render(figures: dict[str, Any]) -> str:
         "spread over the workers) or group_send with the site's layer settings, at a fixed rate, "
         "round robin over queues",
         "",
-        f"{'frames':>63}{'arrival - commit/sent_at, ms':>34}{'POST ms':>18}{'cores busy':>30}",
+        f"{'frames':>67}{'arrival - commit/sent_at, ms':>34}{'POST ms':>18}{'cores busy':>30}",
     )  # fmt: skip
     phases = [Result(**phase) for phase in figures["phases"]]
     lines += report.table(
-        "phase<34|rate/s>7g|sent>6|expected>9,|missing>8|p50>8.1f|p90>8.1f|p99>9.1f|max>9.1f|p50>9.0f"
+        "phase<38|rate/s>7g|sent>6|expected>9,|missing>8|p50>8.1f|p90>8.1f|p99>9.1f|max>9.1f|p50>9.0f"
         "|p99>9.0f|server>8.2f|pg>6.2f|redis>6.2f|socks>6.2f|other>6.2f|all>6.2f",
         [(p.name, p.rate, p.sent, p.expected, p.missing, *(p.latency_ms[k] for k in LATENCY),
           *(p.post_ms.get(k, math.nan) for k in ("p50", "p99")), *(p.cpu[k] for k in CORES))
