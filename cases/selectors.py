@@ -20,11 +20,11 @@ from django.db.models import (
     TextField,
     Value,
 )
-from django.db.models.functions import Cast, Lower, Substr
+from django.db.models.functions import Cast, Coalesce, Lower, Substr
 from django.http import Http404
 from django.utils import timezone
 
-from cases.models import OPEN_WORK, Case, Integration, Message, Presence, RiskFlagReview
+from cases.models import CLOSED, OPEN_WORK, Case, Integration, Message, Presence, RiskFlagReview
 from cases.permissions import visible_cases
 from cases.presence import STALE_AFTER
 from queues.models import Membership, Queue
@@ -50,19 +50,36 @@ def case_customer_visible_messages(case: Case) -> QuerySet[Message]:
 REPEAT_CONTACT_WINDOW = timedelta(days=7)
 
 
+# A conversation handed off again this soon after an agent returned it to the bot bounced back.
+BOUNCE_BACK_WINDOW = timedelta(hours=24)
+
+
 def previous_contact(
     *, integration: Integration, external_id: str, customer_ref: str | None
 ) -> Case | None:
-    """The resolved case this handoff follows: the same conversation, or the same customer's
-    case closed in the last week (a repeat contact)."""
+    """The closed case this handoff follows (resolved, or returned to the bot): the same
+    conversation, or the same customer's case closed in the last week (a repeat contact)."""
     same = Q(external_id=external_id)
     if customer_ref:
         recent = timezone.now() - REPEAT_CONTACT_WINDOW
-        same |= Q(customer_ref=customer_ref, resolved_at__gte=recent)
+        same |= Q(customer_ref=customer_ref) & (
+            Q(resolved_at__gte=recent) | Q(returned_at__gte=recent)
+        )
     return (
-        Case.objects.filter(same, integration=integration, status=Case.Status.RESOLVED)
-        .order_by("-resolved_at", "-pk")
+        Case.objects.filter(same, integration=integration, status__in=CLOSED)
+        .annotate(closed_at=Coalesce("resolved_at", "returned_at"))
+        .order_by(F("closed_at").desc(nulls_last=True), "-pk")
         .first()
+    )
+
+
+def is_bounce_back(previous: Case | None, now: datetime) -> bool:
+    """A handoff that follows a return to the bot within ``BOUNCE_BACK_WINDOW``."""
+    return bool(
+        previous is not None
+        and previous.status == Case.Status.RETURNED
+        and previous.returned_at is not None
+        and now - previous.returned_at <= BOUNCE_BACK_WINDOW
     )
 
 

@@ -25,7 +25,13 @@ from cases.locks import lock_case, lock_open_conversation
 from cases.models import AttemptedStep, Case, CaseEvent, CsatResponse, Integration, Message
 from cases.notices import customer_message, missing_request
 from cases.package import AttemptedStepIn, HandoffPackage, TranscriptMessage
-from cases.selectors import WaitEstimate, previous_contact, queue_position, wait_estimate
+from cases.selectors import (
+    WaitEstimate,
+    is_bounce_back,
+    previous_contact,
+    queue_position,
+    wait_estimate,
+)
 from cases.services.audit import record_event
 from cases.services.escalation_timing import enqueue_escalation_timing
 from queues.selectors import active_queues, default_queue, published_rules
@@ -254,6 +260,7 @@ def _handoff_open(
         handed_off_at=now,
         previous_case=previous,
         is_repeat_contact=previous is not None,
+        is_bounce_back=is_bounce_back(previous, now),
     )
     messages, _ = _transcript_rows(case, package.transcript, seen=set(), next_seq=1)
     events = [
@@ -267,6 +274,7 @@ def _handoff_open(
                 "risk_flags": flags,
                 "missing_context": case.missing_context,
                 "previous_case_id": previous.pk if previous else None,
+                "bounce_back": case.is_bounce_back,
             },
         ),
         CaseEvent(

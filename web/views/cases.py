@@ -187,7 +187,7 @@ def _case_context(request: HttpRequest, case: Case, **extra: Any) -> dict[str, A
 
 def _may_compose(user: Any, case: Case) -> bool:
     """The composer is live once the case is yours (or a supervisor's to step into)."""
-    if not actions.agent_may_work(user, case) or case.status == Case.Status.RESOLVED:
+    if not actions.agent_may_work(user, case) or not case.is_open:
         return False
     if case.assignee_id == user.pk:
         return True
