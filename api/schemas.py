@@ -4,6 +4,7 @@ handoff package, cases/package.py)."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from ninja import Schema
 from pydantic import Field
@@ -61,6 +62,9 @@ class CaseOut(Schema):
     priority: str
     position: int | None
     assignee: str | None
+    holder: Literal["bot", "agent"] = Field(
+        description="Who holds the conversation: while `agent`, the bot's messages are refused"
+    )
     detected_intent: str
     current_intent: str
     trigger_reason: str
@@ -73,6 +77,8 @@ class CaseOut(Schema):
     first_human_reply_at: datetime | None
     resolved_at: datetime | None
     resolution_code: str
+    returned_at: datetime | None
+    bounce_back: bool
     version: int
     messages: list[MessageOut]
     case_url: str

@@ -20,6 +20,8 @@ from cases.models import HOLDER_AGENT, HOLDER_BOT, OPEN_WORK, Case, CaseEvent
 from cases.services.audit import record_event
 
 HOLDER_CHANGED = "conversation.holder_changed"
+# The API's problem type (and code) for a bot writing while a person holds the conversation.
+CONVERSATION_HELD = "conversation_held_by_agent"
 
 
 class ConversationHeldByAgent(Exception):
