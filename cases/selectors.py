@@ -24,7 +24,16 @@ from django.db.models.functions import Cast, Coalesce, Lower, Substr
 from django.http import Http404
 from django.utils import timezone
 
-from cases.models import CLOSED, OPEN_WORK, Case, Integration, Message, Presence, RiskFlagReview
+from cases.models import (
+    CLOSED,
+    OPEN_WORK,
+    Case,
+    CaseEvent,
+    Integration,
+    Message,
+    Presence,
+    RiskFlagReview,
+)
 from cases.permissions import visible_cases
 from cases.presence import STALE_AFTER
 from queues.models import Membership, Queue
@@ -493,6 +502,35 @@ def customer_promise(case: Case) -> CustomerPromise | None:
 
 
 @dataclass(frozen=True)
+class BotReturn:
+    """How an agent handed a case back to the bot: when, who, the note and intent they gave."""
+
+    at: datetime
+    agent: str
+    note: str
+    intent: str
+
+
+def case_return(case_id: int) -> BotReturn | None:
+    """The case's return to the bot (its audit event), if it was returned."""
+    event = (
+        CaseEvent.objects.filter(case_id=case_id, kind="returned_to_bot")
+        .select_related("actor")
+        .order_by("-id")
+        .first()
+    )
+    if event is None:
+        return None
+    data = event.data or {}
+    return BotReturn(
+        at=event.created_at,
+        agent=event.actor_name,
+        note=str(data.get("note") or ""),
+        intent=str(data.get("intent") or ""),
+    )
+
+
+@dataclass(frozen=True)
 class PreviousCase:
     """The case a repeat contact follows, as the agent needs it: what it was about (after any
     correction), how it ended, and how its conversation ended."""
@@ -502,6 +540,7 @@ class PreviousCase:
     corrected_by: str
     last_messages: list[dict[str, Any]]
     message_count: int
+    returned: BotReturn | None = None
 
 
 PREVIOUS_TAIL = 6
@@ -520,6 +559,7 @@ def previous_case(case: Case) -> PreviousCase | None:
             "detected_intent",
             "resolution_code",
             "resolved_at",
+            "returned_at",
             "handed_off_at",
             "summary",
             "assignee__first_name",
@@ -539,6 +579,7 @@ def previous_case(case: Case) -> PreviousCase | None:
         corrected_by=(correction.agent_name if correction else ""),
         last_messages=messages[::-1],
         message_count=earlier.messages.count(),
+        returned=case_return(earlier.pk) if earlier.status == Case.Status.RETURNED else None,
     )
 
 
