@@ -4,7 +4,6 @@ handoff package, cases/package.py)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from ninja import Schema
 from pydantic import Field
@@ -62,8 +61,10 @@ class CaseOut(Schema):
     priority: str
     position: int | None
     assignee: str | None
-    holder: Literal["bot", "agent"] = Field(
-        description="Who holds the conversation: while `agent`, the bot's messages are refused"
+    holder: str = Field(
+        description="Who holds the conversation, `bot` or `agent`: while `agent`, the bot's "
+        "messages are refused (409 conversation_held_by_agent)",
+        json_schema_extra={"enum": ["bot", "agent"]},
     )
     detected_intent: str
     current_intent: str
