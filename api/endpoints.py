@@ -42,7 +42,12 @@ from cases.package import (
     Day,
     HandoffPackage,
 )
-from cases.selectors import case_customer_visible_messages, integration_case, queue_position
+from cases.selectors import (
+    case_customer_visible_messages,
+    case_return,
+    integration_case,
+    queue_position,
+)
 from cases.services import intake as services
 from cases.services import integrations
 from cases.services.ownership import CONVERSATION_HELD, ConversationHeldByAgent
@@ -234,6 +239,7 @@ def assess(request: HttpRequest, conversation: ConversationSoFar) -> HttpRespons
 
 
 def _case_body(case: Case) -> dict[str, Any]:
+    returned = case_return(case.pk) if case.status == Case.Status.RETURNED else None
     return CaseOut(
         case_id=case.pk,
         external_id=case.external_id,
@@ -256,6 +262,8 @@ def _case_body(case: Case) -> dict[str, Any]:
         resolved_at=case.resolved_at,
         resolution_code=case.resolution_code,
         returned_at=case.returned_at,
+        return_note=returned.note if returned else None,
+        resume_intent=(returned.intent or None) if returned else None,
         bounce_back=case.is_bounce_back,
         version=case.version,
         messages=[

@@ -79,6 +79,8 @@ class CaseOut(Schema):
     resolved_at: datetime | None
     resolution_code: str
     returned_at: datetime | None
+    return_note: str | None = Field(description="The agent's note for the bot, once returned")
+    resume_intent: str | None = Field(description="The intent the agent asked the bot to resume")
     bounce_back: bool
     version: int
     messages: list[MessageOut]

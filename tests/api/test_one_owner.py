@@ -66,6 +66,7 @@ def test_a_returned_conversation_is_the_bots_again_and_comes_back_as_a_bounce_ba
     read = api.get(f"/api/v1/cases/{case_id}").json()
     assert read["status"] == "returned" and read["holder"] == "bot"
     assert read["returned_at"] is not None and read["position"] is None
+    assert (read["return_note"], read["resume_intent"]) == ("Refund issued.", None)
     late = api.post(f"/api/v1/cases/{case_id}/messages", {"role": "bot", "text": "Anything else?"})
     assert late.status_code == 409
     assert late.json()["type"] == PROBLEM_TYPE_BASE + "case-returned"
