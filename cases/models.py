@@ -403,8 +403,8 @@ class CaseEvent(models.Model):
         "csat_recorded": "customer rated",
         "sla_breached": "missed its SLA",
         "customer_told": "customer told what happens next",
-        "conversation_to_agent": "now holds the conversation (the bot is held back)",
-        "conversation_to_bot": "the bot holds the conversation again",
+        "conversation_to_agent": "conversation to a person (the bot holds back)",
+        "conversation_to_bot": "conversation back to the bot",
         "returned_to_bot": "returned to the bot",
         "bot_message": "bot wrote",
     }
