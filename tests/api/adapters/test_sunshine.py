@@ -208,7 +208,7 @@ def test_a_return_to_the_bot_passes_control_back_with_the_note_and_intent(
     # then: control goes back to the bot's switchboard integration, parsed by the client
     by_kind = {d.kind: d.payload for d in deliveries}
     back = sunshine.PassControlBody.from_dict(by_kind["case.returned_to_bot"])
-    assert back.switchboard_integration == "next"
+    assert back is not None and back.switchboard_integration == "next"
     assert back.metadata == {
         "handoffDesk.caseId": case_id,
         "handoffDesk.event": "case.returned_to_bot",
