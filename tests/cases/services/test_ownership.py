@@ -71,7 +71,9 @@ def test_a_claim_hands_the_conversation_to_the_agent_audited_pushed_and_told(
     assert payload["holder"] == "agent" and payload["reason"] == "claimed"
     assert payload["agent"] == (agent.first_name or agent.username)
     # the page hears of it with the claim, as the claim (a resync names the action)
-    assert [(f["kind"], f["status"]) for f in pushed] == [("case.claimed", "assigned")]
+    assert [(f["kind"], f["status"], f["holder"]) for f in pushed] == [
+        ("case.claimed", "assigned", "agent")
+    ]
     assert pushed[0]["cursor"] > change.pk
 
 
