@@ -42,9 +42,15 @@ from cases.package import (
     Day,
     HandoffPackage,
 )
-from cases.selectors import case_customer_visible_messages, integration_case, queue_position
+from cases.selectors import (
+    case_customer_visible_messages,
+    case_return,
+    integration_case,
+    queue_position,
+)
 from cases.services import intake as services
 from cases.services import integrations
+from cases.services.ownership import CONVERSATION_HELD, ConversationHeldByAgent
 from queues.routing import PRIORITY_NAMES
 
 
@@ -233,6 +239,7 @@ def assess(request: HttpRequest, conversation: ConversationSoFar) -> HttpRespons
 
 
 def _case_body(case: Case) -> dict[str, Any]:
+    returned = case_return(case.pk) if case.status == Case.Status.RETURNED else None
     return CaseOut(
         case_id=case.pk,
         external_id=case.external_id,
@@ -241,6 +248,7 @@ def _case_body(case: Case) -> dict[str, Any]:
         priority=PRIORITY_NAMES.get(case.priority, str(case.priority)),
         position=queue_position(case),
         assignee=case.assignee_name or None,
+        holder=case.holder,
         detected_intent=case.detected_intent,
         current_intent=case.current_intent,
         trigger_reason=case.trigger_reason,
@@ -253,6 +261,10 @@ def _case_body(case: Case) -> dict[str, Any]:
         first_human_reply_at=case.first_human_reply_at,
         resolved_at=case.resolved_at,
         resolution_code=case.resolution_code,
+        returned_at=case.returned_at,
+        return_note=returned.note if returned else None,
+        resume_intent=(returned.intent or None) if returned else None,
+        bounce_back=case.is_bounce_back,
         version=case.version,
         messages=[
             MessageOut(
@@ -290,7 +302,13 @@ def case_read(request: HttpRequest, case_id: CaseId) -> HttpResponse:
         409: Problem,
         **BODY_ERRORS,
     },
-    summary="A customer message that arrived after the handoff",
+    summary="A customer message (or the bot's own) that arrived after the handoff",
+    description=(
+        "`role` is `customer` (the default) or `bot`. One owner at a time: while a person holds "
+        "the conversation (from the claim until the case is released, returned to the bot or "
+        "resolved; the desk sends `conversation.holder_changed`), a bot's message is a 409 "
+        "problem of type `.../conversation_held_by_agent`, and nothing is stored."
+    ),
 )
 def case_message_create(
     request: HttpRequest, case_id: CaseId, message: CustomerMessageIn
@@ -298,13 +316,31 @@ def case_message_create(
     case = integration_case(request.auth, case_id)  # type: ignore[attr-defined]
     try:
         stored, created = services.case_customer_message_add(
-            case_id=case.pk, text=message.text, external_id=message.id, sent_at=message.at
+            case_id=case.pk,
+            text=message.text,
+            external_id=message.id,
+            sent_at=message.at,
+            role=message.role,
         )
     except services.CaseClosed:
+        if case.status == Case.Status.RETURNED:
+            return problem(
+                409,
+                "The case was returned to the bot; send a new handoff to bring the "
+                "conversation back to a person.",
+                slug="case-returned",
+            )
         return problem(
             409,
             "The case is resolved; send a new handoff to reopen the conversation.",
             slug="case-resolved",
+        )
+    except ConversationHeldByAgent as held:
+        return problem(
+            409,
+            str(held),
+            slug=CONVERSATION_HELD,
+            title="Conversation held by an agent",
         )
     body = MessageAccepted(
         message_id=stored.pk,

@@ -61,6 +61,11 @@ class CaseOut(Schema):
     priority: str
     position: int | None
     assignee: str | None
+    holder: str = Field(
+        description="Who holds the conversation, `bot` or `agent`: while `agent`, the bot's "
+        "messages are refused (409 conversation_held_by_agent)",
+        json_schema_extra={"enum": ["bot", "agent"]},
+    )
     detected_intent: str
     current_intent: str
     trigger_reason: str
@@ -73,6 +78,10 @@ class CaseOut(Schema):
     first_human_reply_at: datetime | None
     resolved_at: datetime | None
     resolution_code: str
+    returned_at: datetime | None
+    return_note: str | None = Field(description="The agent's note for the bot, once returned")
+    resume_intent: str | None = Field(description="The intent the agent asked the bot to resume")
+    bounce_back: bool
     version: int
     messages: list[MessageOut]
     case_url: str

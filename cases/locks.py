@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.db import connection
 from django.db.models.expressions import RawSQL
 
-from cases.models import Case
+from cases.models import CLOSED, Case
 
 # How many of the most urgent waiting cases take-next considers before it reads a whole queue:
 # more than the claims that can hold one locked at once (one per open transaction).
@@ -69,6 +69,6 @@ def lock_open_conversation(integration_id: int, external_id: str) -> Case | None
         Case.objects.select_for_update(of=("self",))
         .select_related("queue")
         .filter(integration_id=integration_id, external_id=external_id)
-        .exclude(status=Case.Status.RESOLVED)
+        .exclude(status__in=CLOSED)
         .first()
     )

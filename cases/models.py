@@ -91,6 +91,8 @@ class Case(models.Model):
         ASSIGNED = "assigned", "Assigned"
         AWAITING_CUSTOMER = "awaiting_customer", "Awaiting customer"
         RESOLVED = "resolved", "Resolved"
+        # An agent handed the conversation back to the bot (issue 16): closed, like resolved.
+        RETURNED = "returned", "Returned to the bot"
 
     Priority = vocabulary.Priority
     Trigger = vocabulary.TriggerReason
@@ -113,6 +115,18 @@ class Case(models.Model):
         db_index=False,
     )
     priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
+    # Who holds the conversation: the person (null: the bot). One owner at a time: while a
+    # person holds it, the bot's messages are refused (409 conversation_held_by_agent). Kept by
+    # the services (cases/services/ownership.py) from the status and the assignee.
+    held_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+    )
+    held_since = models.DateTimeField(null=True, blank=True)
 
     # The customer: the whole object as sent, plus the fields the desk filters and searches on.
     customer = models.JSONField(default=dict)
@@ -151,6 +165,7 @@ class Case(models.Model):
     first_human_reply_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolution_code = models.CharField(max_length=50, blank=True, choices=Resolution.choices)
+    returned_at = models.DateTimeField(null=True, blank=True)
     customer_repeated = models.BooleanField(
         null=True, blank=True, help_text="The agent's answer: did the customer repeat anything?"
     )
@@ -173,6 +188,11 @@ class Case(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="next_cases"
     )
     is_repeat_contact = models.BooleanField(default=False)
+    is_bounce_back = models.BooleanField(
+        default=False,
+        help_text="The conversation came back within 24 h of its return to the bot "
+        "(previous_case is the returned case).",
+    )
     handoff_count = models.PositiveIntegerField(default=1)
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -183,7 +203,7 @@ class Case(models.Model):
             # At most one open case per conversation: the database, not only Python, says so.
             models.UniqueConstraint(
                 fields=["integration", "external_id"],
-                condition=~Q(status="resolved"),
+                condition=~Q(status__in=["resolved", "returned"]),
                 name="one_open_case_per_conversation",
             ),
         ]
@@ -226,6 +246,13 @@ class Case(models.Model):
                 ],
                 name="case_metrics",
             ),
+            # The few cases returned to the bot, by period: the bounce-back figures read these
+            # without a pass over the period's whole metrics index.
+            models.Index(
+                fields=["handed_off_at"],
+                condition=models.Q(status="returned"),
+                name="case_returned",
+            ),
             # Recent claims of a queue: the wait estimate and time-to-claim metrics.
             models.Index(fields=["queue", "first_claimed_at"], name="case_queue_claimed"),
         ]
@@ -239,7 +266,12 @@ class Case(models.Model):
 
     @property
     def is_open(self) -> bool:
-        return self.status != self.Status.RESOLVED
+        return self.status not in CLOSED
+
+    @property
+    def holder(self) -> str:
+        """``agent`` while a person holds the conversation, else ``bot``."""
+        return HOLDER_AGENT if self.held_by_id is not None else HOLDER_BOT
 
     @property
     def assignee_name(self) -> str:
@@ -251,8 +283,12 @@ class Case(models.Model):
         return self.first_risk_seq if self.risk_lead_messages else None
 
 
-# The cases an agent is working on: what counts against their capacity in a queue.
+# The cases an agent is working on: what counts against their capacity in a queue. A person
+# holds the conversation of these (``Case.held_by``); the bot holds every other.
 OPEN_WORK = (Case.Status.ASSIGNED, Case.Status.AWAITING_CUSTOMER)
+# Cases whose conversation left the desk: a new handoff of it opens a new case.
+CLOSED = (Case.Status.RESOLVED, Case.Status.RETURNED)
+HOLDER_BOT, HOLDER_AGENT = "bot", "agent"
 
 
 class Message(models.Model):
@@ -367,6 +403,10 @@ class CaseEvent(models.Model):
         "csat_recorded": "customer rated",
         "sla_breached": "missed its SLA",
         "customer_told": "customer told what happens next",
+        "conversation_to_agent": "conversation to a person (the bot holds back)",
+        "conversation_to_bot": "conversation back to the bot",
+        "returned_to_bot": "returned to the bot",
+        "bot_message": "bot wrote",
     }
 
     def __str__(self) -> str:

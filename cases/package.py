@@ -381,6 +381,9 @@ class CustomerMessageIn(PackagePart):
     id: Text | None = Field(None, max_length=200)
     text: RequiredText = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
     at: Moment | None = None
+    # Who wrote it: the customer (the default), or the bot itself; a bot's message is refused
+    # while a person holds the conversation (409 conversation_held_by_agent).
+    role: Literal["customer", "bot"] = "customer"
 
 
 def _whole(value: Any) -> Any:

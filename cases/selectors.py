@@ -20,11 +20,20 @@ from django.db.models import (
     TextField,
     Value,
 )
-from django.db.models.functions import Cast, Lower, Substr
+from django.db.models.functions import Cast, Coalesce, Lower, Substr
 from django.http import Http404
 from django.utils import timezone
 
-from cases.models import OPEN_WORK, Case, Integration, Message, Presence, RiskFlagReview
+from cases.models import (
+    CLOSED,
+    OPEN_WORK,
+    Case,
+    CaseEvent,
+    Integration,
+    Message,
+    Presence,
+    RiskFlagReview,
+)
 from cases.permissions import visible_cases
 from cases.presence import STALE_AFTER
 from queues.models import Membership, Queue
@@ -50,19 +59,36 @@ def case_customer_visible_messages(case: Case) -> QuerySet[Message]:
 REPEAT_CONTACT_WINDOW = timedelta(days=7)
 
 
+# A conversation handed off again this soon after an agent returned it to the bot bounced back.
+BOUNCE_BACK_WINDOW = timedelta(hours=24)
+
+
 def previous_contact(
     *, integration: Integration, external_id: str, customer_ref: str | None
 ) -> Case | None:
-    """The resolved case this handoff follows: the same conversation, or the same customer's
-    case closed in the last week (a repeat contact)."""
+    """The closed case this handoff follows (resolved, or returned to the bot): the same
+    conversation, or the same customer's case closed in the last week (a repeat contact)."""
     same = Q(external_id=external_id)
     if customer_ref:
         recent = timezone.now() - REPEAT_CONTACT_WINDOW
-        same |= Q(customer_ref=customer_ref, resolved_at__gte=recent)
+        same |= Q(customer_ref=customer_ref) & (
+            Q(resolved_at__gte=recent) | Q(returned_at__gte=recent)
+        )
     return (
-        Case.objects.filter(same, integration=integration, status=Case.Status.RESOLVED)
-        .order_by("-resolved_at", "-pk")
+        Case.objects.filter(same, integration=integration, status__in=CLOSED)
+        .annotate(closed_at=Coalesce("resolved_at", "returned_at"))
+        .order_by(F("closed_at").desc(nulls_last=True), "-pk")
         .first()
+    )
+
+
+def is_bounce_back(previous: Case | None, now: datetime) -> bool:
+    """A handoff that follows a return to the bot within ``BOUNCE_BACK_WINDOW``."""
+    return bool(
+        previous is not None
+        and previous.status == Case.Status.RETURNED
+        and previous.returned_at is not None
+        and now - previous.returned_at <= BOUNCE_BACK_WINDOW
     )
 
 
@@ -476,6 +502,35 @@ def customer_promise(case: Case) -> CustomerPromise | None:
 
 
 @dataclass(frozen=True)
+class BotReturn:
+    """How an agent handed a case back to the bot: when, who, the note and intent they gave."""
+
+    at: datetime
+    agent: str
+    note: str
+    intent: str
+
+
+def case_return(case_id: int) -> BotReturn | None:
+    """The case's return to the bot (its audit event), if it was returned."""
+    event = (
+        CaseEvent.objects.filter(case_id=case_id, kind="returned_to_bot")
+        .select_related("actor")
+        .order_by("-id")
+        .first()
+    )
+    if event is None:
+        return None
+    data = event.data or {}
+    return BotReturn(
+        at=event.created_at,
+        agent=event.actor_name,
+        note=str(data.get("note") or ""),
+        intent=str(data.get("intent") or ""),
+    )
+
+
+@dataclass(frozen=True)
 class PreviousCase:
     """The case a repeat contact follows, as the agent needs it: what it was about (after any
     correction), how it ended, and how its conversation ended."""
@@ -485,6 +540,7 @@ class PreviousCase:
     corrected_by: str
     last_messages: list[dict[str, Any]]
     message_count: int
+    returned: BotReturn | None = None
 
 
 PREVIOUS_TAIL = 6
@@ -503,6 +559,7 @@ def previous_case(case: Case) -> PreviousCase | None:
             "detected_intent",
             "resolution_code",
             "resolved_at",
+            "returned_at",
             "handed_off_at",
             "summary",
             "assignee__first_name",
@@ -522,6 +579,7 @@ def previous_case(case: Case) -> PreviousCase | None:
         corrected_by=(correction.agent_name if correction else ""),
         last_messages=messages[::-1],
         message_count=earlier.messages.count(),
+        returned=case_return(earlier.pk) if earlier.status == Case.Status.RETURNED else None,
     )
 
 

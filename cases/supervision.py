@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from django.contrib.auth.models import User
 from django.db.models import Count, QuerySet
 
-from cases.models import OPEN_WORK, Case
+from cases.models import CLOSED, OPEN_WORK, Case
 from cases.presence import online_user_ids
 from cases.selectors import QueueStats, queue_stats
 from queues.models import Membership, Queue
@@ -81,7 +81,7 @@ def open_cases_of(queue: Queue) -> QuerySet[Case]:
     """The queue's open cases by status, the most urgent first in each; the view pages them."""
     return (
         Case.objects.filter(queue=queue)
-        .exclude(status=Case.Status.RESOLVED)
+        .exclude(status__in=CLOSED)
         .select_related("assignee")
         .only(
             "pk",

@@ -10,7 +10,7 @@ from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
 from cases import presence
-from cases.models import Case, Integration, Message
+from cases.models import OPEN_WORK, Case, Integration, Message
 from cases.services import agent_work
 from cases.services.integrations import hash_api_key
 from queues.models import Membership, Queue
@@ -105,6 +105,10 @@ class CaseFactory(factory.django.DjangoModelFactory):
     trigger_reason = Case.Trigger.CUSTOMER_REQUEST
     handed_off_at = factory.LazyFunction(timezone.now)
     sla_due_at = factory.LazyAttribute(lambda c: c.handed_off_at + timedelta(minutes=10))
+    status = Case.Status.WAITING
+    assignee = None
+    # A person holds the conversation of a case being worked, as the services keep it.
+    held_by = factory.LazyAttribute(lambda c: c.assignee if c.status in OPEN_WORK else None)
 
 
 class MessageFactory(factory.django.DjangoModelFactory):

@@ -7,10 +7,12 @@ webhook-id; the ``webhook-event`` header names the desk's kind, so a connector c
 without reading the body. A kind a platform has no form for keeps the desk's own envelope.
 
 - Bot Framework: ``handoff.status`` event activities (``accepted`` on handoff, ``completed``
-  when the case is resolved or returned to the bot, ``failed`` when the desk cannot take it),
+  when the case is resolved or returned to the bot, with the agent's note for the bot as its
+  ``message``, ``failed`` when the desk cannot take it),
   a ``message`` activity for an agent's reply, the desk's data in ``channelData``.
 - Sunshine Conversations: ``passControl`` back to the bot's switchboard integration when the
-  case is resolved or returned (``{"switchboardIntegration": "next", "metadata"}``: the body of
+  case is resolved or returned (``{"switchboardIntegration": "next", "metadata"}``, the note,
+  the intent to resume and the transcript's URL among the metadata: the body of
   ``POST /v2/apps/{appId}/conversations/{conversationId}/passControl``); agents' replies and
   the customer messages as a business-authored text message body.
 - Botpress: the HITL interface's events ``hitlAssigned`` (``conversationId``, ``userId``) when
@@ -44,6 +46,8 @@ def botframework(kind: str, envelope: dict[str, Any]) -> dict[str, Any] | None:
         value: dict[str, Any] = {"state": state}
         if state == "failed" and data.get("customer_message"):
             value["message"] = data["customer_message"]
+        if kind == "case.returned_to_bot" and data.get("note"):
+            value["message"] = data["note"]  # the agent's note for the bot
         return {
             "type": "event",
             "name": "handoff.status",
@@ -83,7 +87,10 @@ def sunshine(kind: str, envelope: dict[str, Any]) -> dict[str, Any] | None:
                     "caseId": data.get("case_id"),
                     "event": kind,
                     "resolution": data.get("resolution"),
-                    "note": data.get("note"),
+                    # Sunshine's metadata is 4 KB in all: the note's first 700 characters
+                    "note": data["note"][:700] if isinstance(data.get("note"), str) else None,
+                    "intent": data.get("intent"),
+                    "transcriptUrl": (data.get("transcript") or {}).get("url"),
                 }
             ),
         }

@@ -62,6 +62,7 @@ def case_snapshot(case: Case, *, kind: str, cursor: int, actor: str = "") -> dic
         "status": case.status,
         "priority": case.priority,
         "assignee": case.assignee_name,
+        "holder": case.holder,  # who holds the conversation: "bot" or "agent"
         "actor": actor,
         "label": CaseEvent.label_for(kind.removeprefix("case.")),
         "row": queue_row_html(case, timezone.now()) if waiting else "",

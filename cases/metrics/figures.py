@@ -13,12 +13,14 @@ Definitions (also on the metrics page and in the README):
   confusion matrix counts detected → corrected with the last correction of each case.
 - misroute rate: cases reassigned away from the queue their rule chose ÷ cases, per rule.
 - SLA attainment: cases first claimed by their SLA due time ÷ cases claimed or past due.
+- bounce-back rate: cases an agent returned to the bot whose conversation was handed off again
+  within 24 h of the return ÷ cases returned to the bot, per bot and per detected intent.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -31,8 +33,10 @@ from django.db.models import (
     Count,
     DateTimeField,
     DurationField,
+    Exists,
     ExpressionWrapper,
     F,
+    OuterRef,
     Q,
     QuerySet,
     Sum,
@@ -353,9 +357,12 @@ def _names(model: Any, ids: Iterable[int]) -> dict[int, str]:
     return dict(model.objects.filter(pk__in=set(ids)).values_list("pk", "name"))
 
 
-def _integrations(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _integrations(
+    groups: list[dict[str, Any]], bounces: BounceBacks | None = None
+) -> list[dict[str, Any]]:
     rows = _add_up(groups, "integration_id")
     names = _names(Integration, rows)
+    returns = bounces.per_integration if bounces is not None else {}
     ordered = sorted(rows.items(), key=lambda r: (-r[1]["handoffs"], names.get(r[0], "")))
     return [
         {
@@ -367,6 +374,8 @@ def _integrations(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "repeat_rate": ratio(row["repeated_any"], row["answered_any"]),
             "csat_mean": _mean(row["csat_sum"], row["csat_n"]),
             "csat_responses": row["csat_n"],
+            "returned_to_bot": returns.get(pk, (0, 0))[0],
+            "bounce_back_rate": ratio(returns.get(pk, (0, 0))[1], returns.get(pk, (0, 0))[0]),
         }
         for pk, row in ordered
     ]
@@ -405,7 +414,76 @@ def _misroutes(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def by_integration(filters: Filters) -> list[dict[str, Any]]:
     """The bot scorecard: what each bot team needs to fix."""
-    return _integrations(_groups(filters))
+    return _integrations(_groups(filters), bounce_backs(filters))
+
+
+@dataclass(frozen=True)
+class BounceBacks:
+    """Of the period's cases an agent returned to the bot, those whose conversation came back
+    (a handoff of the same conversation, or of the same customer, within 24 h of the return:
+    ``Case.is_bounce_back`` on the new case)."""
+
+    returned: int
+    bounced: int
+    rate: float | None
+    by_integration: list[dict[str, Any]]
+    by_intent: list[dict[str, Any]]
+    per_integration: dict[int, tuple[int, int]]  # integration id -> (returned, bounced)
+
+
+def bounce_backs(filters: Filters) -> BounceBacks:
+    """One query over the few returned cases (the partial ``case_returned`` index), grouped by
+    bot and intent; the totals and both tables add those groups up."""
+    came_back = Case.objects.filter(previous_case=OuterRef("pk"), is_bounce_back=True)
+    groups = list(
+        cases_in(filters)
+        .filter(status=Case.Status.RETURNED)
+        .values("integration_id", "detected_intent")
+        .annotate(returned=Count("pk"), bounced=Count("pk", filter=Q(Exists(came_back))))
+        .order_by()
+    )
+    per_integration: dict[int, tuple[int, int]] = {}
+    per_intent: dict[str, tuple[int, int]] = {}
+
+    def add(into: dict[Any, tuple[int, int]], key: Any, group: Mapping[str, Any]) -> None:
+        returned, bounced = into.get(key, (0, 0))
+        into[key] = (returned + group["returned"], bounced + group["bounced"])
+
+    for group in groups:
+        add(per_integration, group["integration_id"], group)
+        add(per_intent, group["detected_intent"] or "(none)", group)
+    names = _names(Integration, per_integration)
+
+    def table(rows: dict[Any, tuple[int, int]], name: str, label: Any) -> list[dict[str, Any]]:
+        ordered = sorted(rows.items(), key=lambda r: (-r[1][1], -r[1][0], str(label(r[0]))))
+        return [
+            {
+                name: label(key),
+                "returned": returned,
+                "bounced_back": bounced,
+                "bounce_back_rate": ratio(bounced, returned),
+            }
+            for key, (returned, bounced) in ordered
+        ]
+
+    returned = sum(group["returned"] for group in groups)
+    bounced = sum(group["bounced"] for group in groups)
+    return BounceBacks(
+        returned=returned,
+        bounced=bounced,
+        rate=ratio(bounced, returned),
+        by_integration=table(per_integration, "integration", lambda pk: names.get(pk, "?")),
+        by_intent=table(per_intent, "intent", lambda intent: intent),
+        per_integration=per_integration,
+    )
+
+
+def bounce_backs_by_integration(filters: Filters) -> list[dict[str, Any]]:
+    return bounce_backs(filters).by_integration
+
+
+def bounce_backs_by_intent(filters: Filters) -> list[dict[str, Any]]:
+    return bounce_backs(filters).by_intent
 
 
 def by_queue(filters: Filters) -> list[dict[str, Any]]:
@@ -541,6 +619,7 @@ class Tables:
     overrides: list[dict[str, Any]]
     confusion: list[dict[str, Any]]
     volume: list[dict[str, Any]]
+    bounce_backs: BounceBacks
 
 
 def current(filters: Filters) -> tuple[Headline, Tables]:
@@ -549,14 +628,16 @@ def current(filters: Filters) -> tuple[Headline, Tables]:
     its percentiles need a pass of their own; the intent tables and the volume by day share
     the third."""
     groups, (pairs, days) = _groups(filters), _pairs_and_days(filters)
+    bounces = bounce_backs(filters)
     totals = _add_up(groups).get(None) or dict.fromkeys(_counts(timezone.now()), 0)
     return _headline(totals | _percentiles(filters)), Tables(
         queues=_queues(groups),
-        integrations=_integrations(groups),
+        integrations=_integrations(groups, bounces),
         misroutes=_misroutes(groups),
         overrides=_overrides(pairs),
         confusion=_confusion(pairs),
         volume=_volume(days),
+        bounce_backs=bounces,
     )
 
 

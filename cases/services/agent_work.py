@@ -11,14 +11,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count
+from django.urls import reverse
 from django.utils import timezone
 
 from cases.callbacks.outbox import delivery_record
 from cases.live.events import publish_case
 from cases.locks import lock_case, lock_next_waiting
 from cases.models import (
+    CLOSED,
     OPEN_WORK,
     Case,
     Intent,
@@ -30,6 +33,7 @@ from cases.models import (
 from cases.permissions import may_work_queue
 from cases.services.audit import record_event
 from cases.services.canned import canned_reply_used
+from cases.services.ownership import holder_changed, holder_sync
 from queues.models import Membership
 
 
@@ -64,8 +68,13 @@ def locked_case(case_id: int, expected_version: int | None) -> Case:
 
 
 def _commit(case: Case, fields: list[str], *, kind: str, actor: Any, data: dict[str, Any]) -> Case:
+    # Whoever the action leaves holding the conversation (the bot or a person) is recorded,
+    # audited and told to the bot here, once for every action.
+    holder_fields, change = holder_sync(case)
     case.version += 1
-    case.save(update_fields=[*fields, "version", "updated_at"])
+    case.save(update_fields=[*dict.fromkeys([*fields, *holder_fields]), "version", "updated_at"])
+    if change is not None:  # before the action's event: a resync names the action
+        holder_changed(case, change, actor=actor, reason=kind)
     event = record_event(case, kind=kind, actor=actor, data=data)
     publish_case(case, f"case.{kind}", cursor=event.pk, actor=person_name(actor))
     return case
@@ -74,6 +83,11 @@ def _commit(case: Case, fields: list[str], *, kind: str, actor: Any, data: dict[
 def require_open(case: Case) -> None:
     if case.status == Case.Status.RESOLVED:
         raise CaseActionError("This case is resolved. Reopen it first.")
+    if case.status == Case.Status.RETURNED:
+        raise CaseActionError(
+            "This case was returned to the bot. If the customer needs a person again, the "
+            "bot's next handoff opens a new case."
+        )
 
 
 def _is_supervisor(user: Any) -> bool:
@@ -292,10 +306,11 @@ def case_intent_correct(
         raise CaseActionError("An intent name is at most 100 characters.")
     _require_known_intent(to_intent)
     case = locked_case(case_id, expected_version)
-    if case.status == Case.Status.RESOLVED and not _is_supervisor(agent):
+    if case.status in CLOSED and not _is_supervisor(agent):
         raise CaseActionError(
-            "This case is resolved: its intent is corrected by a supervisor, for the bot's "
-            "retraining. Reopen it first if the customer needs more."
+            f"This case is {case.get_status_display().lower()}: its intent is corrected by a "
+            "supervisor, for the bot's retraining."
+            + (" Reopen it first if the customer needs more." if case.status == "resolved" else "")
         )
     _require_holder(case, agent)
     if to_intent == case.current_intent:
@@ -398,6 +413,71 @@ def case_resolve(
     )
 
 
+RETURN_NOTE_MAX = 2000
+
+
+def _transcript_reference(case: Case) -> dict[str, Any]:
+    """Where the bot reads the whole conversation back (the API's case, notes left out) and how
+    far it went."""
+    last_seq = case.messages.order_by("-seq").values_list("seq", flat=True).first() or 0
+    return {
+        "url": settings.HANDOFF_BASE_URL + reverse("api-v1:case_read", args=[case.pk]),
+        "messages": last_seq,
+        "case_url": settings.HANDOFF_BASE_URL + reverse("cases:detail", args=[case.pk]),
+    }
+
+
+@transaction.atomic
+def case_return_to_bot(
+    *,
+    case_id: int,
+    agent: Any,
+    note: str,
+    resume_intent: str = "",
+    expected_version: int | None = None,
+) -> Case:
+    """Hand the conversation back to the bot: the case leaves the queue as ``returned`` and the
+    bot gets ``case.returned_to_bot`` (the note, the intent to resume, where the transcript is)
+    in its platform's own form where it has one. Only the person holding the conversation
+    returns it; a handoff of it within 24 h comes back as a bounce-back."""
+    note = note.strip()
+    if not note:
+        raise CaseActionError("Write a note for the bot: what was done and what it should do next.")
+    if len(note) > RETURN_NOTE_MAX:
+        raise CaseActionError(f"A note for the bot is at most {RETURN_NOTE_MAX:,} characters.")
+    resume_intent = resume_intent.strip()
+    if resume_intent:
+        _require_known_intent(resume_intent)
+    case = locked_case(case_id, expected_version)
+    require_open(case)
+    if case.held_by_id != agent.pk:
+        if case.held_by_id is None:
+            raise CaseActionError(
+                "Claim the case first: only the person holding the "
+                "conversation returns it to the bot."
+            )
+        raise CaseAlreadyClaimed(case)
+    case.status = Case.Status.RETURNED
+    case.returned_at = timezone.now()
+    delivery_record(
+        case,
+        "case.returned_to_bot",
+        {
+            "note": note,
+            "intent": resume_intent or None,
+            "agent": agent.first_name or agent.get_username(),
+            "transcript": _transcript_reference(case),
+        },
+    )
+    return _commit(
+        case,
+        ["status", "returned_at"],
+        kind="returned_to_bot",
+        actor=agent,
+        data={"note": note, "intent": resume_intent or None},
+    )
+
+
 @transaction.atomic
 def case_reopen(*, case_id: int, agent: Any, expected_version: int | None = None) -> Case:
     case = locked_case(case_id, expected_version)
@@ -423,7 +503,7 @@ def case_reopen(*, case_id: int, agent: Any, expected_version: int | None = None
     except IntegrityError:
         newer = (
             Case.objects.filter(integration_id=case.integration_id, external_id=case.external_id)
-            .exclude(status=Case.Status.RESOLVED)
+            .exclude(status__in=CLOSED)
             .values_list("pk", flat=True)
             .first()
         )

@@ -25,9 +25,16 @@ from cases.locks import lock_case, lock_open_conversation
 from cases.models import AttemptedStep, Case, CaseEvent, CsatResponse, Integration, Message
 from cases.notices import customer_message, missing_request
 from cases.package import AttemptedStepIn, HandoffPackage, TranscriptMessage
-from cases.selectors import WaitEstimate, previous_contact, queue_position, wait_estimate
+from cases.selectors import (
+    WaitEstimate,
+    is_bounce_back,
+    previous_contact,
+    queue_position,
+    wait_estimate,
+)
 from cases.services.audit import record_event
 from cases.services.escalation_timing import enqueue_escalation_timing
+from cases.services.ownership import require_bot_may_write
 from queues.selectors import active_queues, default_queue, published_rules
 from vocabulary import PRIORITY_FLAGS
 
@@ -35,7 +42,7 @@ logger = logging.getLogger(__name__)
 
 
 class CaseClosed(Exception):
-    """The case is resolved: new customer messages belong in a new handoff."""
+    """The case is resolved or returned to the bot: new messages belong in a new handoff."""
 
 
 # --- intake ---------------------------------------------------------------------------------
@@ -254,6 +261,7 @@ def _handoff_open(
         handed_off_at=now,
         previous_case=previous,
         is_repeat_contact=previous is not None,
+        is_bounce_back=is_bounce_back(previous, now),
     )
     messages, _ = _transcript_rows(case, package.transcript, seen=set(), next_seq=1)
     events = [
@@ -267,6 +275,7 @@ def _handoff_open(
                 "risk_flags": flags,
                 "missing_context": case.missing_context,
                 "previous_case_id": previous.pk if previous else None,
+                "bounce_back": case.is_bounce_back,
             },
         ),
         CaseEvent(
@@ -597,14 +606,26 @@ def _note_repeat(case: Case, new_texts: list[str]) -> bool:
 
 @transaction.atomic
 def case_customer_message_add(
-    *, case_id: int, text: str, external_id: str | None = None, sent_at: datetime | None = None
+    *,
+    case_id: int,
+    text: str,
+    external_id: str | None = None,
+    sent_at: datetime | None = None,
+    role: str = Message.Role.CUSTOMER,
 ) -> tuple[Message, bool]:
-    """A customer message that arrived after the handoff. Returns (message, created)."""
+    """A message that arrived after the handoff: the customer's, or the bot's own (``role``
+    ``bot``), which is refused while a person holds the conversation (one owner at a time).
+    Returns (message, created)."""
     case = lock_case(case_id)
     if not case.is_open:
         raise CaseClosed(case.pk)
+    from_bot = role == Message.Role.BOT
+    if from_bot:
+        require_bot_may_write(case)
     when = sent_at or timezone.now()
-    incoming = TranscriptMessage(id=external_id, role="customer", text=text, at=when)
+    incoming = TranscriptMessage(
+        id=external_id, role="bot" if from_bot else "customer", text=text, at=when
+    )
     key = _dedupe_key(incoming, 0)
     duplicate = case.messages.filter(dedupe_key=key).first()
     if duplicate is not None:
@@ -615,21 +636,22 @@ def case_customer_message_add(
         seq=last_seq + 1,
         external_id=external_id or "",
         dedupe_key=key,
-        role=Message.Role.CUSTOMER,
+        role=incoming.role,
         text=text,
         sent_at=when,
         phase=Message.Phase.AFTER_HANDOFF,
     )
-    repeated = _note_repeat(case, [text])
+    repeated = False if from_bot else _note_repeat(case, [text])
     case.version += 1
     case.save(update_fields=["version", "updated_at", "repeat_detected"])
+    kind = "bot_message" if from_bot else "customer_message"
+    data: dict[str, Any] = {"message_id": message.pk}
+    if not from_bot:
+        data["restates_earlier"] = repeated
     event = record_event(
-        case,
-        kind="customer_message",
-        actor_label=f"integration:{case.integration.name}",
-        data={"message_id": message.pk, "restates_earlier": repeated},
+        case, kind=kind, actor_label=f"integration:{case.integration.name}", data=data
     )
-    publish_case(case, "case.customer_message", cursor=event.pk)
+    publish_case(case, f"case.{kind}", cursor=event.pk)
     return message, True
 
 

@@ -13,6 +13,7 @@ from cases.live.events import publish_case
 from cases.models import Case, person_name
 from cases.services.agent_work import CaseActionError, assign_case, locked_case, require_open
 from cases.services.audit import record_event
+from cases.services.ownership import holder_changed, holder_sync
 from queues.models import Membership, Queue
 
 
@@ -54,8 +55,11 @@ def case_reassign(
         fields += ["assignee", "status"]
     if not fields:
         raise CaseActionError("The case is already there.")
+    holder_fields, change = holder_sync(case)
     case.version += 1
-    case.save(update_fields=[*dict.fromkeys(fields), "version", "updated_at"])
+    case.save(update_fields=[*dict.fromkeys([*fields, *holder_fields]), "version", "updated_at"])
+    if change is not None:  # before the reassignment's event: a resync names the reassignment
+        holder_changed(case, change, actor=supervisor, reason="reassigned")
     event = record_event(
         case,
         kind="reassigned",

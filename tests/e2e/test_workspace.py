@@ -109,9 +109,11 @@ def test_an_agent_works_a_case_from_queue_to_resolution(new_page, live_server, d
         "created",
         "routed",
         "customer_told",
+        "conversation_to_agent",  # the claim hands the conversation to Ana (issue 16)
         "claimed",
         "replied",
         "intent_corrected",
+        "conversation_to_bot",  # and resolving hands it back to the bot
         "resolved",
     ]
 

@@ -161,6 +161,27 @@ class CaseActionForm(forms.Form):
     verdict = forms.ChoiceField(required=False, choices=RiskFlagReview.Verdict.choices)
 
 
+class ReturnToBotForm(forms.Form):
+    """Return to bot: a note for the bot (required: what was done, what it should do next) and
+    an optional intent for it to resume with."""
+
+    note = forms.CharField(
+        max_length=2000,
+        label="Note for the bot",
+        error_messages={
+            "required": "Write a note for the bot: what was done and what it should do next.",
+            "max_length": "A note for the bot is at most 2,000 characters.",
+        },
+    )
+    intent = forms.CharField(
+        required=False,
+        max_length=100,
+        label="Intent to resume",
+        error_messages={"max_length": "An intent name is at most 100 characters."},
+    )
+    version = forms.IntegerField(required=False, min_value=0, max_value=MAX_ID)
+
+
 # The metrics pages' period: the API's bounds (``cases.package.Day``), and at most a year and a
 # day, so a forged period (1900 to 2100) cannot ask for 73,000 chart bars.
 FIRST_DAY = date(2000, 1, 1)

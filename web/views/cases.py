@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
@@ -35,6 +36,7 @@ from web.forms.cases import (
     ComposeForm,
     GuardForm,
     QueueFilterForm,
+    ReturnToBotForm,
     TakeNextForm,
     first_error,
 )
@@ -175,10 +177,13 @@ def _case_context(request: HttpRequest, case: Case, **extra: Any) -> dict[str, A
         if request.user.has_perm("cases.reassign_case")
         else [],
         "holds": case.assignee_id == request.user.pk,
+        # one owner at a time: only the person holding the conversation returns it to the bot
+        "holds_conversation": case.held_by_id == request.user.pk,
         "can_compose": _may_compose(request.user, case),
         "compose": ComposeForm(initial={"mode": "reply"}),
         "promise": selectors.customer_promise(case),
         "previous": selectors.previous_case(case),
+        "returned": selectors.case_return(case.pk) if case.status == Case.Status.RETURNED else None,
         "language": _language_name(case.customer.get("language")),
         "now": timezone.now(),
         **extra,
@@ -187,7 +192,7 @@ def _case_context(request: HttpRequest, case: Case, **extra: Any) -> dict[str, A
 
 def _may_compose(user: Any, case: Case) -> bool:
     """The composer is live once the case is yours (or a supervisor's to step into)."""
-    if not actions.agent_may_work(user, case) or case.status == Case.Status.RESOLVED:
+    if not actions.agent_may_work(user, case) or not case.is_open:
         return False
     if case.assignee_id == user.pk:
         return True
@@ -244,6 +249,13 @@ ACTIONS: dict[str, Callable[[Any, int, int | None, dict[str, Any]], Any]] = {
     "reopen": lambda r, cid, v, data: actions.case_reopen(
         case_id=cid, agent=r.user, expected_version=v
     ),
+    "return": lambda r, cid, v, data: actions.case_return_to_bot(
+        case_id=cid,
+        agent=r.user,
+        note=data["note"],
+        resume_intent=data["intent"],
+        expected_version=v,
+    ),
     "reassign": lambda r, cid, v, data: reassignment.case_reassign(
         case_id=cid,
         supervisor=r.user,
@@ -261,10 +273,13 @@ DONE = {
     "await": "Waiting for the customer.",
     "reopen": "Case reopened.",
     "reassign": "Case reassigned.",
+    "return": "Returned to the bot with your note: the case has left the queue.",
 }
+# What each action's post is read by (CaseActionForm unless named here).
+ACTION_FORMS: dict[str, type[forms.Form]] = {"return": ReturnToBotForm}
 
 
-INLINE_ERRORS = {"intent", "reassign", "flag"}
+INLINE_ERRORS = {"intent", "reassign", "flag", "return"}
 
 
 @login_required
@@ -279,7 +294,7 @@ def case_action(request: HttpRequest, case_id: int, action: str) -> HttpResponse
     error = ""
     status = 200
     form: dict[str, str] = {}
-    checked = CaseActionForm(request.POST)
+    checked = ACTION_FORMS.get(action, CaseActionForm)(request.POST)
     try:
         if not checked.is_valid():  # NUL, an id past any row, a reason past 2,000 characters
             raise actions.CaseActionError(first_error(checked))
@@ -288,7 +303,11 @@ def case_action(request: HttpRequest, case_id: int, action: str) -> HttpResponse
         error = str(failure)
         status = 409 if isinstance(failure, actions.StaleCase | actions.CaseAlreadyClaimed) else 422
         # Keep what the agent typed: a conflict or a typo never loses a reply.
-        form = {key: str(checked[key].value() or "") for key in ("intent", "reason")}
+        form = {
+            key: str(checked[key].value() or "")
+            for key in ("intent", "reason", "note")
+            if key in checked.fields
+        }
         form["action"] = action
     case = selectors.case_for_page(request.user, case_id)
     # A mistake in a form is shown beside that form; a conflict, above the whole case.

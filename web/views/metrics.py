@@ -111,6 +111,7 @@ def metrics_page(request: HttpRequest) -> HttpResponse:
             "flags": metrics.flag_precision(filters),
             "late": metrics.late_escalations(filters),
             "late_after": settings.HANDOFF_LATE_ESCALATION_MESSAGES,
+            "bounces": tables.bounce_backs,
         },
     )
 
@@ -126,6 +127,8 @@ TABLES = {
     "flags": metrics.flag_precision,
     "late-bots": metrics.late_by_integration,
     "late-intents": metrics.late_by_intent,
+    "bounce-bots": metrics.bounce_backs_by_integration,
+    "bounce-intents": metrics.bounce_backs_by_intent,
 }
 
 

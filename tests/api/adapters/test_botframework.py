@@ -217,3 +217,38 @@ def test_status_goes_back_as_handoff_status_activities_retried_with_one_webhook_
     assert retry["headers"]["webhook-event"] == "handoff.accepted"
     signed = Webhook(integration.signing_secret).verify(retry["body"], retry["headers"])
     assert Activity.deserialize(signed).value == {"state": "accepted"}
+
+
+def test_a_return_to_the_bot_is_handoff_status_completed_with_the_agents_note(
+    api, integration: Integration, receiver, supervisor
+):
+    # given: a Bot Framework handoff that an agent took over
+    integration.platform = Integration.Platform.BOTFRAMEWORK
+    integration.callback_url = receiver.url
+    integration.save()
+    case_id = api.post(URL, handoff_initiate()).json()["channelData"]["handoffDesk"]["case_id"]
+    agent_work.case_reply(case_id=case_id, agent=supervisor, text="Refund issued.")
+
+    # when: the agent returns it to the bot (the platform is down for the first attempt)
+    agent_work.case_return_to_bot(
+        case_id=case_id, agent=supervisor, note="Refund issued; offer the survey."
+    )
+    deliveries = send_all(Case.objects.get(pk=case_id))
+
+    # then: the return is a handoff.status activity, completed, carrying the note
+    returned = next(d for d in deliveries if d.kind == "case.returned_to_bot")
+    activity = Activity.deserialize(returned.payload)
+    assert (activity.type, activity.name) == ("event", "handoff.status")
+    assert activity.value == {"state": "completed", "message": "Refund issued; offer the survey."}
+    assert activity.conversation.id == "a:conv-bf-1"
+    desk = activity.channel_data["handoffDesk"]["data"]
+    assert desk["transcript"]["url"].endswith(f"/api/v1/cases/{case_id}")
+    assert all(d.state == "delivered" for d in deliveries)
+    sent = next(r for r in receiver.received if r["headers"]["webhook-event"] == returned.kind)
+    assert sent["headers"]["webhook-id"] == returned.webhook_id
+    assert (
+        Activity.deserialize(
+            Webhook(integration.signing_secret).verify(sent["body"], sent["headers"])
+        ).value["state"]
+        == "completed"
+    )

@@ -137,9 +137,35 @@ def test_hitl_assigned_when_an_agent_joins_and_hitl_stopped_when_resolved(
     deliveries = send_all(Case.objects.get(pk=case_id))
 
     # then
-    events = [Event.model_validate(d.payload) for d in deliveries if d.kind != "handoff.accepted"]
+    native = {"agent.joined", "case.resolved"}  # (the others keep the desk's own envelope)
+    events = [Event.model_validate(d.payload) for d in deliveries if d.kind in native]
     assert [e.type for e in events] == ["hitlAssigned", "hitlStopped"]
     assigned = HitlAssigned.model_validate(events[0].payload)
     assert assigned.conversationId == "bp-conv-3"
     assert HitlStopped.model_validate(events[1].payload).conversationId == "bp-conv-3"
+    assert all(d.state == "delivered" for d in deliveries)
+
+
+def test_hitl_stopped_when_the_case_is_returned_to_the_bot(
+    api, integration: Integration, receiver, default_queue
+):
+    # given: a Botpress HITL session an agent took
+    integration.platform = Integration.Platform.BOTPRESS
+    integration.callback_url = receiver.url
+    integration.save()
+    agent = MembershipFactory(queue=default_queue).agent
+    case_id = StartHitlOutput.model_validate(api.post(URL, start_hitl()).json()).handoffDesk[
+        "case_id"
+    ]
+    agent_work.case_claim(case_id=case_id, agent=agent)
+
+    # when
+    agent_work.case_return_to_bot(case_id=case_id, agent=agent, note="Back to you, bot.")
+    deliveries = send_all(Case.objects.get(pk=case_id))
+
+    # then: the HITL session stops, in the interface's own event
+    returned = next(d for d in deliveries if d.kind == "case.returned_to_bot")
+    event = Event.model_validate(returned.payload)
+    assert event.type == "hitlStopped"
+    assert HitlStopped.model_validate(event.payload).conversationId == "bp-conv-3"
     assert all(d.state == "delivered" for d in deliveries)

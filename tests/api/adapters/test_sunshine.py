@@ -187,3 +187,33 @@ def test_resolving_passes_control_back_and_replies_go_as_business_messages(
         receiver.received[0]["headers"]["webhook-id"]
         == receiver.received[1]["headers"]["webhook-id"]
     )
+
+
+def test_a_return_to_the_bot_passes_control_back_with_the_note_and_intent(
+    api, integration: Integration, receiver, supervisor
+):
+    # given: a Sunshine handoff an agent took over
+    integration.platform = Integration.Platform.SUNSHINE
+    integration.callback_url = receiver.url
+    integration.save()
+    case_id = api.post(URL, webhook()).json()["case_id"]
+    agent_work.case_reply(case_id=case_id, agent=supervisor, text="Refund issued, Ana.")
+
+    # when: the agent returns it to the bot
+    agent_work.case_return_to_bot(
+        case_id=case_id, agent=supervisor, note="Refund issued.", resume_intent="billing.refund"
+    )
+    deliveries = send_all(Case.objects.get(pk=case_id))
+
+    # then: control goes back to the bot's switchboard integration, parsed by the client
+    by_kind = {d.kind: d.payload for d in deliveries}
+    back = sunshine.PassControlBody.from_dict(by_kind["case.returned_to_bot"])
+    assert back is not None and back.switchboard_integration == "next"
+    assert back.metadata == {
+        "handoffDesk.caseId": case_id,
+        "handoffDesk.event": "case.returned_to_bot",
+        "handoffDesk.note": "Refund issued.",
+        "handoffDesk.intent": "billing.refund",
+        "handoffDesk.transcriptUrl": f"http://127.0.0.1:8000/api/v1/cases/{case_id}",
+    }
+    assert all(d.state == "delivered" for d in deliveries)
