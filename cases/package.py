@@ -438,15 +438,18 @@ class TranscriptMessage(PackagePart):
 
     id: Text | None = Field(None, max_length=200)
     role: TranscriptRole
-    text: Text = Field("", max_length=MAX_MESSAGE_CHARS)
-    at: Moment | None = None
+    # Before the text, which is checked knowing whether files came.
     attachments: list[AttachmentIn] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
+    text: Text = Field("", max_length=MAX_MESSAGE_CHARS, validate_default=True)
+    at: Moment | None = None
 
-    @model_validator(mode="after")
-    def text_or_attachments(self) -> TranscriptMessage:
-        if not self.text and not self.attachments:
-            raise ValueError("a message needs text or at least one attachment")
-        return self
+    @field_validator("text")
+    @classmethod
+    def text_or_attachments(cls, text: str, info: ValidationInfo) -> str:
+        # Attachments that failed their own checks are absent here: their errors say enough.
+        if not text and info.data.get("attachments") == []:
+            raise PydanticCustomError("text", "is required unless the message has attachments")
+        return text
 
 
 class AttemptedStepIn(PackagePart):
