@@ -14,6 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 from cases.models import Attachment, Case, Message
 from cases.package import HandoffPackage
 from cases.services import intake
+from cases.services.escalation_timing import case_escalation_time
 from handoff_site.settings import attachment_types
 from tests.attachments import PDF, linked, png, uploaded
 from tests.factories import full_package
@@ -260,3 +261,28 @@ def test_the_published_schema_states_the_limits(api, settings):
     assert schema["oneOf"][1]["properties"]["content_type"]["enum"] == list(
         settings.HANDOFF_ATTACHMENT_TYPES
     )
+
+
+def test_a_screenshot_alone_is_a_message_the_escalation_advice_reads(api):
+    conversation = {
+        "transcript": [
+            {"role": "customer", "text": "I was charged twice"},
+            {"role": "customer", "attachments": [uploaded("a.png", SCREENSHOT, "image/png")]},
+            {"role": "customer", "text": "this is useless, let me talk to a human"},
+        ]
+    }
+
+    response = api.post("/api/v1/assess", conversation)
+
+    assert response.status_code == 200, response.json()
+    assert response.json()["escalate"] is True
+
+
+def test_a_case_whose_last_words_are_a_screenshot_gets_its_escalation_timing(api, media):
+    response = api.post(
+        "/api/v1/handoffs", with_files(uploaded("a.png", SCREENSHOT, "image/png"), text="")
+    )
+
+    timing = case_escalation_time(case_id=response.json()["case_id"])
+    assert timing is not None
+    assert Case.objects.get().escalation_policy_version == timing.policy_version
