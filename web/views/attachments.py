@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, HttpRequest
+from django.http import FileResponse, Http404, HttpRequest
 from django.views.decorators.http import require_safe
 
 from cases import selectors
@@ -29,8 +29,12 @@ def attachment_file(request: HttpRequest, case_id: int, attachment_id: int) -> F
     if content_type not in settings.HANDOFF_ATTACHMENT_TYPES:
         # Taken off the allow-list since it was stored: a plain download of bytes.
         content_type, inline = "application/octet-stream", False
+    try:
+        opened = attachment.file.open("rb")
+    except FileNotFoundError:  # removed from the storage by hand: gone, not a 500
+        raise Http404("The file is no longer stored") from None
     response = FileResponse(
-        attachment.file.open("rb"),
+        opened,
         content_type=content_type,
         as_attachment=not inline,
         filename=attachment.name,

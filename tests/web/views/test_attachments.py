@@ -147,6 +147,14 @@ def test_a_type_taken_off_the_allow_list_is_served_as_plain_bytes(client, world,
     assert response["Content-Disposition"].startswith("attachment;")
 
 
+def test_a_file_removed_from_the_storage_is_gone_not_an_error(client, world):
+    stored = world["files"]["statement.pdf"]
+    stored.file.storage.delete(stored.file.name)
+    client.force_login(world["member"])
+
+    assert client.get(file_url(world, "statement.pdf")).status_code == 404
+
+
 def test_only_reading_is_allowed(client, world):
     client.force_login(world["member"])
 
