@@ -22,6 +22,7 @@ from api.problems import problem
 from api.receiving import handoff_receive_over_http, json_response
 from api.schemas import (
     AssessAnswer,
+    AttachmentOut,
     CaseOut,
     CsatAccepted,
     HandoffAccepted,
@@ -275,6 +276,16 @@ def _case_body(case: Case) -> dict[str, Any]:
                 text=m.text,
                 sent_at=m.sent_at,
                 phase=m.phase,
+                attachments=[
+                    AttachmentOut(
+                        name=a.name,
+                        content_type=a.content_type,
+                        size=a.size,
+                        url=a.url or None,
+                        stored=a.stored,
+                    )
+                    for a in m.attachments.all()
+                ],
             )
             for m in case_customer_visible_messages(case)
         ],

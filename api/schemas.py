@@ -43,6 +43,14 @@ class HandoffAccepted(Schema):
     api_url: str
 
 
+class AttachmentOut(Schema):
+    name: str
+    content_type: str
+    size: int | None
+    url: str | None = Field(description="The link sent; null for a file the desk stored")
+    stored: bool = Field(description="The file itself is kept by the desk (shown to its agents)")
+
+
 class MessageOut(Schema):
     id: int
     seq: int
@@ -51,6 +59,7 @@ class MessageOut(Schema):
     text: str
     sent_at: datetime
     phase: str
+    attachments: list[AttachmentOut] = Field(default_factory=list)
 
 
 class CaseOut(Schema):

@@ -341,6 +341,48 @@ class Message(models.Model):
         return self.get_role_display()
 
 
+def attachment_path(instance: Attachment, filename: str) -> str:
+    """Where an uploaded file is stored: a name of the desk's, never the sender's, and no
+    extension, so nothing a web server might map to a handler or type."""
+    return f"attachments/{instance.message.case_id}/{uuid.uuid4().hex}"
+
+
+class Attachment(models.Model):
+    """A file sent with a transcript message: a link the desk never fetches (``url``), or the
+    file itself, stored with Django's storage API under MEDIA_ROOT (``file``) and served only by
+    the case page's view to agents who may see the case."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
+    position = models.PositiveSmallIntegerField(help_text="Order within the message.")
+    name = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=255)
+    size = models.PositiveBigIntegerField(null=True, blank=True, help_text="Bytes, if known.")
+    url = models.CharField(max_length=2000, blank=True)
+    file = models.FileField(upload_to=attachment_path, max_length=200, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["message", "position"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(url="") & ~Q(file="")) | (~Q(url="") & Q(file="")),
+                name="attachment_url_or_file",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def stored(self) -> bool:
+        return bool(self.file)
+
+    @property
+    def is_image(self) -> bool:
+        return self.content_type.startswith("image/")
+
+
 class AttemptedStep(models.Model):
     class Outcome(models.TextChoices):
         SUCCEEDED = "succeeded", "Succeeded"

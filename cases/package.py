@@ -13,11 +13,14 @@ time), so a generated client, and schemathesis, know it.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
+from django.conf import settings
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -26,6 +29,7 @@ from pydantic import (
     GetJsonSchemaHandler,
     Strict,
     StringConstraints,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -271,11 +275,181 @@ class TriggerIn(PackagePart):
     detail: Text = Field("", max_length=2000)
 
 
+# --- attachments ------------------------------------------------------------------------------
+# A file the customer (or the bot) sent with a message: a link (``url``), or the file itself
+# (``content``, base64), which the desk stores and serves to the agents who may see the case.
+# Uploaded content is one request with the rest of the package, so a refusal stores nothing and an
+# Idempotency-Key replay covers the file too; the price is the 1 MiB body (settings.py).
+
+MAX_ATTACHMENTS = 10  # a message's
+# Lowercase, no parameters ("image/png", not "Image/PNG; q=1"): the allow-list compares as is.
+MEDIA_TYPE_PATTERN = "^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$"
+# http(s) only, no user:password@, a host name or IPv4 address; no spaces or control characters.
+URL_PATTERN = "^https?://[A-Za-z0-9._-]+(:[0-9]{1,5})?([/?#][^\\u0000-\\u0020\\u007f]*)?$"
+# Standard base64 with its padding (RFC 4648 section 4), as base64.b64decode(validate=True) reads.
+BASE64_PATTERN = "^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+
+
+def content_max_chars() -> int:
+    """The base64 text of the largest upload the settings allow."""
+    return 4 * -(-settings.HANDOFF_ATTACHMENT_MAX_BYTES // 3)
+
+
+def _not_null(schema: dict[str, Any]) -> None:
+    """An optional field's schema without its ``null``: the field is left out instead."""
+    options = [option for option in schema.pop("anyOf", []) if option.get("type") != "null"]
+    if options:
+        schema.update(options[0])
+
+
+def decoded_content(content: str) -> bytes:
+    return base64.b64decode(content, validate=True)
+
+
+class AttachmentIn(PackagePart):
+    """One attachment: ``url`` or ``content``, never both. Field order matters: ``content_type``
+    and ``size`` are checked against the ``url`` or ``content`` already read."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["url"], "not": {"required": ["content"]}},
+                {
+                    "required": ["content"],
+                    "not": {"required": ["url"]},
+                    "properties": {
+                        "content_type": {"enum": list(settings.HANDOFF_ATTACHMENT_TYPES)}
+                    },
+                },
+            ]
+        }
+    )
+
+    name: RequiredText = Field(min_length=1, max_length=255)
+    # Absent, not null: the schema's oneOf counts present keys.
+    url: (
+        Annotated[
+            str, StringConstraints(strip_whitespace=False, max_length=2000, pattern=URL_PATTERN)
+        ]
+        | None
+    ) = Field(
+        None, description="A link the desk shows and never fetches", json_schema_extra=_not_null
+    )
+    content: (
+        Annotated[
+            str,
+            StringConstraints(strip_whitespace=False, min_length=4, pattern=BASE64_PATTERN),
+            WithJsonSchema(
+                {
+                    "type": "string",
+                    "minLength": 4,
+                    "maxLength": content_max_chars(),
+                    "pattern": BASE64_PATTERN,
+                    "contentEncoding": "base64",
+                }
+            ),
+        ]
+        | None
+    ) = Field(None, description="The file itself, base64 (RFC 4648)", json_schema_extra=_not_null)
+    content_type: Annotated[str, StringConstraints(pattern=MEDIA_TYPE_PATTERN)]
+    size: Annotated[int, Field(ge=0, le=2**53), BeforeValidator(lambda v: _whole(v))] | None = (
+        Field(None, description="Bytes; with content, its decoded length")
+    )
+
+    @field_validator("url", "content", mode="before")
+    @classmethod
+    def absent_not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise PydanticCustomError("not_null", "must be text; leave the field out instead")
+        return value
+
+    @field_validator("content")
+    @classmethod
+    def content_fits(cls, content: str | None) -> str | None:
+        if content is None:
+            return None
+        limit = settings.HANDOFF_ATTACHMENT_MAX_BYTES
+        if len(content) > content_max_chars():
+            raise PydanticCustomError(
+                "attachment_size", "is over the upload limit of {limit} bytes", {"limit": limit}
+            )
+        try:
+            data = decoded_content(content)
+        except (binascii.Error, ValueError):
+            raise PydanticCustomError("base64", "is not valid base64 (RFC 4648)") from None
+        if len(data) > limit:
+            raise PydanticCustomError(
+                "attachment_size",
+                "is {size} bytes, over the upload limit of {limit} bytes",
+                {"size": len(data), "limit": limit},
+            )
+        return content
+
+    @field_validator("content_type")
+    @classmethod
+    def type_may_be_stored(cls, content_type: str, info: ValidationInfo) -> str:
+        # Only content the desk stores and serves is held to the allow-list; a link is a link.
+        if info.data.get("content") is not None:
+            allowed = settings.HANDOFF_ATTACHMENT_TYPES
+            if content_type not in allowed or content_type in settings.NEVER_STORED_TYPES:
+                raise PydanticCustomError(
+                    "attachment_type",
+                    "{kind} may not be uploaded; allowed: {allowed} (send a url instead)",
+                    {"kind": content_type, "allowed": ", ".join(allowed)},
+                )
+        return content_type
+
+    @field_validator("size")
+    @classmethod
+    def size_is_the_contents(cls, size: int | None, info: ValidationInfo) -> int | None:
+        content = info.data.get("content")
+        if size is not None and content is not None:
+            actual = len(decoded_content(content))
+            if size != actual:
+                raise PydanticCustomError(
+                    "attachment_size",
+                    "is {size}, but the content is {actual} bytes",
+                    {"size": size, "actual": actual},
+                )
+        return size
+
+    @model_validator(mode="after")
+    def url_or_content(self) -> AttachmentIn:
+        if (self.url is None) == (self.content is None):
+            raise ValueError("an attachment has a url or a content (base64), one of the two")
+        return self
+
+    @property
+    def data(self) -> bytes:
+        """The uploaded file's bytes (empty for a link)."""
+        return decoded_content(self.content) if self.content is not None else b""
+
+
 class TranscriptMessage(PackagePart):
+    # A message is text, attachments or both: a screenshot may come alone.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["text"], "properties": {"text": {"pattern": NOT_BLANK_PATTERN}}},
+                {"required": ["attachments"], "properties": {"attachments": {"minItems": 1}}},
+            ]
+        }
+    )
+
     id: Text | None = Field(None, max_length=200)
     role: TranscriptRole
-    text: RequiredText = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
+    # Before the text, which is checked knowing whether files came.
+    attachments: list[AttachmentIn] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
+    text: Text = Field("", max_length=MAX_MESSAGE_CHARS, validate_default=True)
     at: Moment | None = None
+
+    @field_validator("text")
+    @classmethod
+    def text_or_attachments(cls, text: str, info: ValidationInfo) -> str:
+        # Attachments that failed their own checks are absent here: their errors say enough.
+        if not text and info.data.get("attachments") == []:
+            raise PydanticCustomError("text", "is required unless the message has attachments")
+        return text
 
 
 class AttemptedStepIn(PackagePart):

@@ -27,6 +27,7 @@ from django.utils import timezone
 from cases.models import (
     CLOSED,
     OPEN_WORK,
+    Attachment,
     Case,
     CaseEvent,
     Integration,
@@ -53,7 +54,11 @@ def integration_case(integration: Integration, case_id: int) -> Case:
 
 def case_customer_visible_messages(case: Case) -> QuerySet[Message]:
     """What the bot platform may read back: everything but internal notes."""
-    return case.messages.exclude(role=Message.Role.NOTE).order_by("seq")
+    return (
+        case.messages.exclude(role=Message.Role.NOTE)
+        .order_by("seq")
+        .prefetch_related("attachments")
+    )
 
 
 REPEAT_CONTACT_WINDOW = timedelta(days=7)
@@ -446,12 +451,54 @@ def case_for_page(user: Any, case_id: int) -> Case:
 # The case page reads its long lists as plain rows: building 500 model instances (and their
 # authors) cost twice the query itself.
 NAME = ("first_name", "last_name", "username")
-TRANSCRIPT_FIELDS = ("seq", "role", "phase", "text", "sent_at", *(f"author__{f}" for f in NAME))
+TRANSCRIPT_FIELDS = (
+    "id",
+    "seq",
+    "role",
+    "phase",
+    "text",
+    "sent_at",
+    *(f"author__{f}" for f in NAME),
+)
+ATTACHMENT_FIELDS = (
+    "id",
+    "message_id",
+    "message__case_id",
+    "name",
+    "content_type",
+    "size",
+    "url",
+    "file",
+)
 TIMELINE_FIELDS = ("kind", "created_at", "actor_label", *(f"actor__{f}" for f in NAME))
 
 
 def case_transcript(case: Case) -> list[dict[str, Any]]:
-    return list(case.messages.order_by("seq").values(*TRANSCRIPT_FIELDS))
+    """The messages as rows, each with its ``attachments`` (rows too: one query for all)."""
+    return with_attachments(list(case.messages.order_by("seq").values(*TRANSCRIPT_FIELDS)))
+
+
+def with_attachments(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    by_message: dict[int, list[dict[str, Any]]] = {row["id"]: [] for row in rows}
+    if by_message:
+        found = Attachment.objects.filter(message_id__in=list(by_message)).order_by(
+            "message_id", "position"
+        )
+        for attachment in found.values(*ATTACHMENT_FIELDS):
+            by_message[attachment["message_id"]].append(attachment)
+    for row in rows:
+        row["attachments"] = by_message[row["id"]]
+    return rows
+
+
+def case_attachment(case: Case, attachment_id: int) -> Attachment:
+    """A file stored with one of the case's messages (a link has nothing to serve)."""
+    attachment = (
+        Attachment.objects.filter(pk=attachment_id, message__case=case).exclude(file="").first()
+    )
+    if attachment is None:
+        raise Http404("No such attachment")
+    return attachment
 
 
 def case_timeline(case: Case) -> list[dict[str, Any]]:
@@ -572,7 +619,9 @@ def previous_case(case: Case) -> PreviousCase | None:
     if earlier is None:
         return None
     correction = earlier.intent_corrections.select_related("agent").order_by("-id").first()
-    messages = list(earlier.messages.order_by("-seq").values(*TRANSCRIPT_FIELDS)[:PREVIOUS_TAIL])
+    messages = with_attachments(
+        list(earlier.messages.order_by("-seq").values(*TRANSCRIPT_FIELDS)[:PREVIOUS_TAIL])
+    )
     return PreviousCase(
         case=earlier,
         corrected_to=correction.to_intent if correction else "",

@@ -342,6 +342,45 @@ AXES_VERBOSE = False  # no banner on every manage.py command
 # Whole request body of an API call; larger is a 413 before anything is parsed.
 HANDOFF_MAX_BODY_BYTES = 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = HANDOFF_MAX_BODY_BYTES
+# Attachments on transcript messages (cases/package.py). Uploaded content (base64 in the package)
+# is stored with Django's storage API under MEDIA_ROOT and served only by the case page's own view
+# (web/views/attachments.py), never by a public path: no MEDIA_URL route exists. Each upload is at
+# most HANDOFF_ATTACHMENT_MAX_BYTES (720 KiB: its base64, 960 KiB, fits the 1 MiB body; keep it a
+# multiple of 3 so the published schema's maxLength is exact) and of a type on the allow-list. A
+# URL attachment is only linked, never fetched by the desk (no SSRF), whatever its type.
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
+HANDOFF_ATTACHMENT_MAX_BYTES = env_int("HANDOFF_ATTACHMENT_MAX_BYTES", 720 * 1024)
+# Types a browser may run (markup, scripts, SVG's scripts): never stored, whatever the list says.
+NEVER_STORED_TYPES = {
+    "text/html",
+    "application/xhtml+xml",
+    "image/svg+xml",
+    "text/xml",
+    "application/xml",
+    "text/javascript",
+    "application/javascript",
+    "application/ecmascript",
+    "text/ecmascript",
+}
+
+
+def attachment_types(values: list[str]) -> list[str]:
+    """The allow-list, lowercase; one that lists a type a browser runs stops the desk."""
+    kinds = [kind.lower() for kind in values]
+    if refused := NEVER_STORED_TYPES.intersection(kinds):
+        raise ImproperlyConfigured(
+            f"HANDOFF_ATTACHMENT_TYPES may not list {', '.join(sorted(refused))}: "
+            "a browser runs them."
+        )
+    return kinds
+
+
+HANDOFF_ATTACHMENT_TYPES = attachment_types(
+    env_list(
+        "HANDOFF_ATTACHMENT_TYPES",
+        ["image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain"],
+    )
+)
 # Idempotency keys are honoured at least this long (the draft and Stripe say 24 hours).
 HANDOFF_IDEMPOTENCY_TTL_SECONDS = env_int("HANDOFF_IDEMPOTENCY_TTL_SECONDS", 48 * 3600)
 # A request holding a key longer than this is presumed dead, and the key may be taken over.

@@ -2,6 +2,7 @@
 
 import os
 import tempfile
+from pathlib import Path
 
 # Tests may run against a real DATABASE_URL (as CI does) without a production SECRET_KEY.
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production")
@@ -29,4 +30,7 @@ if REDIS_URL:
 else:  # the embedded layer's relay socket: this run's own, not a running desk's var/live.sock
     _socket = os.path.join(tempfile.gettempdir(), f"handoff-live-{TEST_RUN_ID}.sock")
     CHANNEL_LAYERS["default"]["CONFIG"]["path"] = _socket  # type: ignore[index]
+# Uploaded attachments of this run, apart from a running desk's var/media (tests that look at the
+# files set their own MEDIA_ROOT).
+MEDIA_ROOT = Path(tempfile.gettempdir()) / f"handoff-media-{TEST_RUN_ID}"
 HANDOFF_DEMO = True  # the demo bot platform's pages are tested too

@@ -13,15 +13,27 @@ An adapter module (one per platform, as Saleor keeps one folder per payment gate
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import mimetypes
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
 
-from cases.package import MAX_MESSAGE_CHARS, MAX_MESSAGES, NOT_BLANK_PATTERN, HandoffPackage
+from cases.package import (
+    MAX_ATTACHMENTS,
+    MAX_MESSAGE_CHARS,
+    MAX_MESSAGES,
+    MEDIA_TYPE_PATTERN,
+    NOT_BLANK_PATTERN,
+    AttachmentIn,
+    HandoffPackage,
+)
 
 Loc = list[str | int]
 
@@ -190,11 +202,107 @@ def facts_from(values: dict[str, Any], *, prefix: str = "", skip: set[str] | Non
     return facts
 
 
-def message(role: str, text: Any, *, at: Any = None, id: Any = None) -> dict[str, Any] | None:
-    """A transcript message, or None for one with no text (typing, events, empty cards)."""
-    if not isinstance(text, str) or not text.strip():
+# --- attachments --------------------------------------------------------------------------------
+
+_MEDIA_TYPE = re.compile(MEDIA_TYPE_PATTERN)
+_DATA_URL = re.compile(r"^data:([^;,]*)((?:;[^;,]*)*?);base64,(.*)$", re.S)
+FALLBACK_TYPE = "application/octet-stream"
+
+
+@dataclass(frozen=True)
+class Carried:
+    """A platform's attachment as the package's (``attachment``), or why it could not be
+    carried (``note``, said in the message instead, so the agent knows something was sent)."""
+
+    attachment: dict[str, Any] | None = None
+    note: str | None = None
+
+
+def _media_type(value: Any, *names: str) -> str:
+    """A platform's type as the package takes it (lowercase, no parameters), else guessed from
+    the file's name or URL, else bytes."""
+    if isinstance(value, str):
+        kind = value.split(";", 1)[0].strip().lower()
+        if _MEDIA_TYPE.match(kind):
+            return kind
+    for name in names:
+        guessed, _ = mimetypes.guess_type(name, strict=False)
+        if guessed and _MEDIA_TYPE.match(guessed.lower()):
+            return guessed.lower()
+    return FALLBACK_TYPE
+
+
+def _file_name(name: Any, url: str) -> str:
+    if isinstance(name, str) and name.strip():
+        return clean(name.strip())[:255]
+    if not url.startswith("data:"):
+        tail = url.split("?", 1)[0].split("#", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+        if tail and "." in tail:
+            return clean(tail)[:255]
+    return "attachment"
+
+
+def attachment_from(
+    *, url: Any, name: Any = None, content_type: Any = None, size: Any = None
+) -> Carried:
+    """One platform attachment (a URL, or a ``data:`` URL with the file in it) as the package's.
+    A link is kept as a link: the desk never fetches it. What the package cannot take (a type
+    not on the allow-list in a data URL, too large, not http(s)) is named instead of refusing
+    the whole handoff."""
+    if not isinstance(url, str) or not url.strip():
+        return Carried()
+    url = url.strip()
+    label = _file_name(name, url)
+    item: dict[str, Any] = {"name": label}
+    found = _DATA_URL.match(url)
+    if found is not None:
+        item["content_type"] = _media_type(found[1] or content_type, label)
+        data = found[3].strip()
+        try:
+            base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError):
+            return Carried(note=f"[{label}: not kept, its data URL is not valid base64]")
+        item["content"] = data
+    else:
+        item["content_type"] = _media_type(content_type, label, url)
+        item["url"] = url
+        if isinstance(size, int | float) and not isinstance(size, bool) and 0 <= size <= 2**53:
+            item["size"] = int(size)
+    try:
+        AttachmentIn.model_validate(item)
+    except ValidationError as error:
+        reason = "; ".join(
+            f"{e['loc'][-1] if e['loc'] else 'it'} {e['msg']}" for e in error.errors()
+        )
+        return Carried(note=f"[{label}: not kept, {reason}]")
+    return Carried(attachment=item)
+
+
+def message(
+    role: str,
+    text: Any,
+    *,
+    at: Any = None,
+    id: Any = None,
+    files: Iterable[Carried] = (),
+) -> dict[str, Any] | None:
+    """A transcript message, or None for one with no text and no file (typing, events, empty
+    cards). ``files``: its attachments; those not carried are named in its text."""
+    carried = list(files)
+    attachments = [c.attachment for c in carried if c.attachment is not None]
+    notes = [c.note for c in carried if c.note]
+    if len(attachments) > MAX_ATTACHMENTS:
+        notes.append(f"[{len(attachments) - MAX_ATTACHMENTS} more attachment(s) not kept]")
+        attachments = attachments[:MAX_ATTACHMENTS]
+    words = text.strip() if isinstance(text, str) else ""
+    words = " ".join([words, *notes]).strip()
+    if not words and not attachments:
         return None
-    item: dict[str, Any] = {"role": role, "text": text.strip()[:MAX_MESSAGE_CHARS]}
+    item: dict[str, Any] = {"role": role}
+    if words:
+        item["text"] = words[:MAX_MESSAGE_CHARS]
+    if attachments:
+        item["attachments"] = attachments
     if (when := moment(at)) is not None:
         item["at"] = when
     if isinstance(id, str | int) and str(id):
@@ -203,6 +311,6 @@ def message(role: str, text: Any, *, at: Any = None, id: Any = None) -> dict[str
 
 
 def last_messages(messages: list[dict[str, Any] | None]) -> list[dict[str, Any]]:
-    """The messages with text, at most the package's limit (the latest ones)."""
+    """The messages with text or files, at most the package's limit (the latest ones)."""
     kept = [m for m in messages if m is not None]
     return kept[-MAX_MESSAGES:]

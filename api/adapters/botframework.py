@@ -15,6 +15,10 @@ topic that handed off: the desk's intent), ``va_Topics``, ``va_LastPhrases`` / `
 ``va_Language``, ``va_ConversationId``, ``va_BotId``, ``va_BotName``, ``va_Scope``; every other
 variable of the conversation (its global variables) is sent by name.
 
+Files the customer sent are the transcript activities' ``attachments`` (``contentType``,
+``contentUrl``, ``name``): a link is kept as a link (never fetched), a ``data:`` URL as the
+file itself when its type is on the desk's allow-list; a card (``content``, no URL) is named.
+
 Not carried by the format: attempted steps, an intent confidence, risk flags, the customer's
 email or account (unless the bot passes them as variables: they become facts).
 """
@@ -25,7 +29,9 @@ from typing import Any
 
 from api.adapters.base import (
     TEXT,
+    Carried,
     Mapped,
+    attachment_from,
     customer_from,
     facts_from,
     last_messages,
@@ -93,17 +99,26 @@ def _role(item: dict[str, Any], customer_id: str | None) -> str:
     return "customer" if customer_id and sender.get("id") == customer_id else "bot"
 
 
-def _text(item: dict[str, Any]) -> str | None:
-    text = item.get("text")
-    if isinstance(text, str) and text.strip():
-        return text
+def _files(item: dict[str, Any]) -> list[Carried]:
+    """An activity's attachments: a file or image (``contentUrl``, a link or a ``data:`` URL) is
+    carried; a card (``content`` without a URL) is named, as the customer saw it."""
     attachments = item.get("attachments")
-    names = [
-        str(a.get("name") or a.get("contentType") or "attachment")
-        for a in (attachments if isinstance(attachments, list) else [])
-        if isinstance(a, dict)
-    ]
-    return f"[sent {', '.join(names)}]" if names else None
+    found = []
+    for sent in attachments if isinstance(attachments, list) else []:
+        if not isinstance(sent, dict):
+            continue
+        if sent.get("contentUrl"):
+            found.append(
+                attachment_from(
+                    url=sent.get("contentUrl"),
+                    name=sent.get("name"),
+                    content_type=sent.get("contentType"),
+                )
+            )
+        else:
+            label = sent.get("name") or sent.get("contentType") or "attachment"
+            found.append(Carried(note=f"[sent {str(label)[:200]}]"))
+    return found
 
 
 def handoff_map(body: Any) -> Mapped:
@@ -131,9 +146,10 @@ def handoff_map(body: Any) -> Mapped:
             [
                 message(
                     _role(item, customer_id),
-                    _text(item),
+                    item.get("text"),
                     at=item.get("timestamp"),
                     id=item.get("id"),
+                    files=_files(item),
                 )
                 for item in activities
                 if isinstance(item, dict) and item.get("type", "message") == "message"

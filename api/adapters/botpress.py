@@ -12,6 +12,10 @@ adds the bot's own ``conversationId`` and ``userEmail``; both are used when sent
 interface's events ``hitlAssigned`` (``conversationId``, ``userId``) and ``hitlStopped``
 (``conversationId``) go back through the callback outbox (cases/callbacks/platforms.py).
 
+An ``image``, ``file``, ``audio`` or ``video`` message becomes an attachment: a link (its URL),
+never fetched by the desk, named by ``title`` or the URL's file name, its type guessed from that
+name (the payload has none).
+
 Not carried by the format: intent, attempted steps, facts, message times, risk flags
 (``missing_context`` lists ``message_times`` besides the package's own gaps).
 """
@@ -22,7 +26,9 @@ from typing import Any
 
 from api.adapters.base import (
     TEXT,
+    Carried,
     Mapped,
+    attachment_from,
     customer_from,
     last_messages,
     message,
@@ -60,9 +66,15 @@ REQUEST_SCHEMA: dict[str, Any] = {
 }
 
 
-def _payload_text(kind: Any, payload: Any) -> str | None:
+# The SDK's default message types that are a file at a URL (packages/sdk/src/message.ts).
+MEDIA_KEYS = {"image": "imageUrl", "file": "fileUrl", "audio": "audioUrl", "video": "videoUrl"}
+
+
+def _payload(kind: Any, payload: Any) -> tuple[str | None, list[Carried]]:
+    """A message's text, and its file for the ``image``, ``file``, ``audio`` and ``video``
+    types (a link the desk never fetches; ``file``'s ``title`` is its name)."""
     if not isinstance(payload, dict):
-        return None
+        return None, []
     for key in ("text", "markdown"):
         if isinstance(payload.get(key), str) and payload[key].strip():
             text = payload[key]
@@ -72,16 +84,18 @@ def _payload_text(kind: Any, payload: Any) -> str | None:
                     str(o.get("label") or o.get("value")) for o in options if isinstance(o, dict)
                 ]
                 text += " [" + " / ".join(labels) + "]"
-            return text
-    for key in ("imageUrl", "fileUrl", "audioUrl", "videoUrl"):
+            return text, []
+    media = MEDIA_KEYS.get(kind) if isinstance(kind, str) else None
+    keys = [media] if media else list(MEDIA_KEYS.values())
+    for key in keys:
         if isinstance(payload.get(key), str):
-            label = payload.get("title") or payload[key]
-            return f"[{kind}: {label}]"
+            sent = attachment_from(url=payload[key], name=payload.get("title"))
+            return None, [sent if sent.attachment or sent.note else Carried(note=f"[{kind}]")]
     if isinstance(payload.get("title"), str):
-        return f"[{kind}: {payload['title']}]"
+        return f"[{kind}: {payload['title']}]", []
     if isinstance(payload.get("address"), str):
-        return f"[location: {payload['address']}]"
-    return f"[{kind}]" if isinstance(kind, str) else None
+        return f"[location: {payload['address']}]", []
+    return (f"[{kind}]" if isinstance(kind, str) else None), []
 
 
 def handoff_map(body: Any) -> Mapped:
@@ -102,7 +116,8 @@ def handoff_map(body: Any) -> Mapped:
         if source not in {"user", "bot"}:
             raise refuse(["messageHistory", index, "source", "type"], 'must be "user" or "bot"')
         role = "customer" if source == "user" else "bot"
-        transcript.append(message(role, _payload_text(item.get("type"), item.get("payload"))))
+        text, files = _payload(item.get("type"), item.get("payload"))
+        transcript.append(message(role, text, files=files))
     description = optional_text(body.get("description"), 9_000) or ""
     conversation_id = optional_text(body.get("conversationId"))
     customer = customer_from({"id": user_id, "email": body.get("userEmail")})

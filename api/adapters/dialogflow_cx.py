@@ -22,7 +22,8 @@ The desk answers a webhook call with a ``WebhookResponse``: the customer message
 ``handoff_queue``, ``handoff_position``, ``handoff_estimated_wait_seconds``) for the flow's
 conditions. Metadata keys ``summary`` and ``reason`` become the package's summary and trigger
 detail; the other keys become facts. Not carried: attempted steps, customer identity (unless a
-parameter says it: ``customer_id``, ``email``, ``name``).
+parameter says it: ``customer_id``, ``email``, ``name``), attachments (a CX turn is text, DTMF
+or an event; a file the customer sent is not in its format).
 """
 
 from __future__ import annotations

@@ -10,7 +10,10 @@ the Rasa SDK reference; the same dict the Rasa server sends an action server as 
 Timestamps are seconds since the epoch.
 
 Custom actions the assistant ran (``action_*`` other than Rasa's own) are the attempted steps;
-a rejected one, or Rasa's fallback, failed. Not carried: customer identity beyond the sender id
+a rejected one, or Rasa's fallback, failed. A bot utterance's ``data.image`` and
+``data.attachment`` (URLs) become attachments: links the desk never fetches. A user event
+carries no file in Rasa's own format (a channel's metadata is its own). Not carried: customer
+identity beyond the sender id
 (slots named ``email``, ``name``, ``phone``, ``customer_id`` fill it), risk flags.
 """
 
@@ -20,7 +23,9 @@ from typing import Any
 
 from api.adapters.base import (
     TEXT,
+    Carried,
     Mapped,
+    attachment_from,
     confidence,
     customer_from,
     facts_from,
@@ -67,6 +72,22 @@ REQUEST_SCHEMA: dict[str, Any] = {
 }
 
 
+def _bot_files(event: dict[str, Any]) -> list[Carried]:
+    """What a bot utterance showed besides its text: ``data.image`` (a URL, as a response's
+    ``image``) and ``data.attachment`` (a URL, or ``{"payload": {"src" | "url", "title"}}``)."""
+    data = obj(event.get("data"))
+    found = [attachment_from(url=data.get("image"))]
+    sent = data.get("attachment")
+    if isinstance(sent, str):
+        found.append(attachment_from(url=sent))
+    elif isinstance(sent, dict):
+        payload = obj(sent.get("payload"))
+        found.append(
+            attachment_from(url=payload.get("src") or payload.get("url"), name=payload.get("title"))
+        )
+    return [item for item in found if item.attachment or item.note]
+
+
 def _intent(latest: dict[str, Any]) -> dict[str, Any] | None:
     intent = obj(latest.get("intent"))
     name = optional_text(intent.get("name"), 100)
@@ -106,7 +127,11 @@ def handoff_map(body: Any) -> Mapped:
             role = "customer" if kind == "user" else "bot"
             transcript.append(
                 message(
-                    role, event.get("text"), at=event.get("timestamp"), id=event.get("message_id")
+                    role,
+                    event.get("text"),
+                    at=event.get("timestamp"),
+                    id=event.get("message_id"),
+                    files=_bot_files(event) if kind == "bot" else [],
                 )
             )
         elif kind == "action" and isinstance(event.get("name"), str):

@@ -16,7 +16,9 @@ customer.
 A switchboard event carries no messages: they stay in Sunshine. ``conversation:message``
 events of the same conversation in the same webhook body (Sunshine batches events; a bot's
 connector may replay them) become the transcript; without them the case says what it has and
-``missing_context`` says ``transcript``. Not carried: intent, attempted steps.
+``missing_context`` says ``transcript``. A message's ``image`` or ``file`` content (``mediaUrl``,
+``mediaType``, ``mediaSize``, ``altText``) becomes an attachment: a link the desk shows and
+never fetches. Not carried: intent, attempted steps.
 
 The desk is a switchboard integration: when the case is resolved (or returned), control goes
 back with a ``passControl`` body (``{"switchboardIntegration": "next", "metadata": ...}``,
@@ -29,9 +31,11 @@ from typing import Any
 
 from api.adapters.base import (
     TEXT,
+    Carried,
     Loc,
     Mapped,
     Unmappable,
+    attachment_from,
     customer_from,
     facts_from,
     last_messages,
@@ -79,17 +83,28 @@ REQUESTER = {
 }
 
 
-def _content_text(content: Any) -> str | None:
+def _content(content: Any) -> tuple[str | None, list[Carried]]:
+    """A message's text and file: ``image`` and ``file`` content carry ``mediaUrl``,
+    ``mediaType``, ``mediaSize`` and ``altText`` (the file's name by default) beside its
+    ``text``; other types are their text, or their type named."""
     if not isinstance(content, dict):
-        return None
+        return None, []
     kind = content.get("type") if isinstance(content.get("type"), str) else ""
     text = content.get("text") or content.get("markdownText")
-    if kind == "text":
-        return text if isinstance(text, str) else None
+    text = text if isinstance(text, str) else None
     if kind in {"image", "file"}:
-        label = content.get("altText") or content.get("mediaUrl") or kind
-        return f"[{kind}: {label}]" + (f" {text}" if isinstance(text, str) and text else "")
-    return text if isinstance(text, str) else (f"[{kind}]" if kind else None)
+        sent = attachment_from(
+            url=content.get("mediaUrl"),
+            name=content.get("altText"),
+            content_type=content.get("mediaType"),
+            size=content.get("mediaSize"),
+        )
+        if sent.attachment is None and sent.note is None:
+            sent = Carried(note=f"[{kind}]")
+        return text, [sent]
+    if kind == "text":
+        return text, []
+    return text if text else (f"[{kind}]" if kind else None), []
 
 
 def _handoff_event(events: list[Any]) -> tuple[int, dict[str, Any]]:
@@ -144,12 +159,14 @@ def handoff_map(body: Any) -> Mapped:
         sent = obj(found.get("message"))
         author = obj(sent.get("author"))
         is_user = author.get("type") == "user"
+        text, files = _content(sent.get("content"))
         transcript.append(
             message(
                 "customer" if is_user else "bot",
-                _content_text(sent.get("content")),
+                text,
                 at=sent.get("received"),
                 id=sent.get("id"),
+                files=files,
             )
         )
         if is_user and not customer:

@@ -104,8 +104,14 @@ def sla(case: Case, now: datetime) -> Markup:
 PREVIEW_CHARS = 140
 
 
+# A customer message without text is files alone (a screenshot sent without a word).
+FILES_ONLY = "Sent an attachment"
+
+
 def preview_text(text: str | None) -> str:
     """The latest customer message on one line, cut at a word near ``PREVIEW_CHARS``."""
+    if text is not None and not text.strip():
+        return FILES_ONLY
     line = " ".join((text or "").split())
     if len(line) <= PREVIEW_CHARS:
         return line

@@ -24,7 +24,7 @@ from cases.live.events import publish_case
 from cases.locks import lock_case, lock_open_conversation
 from cases.models import AttemptedStep, Case, CaseEvent, CsatResponse, Integration, Message
 from cases.notices import customer_message, missing_request
-from cases.package import AttemptedStepIn, HandoffPackage, TranscriptMessage
+from cases.package import AttachmentIn, AttemptedStepIn, HandoffPackage, TranscriptMessage
 from cases.selectors import (
     WaitEstimate,
     is_bounce_back,
@@ -32,6 +32,7 @@ from cases.selectors import (
     queue_position,
     wait_estimate,
 )
+from cases.services.attachments import attachment_files_remove, attachments_store
 from cases.services.audit import record_event
 from cases.services.escalation_timing import enqueue_escalation_timing
 from cases.services.ownership import require_bot_may_write
@@ -76,6 +77,7 @@ def handoff_receive(
     """
     update_open_case = False
     for attempt in range(3):
+        saved: list[str] = []  # attachment files written in this attempt
         try:
             with transaction.atomic():
                 outcome = _handoff_store(
@@ -83,14 +85,19 @@ def handoff_receive(
                     package=package,
                     update_open_case=update_open_case,
                     format_gaps=format_gaps,
+                    saved_files=saved,
                 )
                 if on_stored is not None:
                     on_stored(outcome)
                 return outcome
         except IntegrityError:
+            attachment_files_remove(saved)
             if attempt == 2:
                 raise
             update_open_case = True
+        except BaseException:
+            attachment_files_remove(saved)
+            raise
     raise AssertionError("unreachable")
 
 
@@ -104,13 +111,16 @@ def _handoff_store(
     package: HandoffPackage,
     update_open_case: bool,
     format_gaps: Sequence[str] = (),
+    saved_files: list[str],
 ) -> HandoffOutcome:
     open_case = (
         lock_open_conversation(integration.pk, package.external_id) if update_open_case else None
     )
     if open_case is not None:
         open_case.integration = integration
-        appended = _handoff_refresh(case=open_case, package=package, format_gaps=format_gaps)
+        appended = _handoff_refresh(
+            case=open_case, package=package, format_gaps=format_gaps, saved_files=saved_files
+        )
         case = open_case
         promise = _promise(case)
         # The agent keeps to what the customer was told: the case page shows it.
@@ -118,7 +128,10 @@ def _handoff_store(
         created = False
     else:
         case, promise = _handoff_open(
-            integration=integration, package=package, format_gaps=format_gaps
+            integration=integration,
+            package=package,
+            format_gaps=format_gaps,
+            saved_files=saved_files,
         )
         appended = len(package.transcript)
         created = True
@@ -211,7 +224,11 @@ def _routing_package(package: HandoffPackage, flags: list[str], trigger: str) ->
 
 
 def _handoff_open(
-    *, integration: Integration, package: HandoffPackage, format_gaps: Sequence[str] = ()
+    *,
+    integration: Integration,
+    package: HandoffPackage,
+    format_gaps: Sequence[str] = (),
+    saved_files: list[str],
 ) -> tuple[Case, _Promise]:
     now = timezone.now()
     evidence, trigger, trigger_detail, trigger_derived = _risk_and_trigger(package)
@@ -263,7 +280,7 @@ def _handoff_open(
         is_repeat_contact=previous is not None,
         is_bounce_back=is_bounce_back(previous, now),
     )
-    messages, _ = _transcript_rows(case, package.transcript, seen=set(), next_seq=1)
+    messages, _, with_files = _transcript_rows(case, package.transcript, seen=set(), next_seq=1)
     events = [
         CaseEvent(
             case=case,
@@ -304,6 +321,8 @@ def _handoff_open(
         )
     )
     _case_insert(case, [messages, _step_rows(case, package.attempted_steps, existing=()), events])
+    if with_files:  # the messages have their ids now
+        attachments_store(pending=with_files, saved=saved_files)
     publish_case(case, "case.created", cursor=events[-1].pk)
     logger.info(
         "handoff_created case_id=%s integration=%s queue=%s trigger=%s missing=%s",
@@ -342,11 +361,15 @@ REFRESHED_FIELDS = [
 
 
 def _handoff_refresh(
-    *, case: Case, package: HandoffPackage, format_gaps: Sequence[str] = ()
+    *,
+    case: Case,
+    package: HandoffPackage,
+    format_gaps: Sequence[str] = (),
+    saved_files: list[str],
 ) -> int:
     """A second handoff of an open conversation: new messages once, package fields refreshed."""
     appended, after_texts = _append_transcript(
-        case, package.transcript, handed_off_at=case.handed_off_at
+        case, package.transcript, handed_off_at=case.handed_off_at, saved_files=saved_files
     )
     _note_repeat(case, after_texts)
     existing_steps = set(case.attempted_steps.values_list("name", "outcome", "detail"))
@@ -404,8 +427,21 @@ def _dedupe_key(message: TranscriptMessage, index: int) -> str:
     if message.id:
         return f"id:{message.id}"
     when = message.at.isoformat() if message.at else f"#{index}"
-    digest = hashlib.sha256(f"{message.role}|{when}|{message.text}".encode()).hexdigest()
+    said = message.text
+    if message.attachments:  # a screenshot alone, or the same words with another file
+        said += "|" + "|".join(_attachment_key(item) for item in message.attachments)
+    digest = hashlib.sha256(f"{message.role}|{when}|{said}".encode()).hexdigest()
     return f"h:{digest[:40]}"
+
+
+def _attachment_key(item: AttachmentIn) -> str:
+    if item.content is not None:
+        return f"{item.name}:sha256:{hashlib.sha256(item.data).hexdigest()}"
+    return f"{item.name}:{item.url}"
+
+
+# Messages just made, with the attachments each came with (stored once the rows have ids).
+WithFiles = list[tuple[Message, list[AttachmentIn]]]
 
 
 def _transcript_rows(
@@ -415,12 +451,14 @@ def _transcript_rows(
     seen: set[str],
     next_seq: int,
     handed_off_at: datetime | None = None,
-) -> tuple[list[Message], list[str]]:
-    """Rows for the messages not seen before on this case, in order, and the customer's words
-    among them from after the handoff (``handed_off_at``; None for a new case)."""
+) -> tuple[list[Message], list[str], WithFiles]:
+    """Rows for the messages not seen before on this case, in order, the customer's words
+    among them from after the handoff (``handed_off_at``; None for a new case), and the rows
+    that came with attachments."""
     now = timezone.now()
     rows = []
     said_after = []
+    with_files: WithFiles = []
     for index, message in enumerate(transcript):
         key = _dedupe_key(message, index)
         if key in seen:
@@ -440,25 +478,33 @@ def _transcript_rows(
                 phase=Message.Phase.AFTER_HANDOFF if after else Message.Phase.BEFORE_HANDOFF,
             )
         )
-        if after and message.role == Message.Role.CUSTOMER:
+        if message.attachments:
+            with_files.append((rows[-1], message.attachments))
+        if after and message.role == Message.Role.CUSTOMER and message.text:
             said_after.append(message.text)
         next_seq += 1
-    return rows, said_after
+    return rows, said_after, with_files
 
 
 def _append_transcript(
-    case: Case, transcript: list[TranscriptMessage], *, handed_off_at: datetime
+    case: Case,
+    transcript: list[TranscriptMessage],
+    *,
+    handed_off_at: datetime,
+    saved_files: list[str],
 ) -> tuple[int, list[str]]:
-    """Store the messages not seen before on this open case: how many were new, and the
-    customer's words among them from after the handoff."""
+    """Store the messages not seen before on this open case (and their attachments): how many
+    were new, and the customer's words among them from after the handoff."""
     if not transcript:
         return 0, []
     seen = set(case.messages.values_list("dedupe_key", flat=True))
     last_seq = case.messages.order_by("-seq").values_list("seq", flat=True).first() or 0
-    rows, said_after = _transcript_rows(
+    rows, said_after, with_files = _transcript_rows(
         case, transcript, seen=seen, next_seq=last_seq + 1, handed_off_at=handed_off_at
     )
     Message.objects.bulk_create(rows, batch_size=500)
+    if with_files:
+        attachments_store(pending=with_files, saved=saved_files)
     return len(rows), said_after
 
 

@@ -14,6 +14,8 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from django import template
+from django.template.defaultfilters import filesizeformat
+from django.urls import reverse
 from django.utils import timezone
 from markupsafe import Markup
 
@@ -44,6 +46,26 @@ def _local_clock() -> Callable[[datetime], datetime]:
     return local
 
 
+class Shown(NamedTuple):
+    """One attachment as the ``transcript`` macro shows it: a stored image (a thumbnail), a
+    stored file (a download), or a link the desk never fetched (marked external)."""
+
+    kind: str  # "image", "file" or "external"
+    name: str
+    href: str
+    content_type: str
+    size: str  # "1.2 MB", or "" when not known
+
+
+def _shown(row: Mapping[str, Any]) -> Shown:
+    size = filesizeformat(row["size"]) if row["size"] is not None else ""
+    if not row["file"]:
+        return Shown("external", row["name"], row["url"], row["content_type"], size)
+    href = reverse("cases:attachment", args=[row["message__case_id"], row["id"]])
+    kind = "image" if row["content_type"].startswith("image/") else "file"
+    return Shown(kind, row["name"], href, row["content_type"], size)
+
+
 class Line(NamedTuple):
     """One message as the ``transcript`` macro shows it."""
 
@@ -54,6 +76,7 @@ class Line(NamedTuple):
     note: bool
     sent: datetime  # in the current time zone, as Django's templates show a datetime
     text: str
+    attachments: tuple[Shown, ...] = ()
 
 
 class Entry(NamedTuple):
@@ -89,6 +112,7 @@ def transcript(
                 note=role == Message.Role.NOTE,
                 sent=local(m["sent_at"]),
                 text=m["text"],
+                attachments=tuple(_shown(a) for a in m.get("attachments", ())),
             )
         )
     handed_off = local(handed_off_at) if handed_off_at is not None else None

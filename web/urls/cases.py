@@ -1,5 +1,6 @@
 from django.urls import path
 
+from web.views import attachments as attachment_views
 from web.views import canned as canned_views
 from web.views import cases as views
 from web.views import deliveries as delivery_views
@@ -13,6 +14,11 @@ urlpatterns = [
     path("queues/<slug:slug>/", views.queue_detail, name="queue"),
     path("take-next/", views.take_next, name="take_next"),
     path("cases/<int:case_id>/", views.case_detail, name="detail"),
+    path(
+        "cases/<int:case_id>/attachments/<int:attachment_id>/",
+        attachment_views.attachment_file,
+        name="attachment",
+    ),
     path("cases/<int:case_id>/canned/", canned_views.canned_picker, name="canned_picker"),
     path("cases/<int:case_id>/compose/", views.case_compose, name="compose"),
     path("cases/<int:case_id>/guard/", views.case_guard, name="guard"),

@@ -106,6 +106,15 @@ def test_a_case_without_a_customer_message_says_so():
     assert '<span class="badge channel">unknown channel</span>' in row
 
 
+def test_a_screenshot_sent_alone_is_previewed_as_such():
+    case = CaseFactory()
+    MessageFactory(case=case, seq=1, text="")  # files alone (tests/api/test_attachments.py)
+
+    row = queue_row_html(case, NOW)
+
+    assert '<span class="preview">Sent an attachment</span>' in row
+
+
 def test_a_long_preview_is_cut_at_a_word():
     text = "word " * 60
 
