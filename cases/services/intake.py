@@ -18,12 +18,12 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Field, Manager, Model
 from django.utils import timezone
 
-from cases import detectors
+from cases import detectors, languages
 from cases.callbacks.outbox import delivery_record
 from cases.live.events import publish_case
 from cases.locks import lock_case, lock_open_conversation
 from cases.models import AttemptedStep, Case, CaseEvent, CsatResponse, Integration, Message
-from cases.notices import customer_message, missing_request
+from cases.notices import customer_message, ready_request
 from cases.package import AttemptedStepIn, HandoffPackage, TranscriptMessage
 from cases.selectors import WaitEstimate, previous_contact, queue_position, wait_estimate
 from cases.services.audit import record_event
@@ -49,6 +49,8 @@ class HandoffOutcome:
     estimate: WaitEstimate
     customer_message: str
     appended_messages: int
+    # For the bot: e.g. the customer's language has no messages at the desk (English used).
+    warnings: tuple[str, ...] = ()
 
 
 def handoff_receive(
@@ -101,17 +103,21 @@ def _handoff_store(
     open_case = (
         lock_open_conversation(integration.pk, package.external_id) if update_open_case else None
     )
+    language = _customer_language(package)
     if open_case is not None:
         open_case.integration = integration
-        appended = _handoff_refresh(case=open_case, package=package, format_gaps=format_gaps)
+        appended = _handoff_refresh(
+            case=open_case, package=package, format_gaps=format_gaps, language=language
+        )
         case = open_case
-        promise = _promise(case)
+        promise = _promise(case, language)
+        _keep_told(case, promise)
         # The agent keeps to what the customer was told: the case page shows it.
         record_event(case, kind="customer_told", actor_label="desk", data=promise.as_event_data())
         created = False
     else:
         case, promise = _handoff_open(
-            integration=integration, package=package, format_gaps=format_gaps
+            integration=integration, package=package, format_gaps=format_gaps, language=language
         )
         appended = len(package.transcript)
         created = True
@@ -129,7 +135,26 @@ def _handoff_store(
                 "customer_message": message,
             },
         )
-    return HandoffOutcome(case, created, position, estimate, message, appended)
+    return HandoffOutcome(case, created, position, estimate, message, appended, language.warnings)
+
+
+def _customer_language(package: HandoffPackage) -> languages.CustomerLanguage:
+    """The package's customer.language, else the language of the customer's messages."""
+    declared = package.customer.language if package.customer else None
+    said = (m.text for m in package.transcript if m.role == Message.Role.CUSTOMER)
+    return languages.customer_language(declared, said)
+
+
+def _keep_told(case: Case, promise: _Promise) -> None:
+    """The place and wait just told: what a later queue update is measured against."""
+    case.queue_told_at = timezone.now()
+    case.queue_told_position = promise.position
+    case.queue_told_wait_seconds = promise.estimate.seconds if promise.position else None
+    Case.objects.filter(pk=case.pk).update(
+        queue_told_at=case.queue_told_at,
+        queue_told_position=case.queue_told_position,
+        queue_told_wait_seconds=case.queue_told_wait_seconds,
+    )
 
 
 @dataclass(frozen=True)
@@ -140,6 +165,7 @@ class _Promise:
     estimate: WaitEstimate
     message: str
     ready: str
+    language: languages.CustomerLanguage
 
     def as_event_data(self) -> dict[str, Any]:
         return {
@@ -148,14 +174,16 @@ class _Promise:
             "wait_seconds": self.estimate.seconds,
             "basis": self.estimate.basis,
             "ready": self.ready,
+            "language": self.language.code,
+            "language_source": self.language.source,
         }
 
 
-def _promise(case: Case) -> _Promise:
+def _promise(case: Case, language: languages.CustomerLanguage) -> _Promise:
     position = queue_position(case)
     estimate = wait_estimate(case.queue, position)
     message = customer_message(case, position, estimate)
-    return _Promise(position, estimate, message, missing_request(case).strip())
+    return _Promise(position, estimate, message, ready_request(case), language)
 
 
 def _risk_and_trigger(
@@ -204,7 +232,11 @@ def _routing_package(package: HandoffPackage, flags: list[str], trigger: str) ->
 
 
 def _handoff_open(
-    *, integration: Integration, package: HandoffPackage, format_gaps: Sequence[str] = ()
+    *,
+    integration: Integration,
+    package: HandoffPackage,
+    language: languages.CustomerLanguage,
+    format_gaps: Sequence[str] = (),
 ) -> tuple[Case, _Promise]:
     now = timezone.now()
     evidence, trigger, trigger_detail, trigger_derived = _risk_and_trigger(package)
@@ -233,6 +265,7 @@ def _handoff_open(
         routed_queue=queue,
         priority=priority,
         **_customer_fields(package),
+        customer_language=language.code,
         detected_intent=intent.name if intent else "",
         detected_confidence=intent.confidence if intent else None,
         intent_alternatives=[a.model_dump(mode="json") for a in intent.alternatives]
@@ -284,7 +317,10 @@ def _handoff_open(
         ),
     ]
     # Computed before the insert so that the promise is written in the same statement.
-    promise = _promise(case)
+    promise = _promise(case, language)
+    case.queue_told_at = now
+    case.queue_told_position = promise.position
+    case.queue_told_wait_seconds = promise.estimate.seconds
     events.append(
         CaseEvent(
             case=case,
@@ -313,6 +349,7 @@ REFRESHED_FIELDS = [
     "customer_name",
     "customer_email",
     "customer_tier",
+    "customer_language",
     "detected_intent",
     "detected_confidence",
     "intent_alternatives",
@@ -333,7 +370,11 @@ REFRESHED_FIELDS = [
 
 
 def _handoff_refresh(
-    *, case: Case, package: HandoffPackage, format_gaps: Sequence[str] = ()
+    *,
+    case: Case,
+    package: HandoffPackage,
+    language: languages.CustomerLanguage,
+    format_gaps: Sequence[str] = (),
 ) -> int:
     """A second handoff of an open conversation: new messages once, package fields refreshed."""
     appended, after_texts = _append_transcript(
@@ -366,6 +407,9 @@ def _handoff_refresh(
     if package.trigger is not None or not case.trigger_reason:
         case.trigger_reason, case.trigger_detail = trigger, trigger_detail
         case.trigger_derived = trigger_derived
+    if language.source != "default" or not case.customer_language:
+        # A handoff that cannot tell the language keeps the one the case has.
+        case.customer_language = language.code
     case.facts = {**case.facts, **package.facts}
     case.risk_evidence = [*case.risk_evidence, *new_evidence]
     case.risk_flags = list(dict.fromkeys([*case.risk_flags, *(e["flag"] for e in new_evidence)]))
