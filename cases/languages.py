@@ -29,9 +29,10 @@ NAMES = {
     "nl": "Dutch",
 }
 
-# What the model is given: the customer's words, up to this many characters (more adds time,
-# not accuracy), and what it must show before its answer is taken.
-DETECT_CHARS = 600
+# What the model is given: the customer's first words, up to this many characters (it reads
+# about a microsecond a character: 200 cost ~0.2 ms, 600 ~0.5 ms, for no better answers on the
+# STAR customers), and what it must show before its answer is taken.
+DETECT_CHARS = 200
 MIN_LETTERS = 12  # "hi", "ok", "help": too short to tell a language by
 MIN_SCORE = 0.5
 
@@ -56,7 +57,15 @@ def primary_subtag(tag: str) -> str | None:
 def detect(texts: Iterable[str]) -> Detection | None:
     """The language of these texts (a customer's messages), or None when they are too short or
     the model is unsure. Only the bundled lite model is ever loaded."""
-    joined = " ".join(" ".join(text.split()) for text in texts).strip()[:DETECT_CHARS]
+    parts: list[str] = []
+    taken = 0
+    for text in texts:  # a long transcript is read only as far as needed
+        words = " ".join(text[:DETECT_CHARS].split())
+        parts.append(words)
+        taken += len(words) + 1
+        if taken >= DETECT_CHARS:
+            break
+    joined = " ".join(parts).strip()[:DETECT_CHARS]
     if sum(char.isalpha() for char in joined) < MIN_LETTERS:
         return None
     found = _detector.detect(joined, model="lite", k=1)
