@@ -15,7 +15,7 @@ from cases.models import Case, CaseEvent, Delivery
 from cases.package import HandoffPackage
 from cases.selectors import customer_promise, waiting_line
 from cases.services import agent_work as actions
-from cases.services import queue_updates
+from cases.services import queue_updates, sla
 from cases.services.intake import handoff_receive
 from cases.services.queue_updates import is_material, queue_updates_send, queues_updates_sweep
 from cases.services.reassignment import case_reassign
@@ -338,3 +338,15 @@ def test_a_new_handoff_does_not_recompute_the_queue_and_keeps_what_it_told(
     )
     accepted = Delivery.objects.get(case=case, kind="handoff.accepted")
     assert accepted.payload["data"]["customer_message"].startswith("Merci de votre patience.")
+
+
+def test_an_sla_breach_asks_for_its_queue_as_the_case_moves_up(
+    queue, hooked, enqueued, django_capture_on_commit_callbacks
+):
+    (late,) = in_line(queue, hooked, 1, told_ago=timedelta(minutes=5))
+    Case.objects.filter(pk=late.pk).update(sla_due_at=timezone.now() - timedelta(seconds=1))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sla.case_sla_breaches_mark() == 1
+
+    assert queues_asked(enqueued) == [queue.pk]
