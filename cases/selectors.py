@@ -569,28 +569,36 @@ def case_risk_items(case: Case) -> list[RiskItem]:
     ]
 
 
-def waiting_line(queue_id: int) -> QuerySet[Case]:
-    """The queue's waiting cases in the order agents take them (``queue_position``'s order),
-    with what a queue update needs: the integration, the language, what was last told."""
-    return (
+@dataclass(frozen=True)
+class InLine:
+    """A waiting case as a queue update reads the whole line: what it was last told, and
+    whether its bot can be told anything (a callback URL)."""
+
+    pk: int
+    told_at: datetime | None
+    told_position: int | None
+    told_wait_seconds: int | None
+    callback_url: str
+
+
+def waiting_line(queue_id: int) -> list[InLine]:
+    """The queue's waiting cases in the order agents take them (``queue_position``'s order), as
+    plain rows: a case and integration instance for each row of 1,000 waiting took the
+    recompute from ~25 to ~100 ms (SQLite, a loaded machine), where only the few to be told
+    need one (``cases_to_tell``)."""
+    rows = (
         Case.objects.filter(queue_id=queue_id, status=Case.Status.WAITING)
-        .select_related("integration")
-        .only(
+        .order_by("-priority", "sla_due_at", "pk")
+        .values_list(
             "pk",
-            "external_id",
-            "status",
-            "queue_id",
-            "priority",
-            "sla_due_at",
-            "version",
-            "customer_language",
-            "current_intent",
-            "facts",
-            "missing_context",
             "queue_told_at",
             "queue_told_position",
             "queue_told_wait_seconds",
-            "integration",
+            "integration__callback_url",
         )
-        .order_by("-priority", "sla_due_at", "pk")
     )
+    return [InLine(*row) for row in rows]
+
+
+def cases_to_tell(case_ids: list[int]) -> dict[int, Case]:
+    return Case.objects.select_related("integration", "queue").in_bulk(case_ids)

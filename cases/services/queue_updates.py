@@ -30,7 +30,7 @@ from django.utils import timezone
 from cases.callbacks.outbox import delivery_record
 from cases.models import Case
 from cases.notices import customer_language_of, queue_update_message, ready_request
-from cases.selectors import WaitEstimate, WaitEstimator, waiting_line
+from cases.selectors import InLine, WaitEstimate, WaitEstimator, cases_to_tell, waiting_line
 from cases.services.audit import record_event
 from queues.models import Queue
 
@@ -74,45 +74,54 @@ def queue_updates_send(*, queue_id: int, now: datetime | None = None) -> QueueUp
     if queue is None:
         return QueueUpdates()
     now = now or timezone.now()
-    line = list(waiting_line(queue_id))
-    if not any(case.integration.callback_url for case in line):
+    line = waiting_line(queue_id)
+    if not any(row.callback_url for row in line):
         return QueueUpdates()  # nobody to tell
     estimator = WaitEstimator(queue)
-    told = throttled = baselined = 0
-    for position, case in enumerate(line, start=1):
-        if not case.integration.callback_url:
+    news: list[tuple[InLine, int, WaitEstimate]] = []
+    throttled = baselined = 0
+    for position, row in enumerate(line, start=1):
+        if not row.callback_url:
             continue
         estimate = estimator.estimate(position)
-        if case.queue_told_at is None:
+        if row.told_at is None:
             # Told at handoff, before the desk kept the figures: they are the baseline now.
-            baselined += int(_claim_told(case, position, estimate, now))
+            baselined += int(_claim_told(row, queue, position, estimate, now))
             continue
         material = is_material(
-            told_position=case.queue_told_position or 0,
-            told_wait_seconds=case.queue_told_wait_seconds or 0,
+            told_position=row.told_position or 0,
+            told_wait_seconds=row.told_wait_seconds or 0,
             position=position,
             wait_seconds=estimate.seconds,
         )
         if not material:
             continue
-        if case.queue_told_at > now - THROTTLE:
+        if row.told_at > now - THROTTLE:
             throttled += 1
             continue
-        told += _tell(case, queue, position, estimate, now)
+        news.append((row, position, estimate))
+    cases = cases_to_tell([row.pk for row, _, _ in news])
+    told = sum(
+        _tell(cases[row.pk], row, position, estimate, now)
+        for row, position, estimate in news
+        if row.pk in cases
+    )
     if told:
         logger.info("queue_updates queue=%s told=%s throttled=%s", queue.slug, told, throttled)
     return QueueUpdates(told, throttled, baselined)
 
 
-def _claim_told(case: Case, position: int, estimate: WaitEstimate, now: datetime) -> bool:
+def _claim_told(
+    row: InLine, queue: Queue, position: int, estimate: WaitEstimate, now: datetime
+) -> bool:
     """Record what the customer is told, if nobody else has since this line was read: a
     compare-and-set on the last told time, so two recomputes of a queue never tell twice."""
     return bool(
         Case.objects.filter(
-            pk=case.pk,
+            pk=row.pk,
             status=Case.Status.WAITING,
-            queue_id=case.queue_id,
-            queue_told_at=case.queue_told_at,
+            queue_id=queue.pk,
+            queue_told_at=row.told_at,
         ).update(
             queue_told_at=now,
             queue_told_position=position,
@@ -122,21 +131,21 @@ def _claim_told(case: Case, position: int, estimate: WaitEstimate, now: datetime
 
 
 @transaction.atomic
-def _tell(case: Case, queue: Queue, position: int, estimate: WaitEstimate, now: datetime) -> int:
-    told_position, told_wait = case.queue_told_position, case.queue_told_wait_seconds
-    if not _claim_told(case, position, estimate, now):
+def _tell(case: Case, row: InLine, position: int, estimate: WaitEstimate, now: datetime) -> int:
+    """One case.queue_updated, with the customer_told event the case page reads."""
+    if not _claim_told(row, case.queue, position, estimate, now):
         return 0
     message = queue_update_message(case, position, estimate)
     delivery_record(
         case,
         "case.queue_updated",
         {
-            "queue": queue.slug,
+            "queue": case.queue.slug,
             "position": position,
             "estimated_wait_seconds": estimate.seconds,
             "estimate_basis": estimate.basis,
-            "previous_position": told_position,
-            "previous_estimated_wait_seconds": told_wait,
+            "previous_position": row.told_position,
+            "previous_estimated_wait_seconds": row.told_wait_seconds,
             "language": customer_language_of(case),
             "customer_message": message,
         },

@@ -226,16 +226,17 @@ def test_cases_without_a_callback_url_or_what_they_were_told_are_not_sent_anythi
 
 
 def test_two_recomputes_reading_the_same_line_tell_a_customer_once(queue, hooked):
-    first, _second = in_line(queue, hooked, 2, told_ago=timedelta(minutes=5))
+    first, second = in_line(queue, hooked, 2, told_ago=timedelta(minutes=5))
     agent = MembershipFactory(queue=queue).agent
     actions.case_claim(case_id=first.pk, agent=agent)
     now = timezone.now()
     # given two workers that both read the line before either told anyone
-    line_a, line_b = list(waiting_line(queue.pk)), list(waiting_line(queue.pk))
+    line_a, line_b = waiting_line(queue.pk), waiting_line(queue.pk)
     estimate = queue_updates.WaitEstimator(queue).estimate(1)
+    case = Case.objects.get(pk=second.pk)
 
-    told_a = queue_updates._tell(line_a[0], queue, 1, estimate, now)
-    told_b = queue_updates._tell(line_b[0], queue, 1, estimate, now)
+    told_a = queue_updates._tell(case, line_a[0], 1, estimate, now)
+    told_b = queue_updates._tell(case, line_b[0], 1, estimate, now)
 
     assert (told_a, told_b) == (1, 0)
     assert len(updates()) == 1
