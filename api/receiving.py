@@ -52,7 +52,7 @@ def handoff_body(outcome: services.HandoffOutcome, warnings: list[str]) -> dict[
         repeat_contact=case.is_repeat_contact,
         previous_case_id=case.previous_case_id,
         appended_messages=outcome.appended_messages,
-        warnings=warnings,
+        warnings=[*warnings, *outcome.warnings],
         case_url=settings.HANDOFF_BASE_URL + path,
         api_url=settings.HANDOFF_BASE_URL + reverse("api-v1:case_read", args=[case.pk]),
     ).model_dump()

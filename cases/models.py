@@ -134,6 +134,9 @@ class Case(models.Model):
     customer_name = models.CharField(max_length=200, blank=True)
     customer_email = models.CharField(max_length=254, blank=True)
     customer_tier = models.CharField(max_length=50, blank=True)
+    # The language the desk writes to the customer in (cases/languages.py): the package's
+    # customer.language, else detected from the customer's messages; "" on cases from before.
+    customer_language = models.CharField(max_length=8, blank=True)
 
     detected_intent = models.CharField(max_length=100, blank=True)
     detected_confidence = models.FloatField(null=True, blank=True)
@@ -193,6 +196,11 @@ class Case(models.Model):
         help_text="The conversation came back within 24 h of its return to the bot "
         "(previous_case is the returned case).",
     )
+    # The place in line and the wait the customer was last told, and when: the baseline a
+    # queue update is measured against, and its throttle (cases/services/queue_updates.py).
+    queue_told_at = models.DateTimeField(null=True, blank=True)
+    queue_told_position = models.PositiveIntegerField(null=True, blank=True)
+    queue_told_wait_seconds = models.PositiveIntegerField(null=True, blank=True)
     handoff_count = models.PositiveIntegerField(default=1)
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -1,4 +1,10 @@
-"""What the customer is told at handoff: who, why, how long, and what to have ready."""
+"""What the customer is told at handoff and while waiting: who, why, how long, and what to have
+ready, in the customer's language (``Case.customer_language``; cases/languages.py chooses it).
+
+Every sentence here is a Django translation string; the catalogues are locale/<code>/. A queue's
+own message template is the admins' English text: customers in other languages get the desk's
+standard message in their language instead (``template_for``).
+"""
 
 from __future__ import annotations
 
@@ -7,55 +13,81 @@ import string
 from collections.abc import Mapping
 from typing import Any
 
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext, pgettext
+
+from cases.languages import ENGLISH
 from cases.models import Case
 from cases.selectors import WaitEstimate
 from vocabulary import TriggerReason
 
 logger = logging.getLogger(__name__)
 
-TRIGGER_SENTENCES: dict[str, str] = {
-    TriggerReason.CUSTOMER_REQUEST: " as you asked",
-    TriggerReason.REPEATED_FAILURE: " because I couldn't sort this out for you myself",
-    TriggerReason.LOW_CONFIDENCE: " so that someone can make sure we get this right",
-    TriggerReason.FRUSTRATION: " so that a person can help you straight away",
-    TriggerReason.POLICY_SENSITIVE: " because this needs a specialist",
-    TriggerReason.HIGH_VALUE: " so that a specialist can look after you",
+# Each begins with its own punctuation and space: a language may need a comma before it.
+TRIGGER_SENTENCES: dict[str, Any] = {
+    TriggerReason.CUSTOMER_REQUEST: gettext_lazy(" as you asked"),
+    TriggerReason.REPEATED_FAILURE: gettext_lazy(
+        " because I couldn't sort this out for you myself"
+    ),
+    TriggerReason.LOW_CONFIDENCE: gettext_lazy(" so that someone can make sure we get this right"),
+    TriggerReason.FRUSTRATION: gettext_lazy(" so that a person can help you straight away"),
+    TriggerReason.POLICY_SENSITIVE: gettext_lazy(" because this needs a specialist"),
+    TriggerReason.HIGH_VALUE: gettext_lazy(" so that a specialist can look after you"),
     TriggerReason.OTHER: "",
 }
 # What to ask the customer to have ready when the bot did not collect it, by intent prefix.
-WANTED_FACTS = {
-    "billing": ("order_id", "your order number"),
-    "order": ("order_id", "your order number"),
-    "refund": ("order_id", "your order number"),
-    "shipping": ("order_id", "your order number"),
-    "account": ("account_id", "your account email or username"),
-    "bank": ("account_number", "your account number"),
+WANTED_FACTS: dict[str, tuple[str, Any]] = {
+    "billing": ("order_id", gettext_lazy("your order number")),
+    "order": ("order_id", gettext_lazy("your order number")),
+    "refund": ("order_id", gettext_lazy("your order number")),
+    "shipping": ("order_id", gettext_lazy("your order number")),
+    "account": ("account_id", gettext_lazy("your account email or username")),
+    "bank": ("account_number", gettext_lazy("your account number")),
 }
+# The desk's standard message: queues.models.DEFAULT_CUSTOMER_MESSAGE, translated (a test keeps
+# the two the same in English). Placeholders stay in braces in every language.
+STANDARD_MESSAGE = gettext_lazy(
+    "Thanks for your patience{customer_first_name_comma}. I'm handing this conversation to our "
+    "{queue_name} team{trigger_sentence}. You are number {position} in line and the expected "
+    "wait is {eta_text}.{missing_request} You won't need to repeat anything: they can see this "
+    "whole conversation."
+)
 
 
 def _minutes(seconds: int) -> str:
     minutes = round(seconds / 60)
-    return "about a minute" if minutes <= 1 else f"about {minutes} minutes"
+    if minutes <= 1:
+        return _("about a minute")
+    return ngettext("about %(minutes)d minute", "about %(minutes)d minutes", minutes) % {
+        "minutes": minutes
+    }
 
 
 def format_wait(estimate: WaitEstimate) -> str:
     """The wait in words, with what it rests on; no figure where there is nothing to go by."""
     seconds, basis = estimate.seconds, estimate.basis
     if basis == "claimed":
-        return "none: an agent has it now"
+        return _("none: an agent has it now")
     if basis == "agent_free":
-        return "about a minute: someone on the team is free to take it now"
+        return _("about a minute: someone on the team is free to take it now")
     if basis == "live":
-        people = "person" if estimate.agents_online == 1 else "people"
-        return (
-            f"{_minutes(seconds)}, going by the {estimate.agents_online} {people} on the team "
-            "right now and how long recent conversations took"
-        )
+        return ngettext(
+            "%(wait)s, going by the %(people)d person on the team right now and how long recent "
+            "conversations took",
+            "%(wait)s, going by the %(people)d people on the team right now and how long recent "
+            "conversations took",
+            estimate.agents_online,
+        ) % {"wait": _minutes(seconds), "people": estimate.agents_online}
     if basis == "no_agents_online":
-        return "hard to say: no one from the team is online right now"
+        return _("hard to say: no one from the team is online right now")
     # "sla_target": no recent history, so no figure of our own; the team's target bounds it.
+    if seconds <= 15 * 60:
+        return _("a few minutes")
     minutes = round(seconds / 60)
-    return "a few minutes" if seconds <= 15 * 60 else f"up to about {minutes} minutes"
+    return ngettext(
+        "up to about %(minutes)d minute", "up to about %(minutes)d minutes", minutes
+    ) % {"minutes": minutes}
 
 
 def missing_request(case: Case) -> str:
@@ -63,13 +95,20 @@ def missing_request(case: Case) -> str:
     intent = (case.current_intent or "").lower()
     for prefix, (fact, label) in WANTED_FACTS.items():
         if intent.startswith(prefix) and fact not in case.facts:
-            wanted.append(label)
+            wanted.append(str(label))
             break
     if "customer_identity" in case.missing_context:
-        wanted.append("the email address on your account")
+        wanted.append(_("the email address on your account"))
     if not wanted:
         return ""
-    return " To speed things up, please have " + " and ".join(wanted) + " ready."
+    if len(wanted) == 1:
+        items = wanted[0]
+    else:
+        items = pgettext("two things to have ready", "%(first)s and %(second)s") % {
+            "first": wanted[0],
+            "second": wanted[1],
+        }
+    return " " + _("To speed things up, please have %(items)s ready.") % {"items": items}
 
 
 class _Lenient(dict[str, Any]):
@@ -77,18 +116,38 @@ class _Lenient(dict[str, Any]):
         return ""
 
 
+def customer_language_of(case: Case) -> str:
+    return case.customer_language or ENGLISH
+
+
+def template_for(case: Case, language: str) -> str:
+    """The queue's own template for English; the standard message in any other language (the
+    queue's is the admins' English, which a Spanish speaker should not get)."""
+    if language == ENGLISH:
+        return case.queue.customer_message_template
+    return str(STANDARD_MESSAGE)
+
+
 def customer_message(case: Case, position: int | None, estimate: WaitEstimate) -> str:
+    language = customer_language_of(case)
+    with translation.override(language):
+        return _customer_message(case, position, estimate, language)
+
+
+def _customer_message(
+    case: Case, position: int | None, estimate: WaitEstimate, language: str
+) -> str:
     first_name = (case.customer_name or "").split(" ")[0]
     values: Mapping[str, Any] = _Lenient(
         customer_first_name=first_name,
         customer_first_name_comma=f", {first_name}" if first_name else "",
         queue_name=case.queue.name,
-        trigger_sentence=TRIGGER_SENTENCES.get(case.trigger_reason, ""),
+        trigger_sentence=str(TRIGGER_SENTENCES.get(case.trigger_reason, "")),
         position=position or 1,
         eta_text=format_wait(estimate),
         missing_request=missing_request(case),
     )
-    template = case.queue.customer_message_template
+    template = template_for(case, language)
     try:
         # format_map on a plain dict: attribute and index lookups in a template find nothing.
         fields = {name for _, name, _, _ in string.Formatter().parse(template) if name}
@@ -97,7 +156,34 @@ def customer_message(case: Case, position: int | None, estimate: WaitEstimate) -
         return template.format_map(values)
     except (ValueError, IndexError, KeyError):
         logger.warning("customer_message_template_invalid queue=%s", case.queue.slug)
-        return (
-            f"I'm handing you to our {case.queue.name} team. The expected wait is "
-            f"{values['eta_text']}."
-        )
+        return _("I'm handing you to our %(queue)s team. The expected wait is %(wait)s.") % {
+            "queue": case.queue.name,
+            "wait": values["eta_text"],
+        }
+
+
+def ready_request(case: Case) -> str:
+    """What the customer was asked to have ready, in English: the agent's page shows it."""
+    with translation.override(ENGLISH):
+        return missing_request(case).strip()
+
+
+def agent_joined_text(case: Case, agent_name: str) -> str:
+    """The line the bot says when an agent takes the conversation."""
+    with translation.override(customer_language_of(case)):
+        return _("%(agent)s from %(queue)s has joined the conversation.") % {
+            "agent": agent_name,
+            "queue": case.queue.name,
+        }
+
+
+def queue_update_message(case: Case, position: int, estimate: WaitEstimate) -> str:
+    """What the bot can say while the customer waits: the new place in line and the wait."""
+    with translation.override(customer_language_of(case)):
+        wait = format_wait(estimate)
+        if position <= 1:
+            return _("You are next in line. The expected wait is %(wait)s.") % {"wait": wait}
+        return _("You are now number %(position)d in line. The expected wait is %(wait)s.") % {
+            "position": position,
+            "wait": wait,
+        }

@@ -206,18 +206,37 @@ def wait_estimate(queue: Queue, position: int | None) -> WaitEstimate:
     """
     if position is None:
         return WaitEstimate(0, "claimed")
-    staffing = queue_staffing(queue.pk)
-    if staffing.agents_online == 0:
-        return WaitEstimate(queue.sla_seconds, "no_agents_online")
-    online = staffing.agents_online
-    ahead = position - staffing.free_slots
-    if ahead <= 0:
-        return WaitEstimate(PICKUP_SECONDS, "agent_free", online)
-    handling = recent_handling_seconds(queue.pk)
-    if handling is None:
-        return WaitEstimate(queue.sla_seconds, "sla_target", online)
-    seconds = max(round(handling * ahead / max(staffing.slots, 1)), PICKUP_SECONDS)
-    return WaitEstimate(seconds, "live", online, handling)
+    return WaitEstimator(queue).estimate(position)
+
+
+class WaitEstimator:
+    """``wait_estimate`` for many places of one queue: its staffing is read once, its recent
+    handling time once and only if a place needs it (a queue update estimates every waiting
+    case of the queue)."""
+
+    def __init__(self, queue: Queue) -> None:
+        self.queue = queue
+        self.staffing = queue_staffing(queue.pk)
+        self._handling: tuple[int | None] | None = None
+
+    def handling(self) -> int | None:
+        if self._handling is None:
+            self._handling = (recent_handling_seconds(self.queue.pk),)
+        return self._handling[0]
+
+    def estimate(self, position: int) -> WaitEstimate:
+        staffing, queue = self.staffing, self.queue
+        if staffing.agents_online == 0:
+            return WaitEstimate(queue.sla_seconds, "no_agents_online")
+        online = staffing.agents_online
+        ahead = position - staffing.free_slots
+        if ahead <= 0:
+            return WaitEstimate(PICKUP_SECONDS, "agent_free", online)
+        handling = self.handling()
+        if handling is None:
+            return WaitEstimate(queue.sla_seconds, "sla_target", online)
+        seconds = max(round(handling * ahead / max(staffing.slots, 1)), PICKUP_SECONDS)
+        return WaitEstimate(seconds, "live", online, handling)
 
 
 # --- the agent workspace ----------------------------------------------------------------------
@@ -655,3 +674,38 @@ def case_risk_items(case: Case) -> list[RiskItem]:
         )
         for flag in case.risk_flags
     ]
+
+
+@dataclass(frozen=True)
+class InLine:
+    """A waiting case as a queue update reads the whole line: what it was last told, and
+    whether its bot can be told anything (a callback URL)."""
+
+    pk: int
+    told_at: datetime | None
+    told_position: int | None
+    told_wait_seconds: int | None
+    callback_url: str
+
+
+def waiting_line(queue_id: int) -> list[InLine]:
+    """The queue's waiting cases in the order agents take them (``queue_position``'s order), as
+    plain rows: a case and integration instance for each row of 1,000 waiting took the
+    recompute from ~25 to ~100 ms (SQLite, a loaded machine), where only the few to be told
+    need one (``cases_to_tell``)."""
+    rows = (
+        Case.objects.filter(queue_id=queue_id, status=Case.Status.WAITING)
+        .order_by("-priority", "sla_due_at", "pk")
+        .values_list(
+            "pk",
+            "queue_told_at",
+            "queue_told_position",
+            "queue_told_wait_seconds",
+            "integration__callback_url",
+        )
+    )
+    return [InLine(*row) for row in rows]
+
+
+def cases_to_tell(case_ids: list[int]) -> dict[int, Case]:
+    return Case.objects.select_related("integration", "queue").in_bulk(case_ids)

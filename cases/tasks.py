@@ -9,7 +9,7 @@ from django.utils import timezone
 from cases import presence
 from cases.callbacks import outbox as deliveries
 from cases.models import IdempotencyKey
-from cases.services import escalation_timing, sla
+from cases.services import escalation_timing, queue_updates, sla
 
 
 @shared_task(ignore_result=True)
@@ -40,3 +40,8 @@ def purge_idempotency_keys() -> int:
 @shared_task(ignore_result=True, expires=60)
 def sweep_escalation_timing() -> int:
     return escalation_timing.cases_escalation_time_sweep()
+
+
+@shared_task(ignore_result=True, expires=15)
+def sweep_queue_updates() -> int:
+    return queue_updates.queues_updates_sweep()

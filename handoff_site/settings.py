@@ -218,6 +218,9 @@ CELERY_BEAT_SCHEDULE = {
     # Every second: a breach is marked within about a second of its due time.
     "sla-breaches": {"task": "cases.tasks.mark_sla_breaches", "schedule": 1.0},
     "escalation-timing-sweep": {"task": "cases.tasks.sweep_escalation_timing", "schedule": 60.0},
+    # Queue updates held back by the one-a-minute throttle, or due to a change of who is
+    # online, go out within this period (cases/services/queue_updates.py).
+    "queue-updates-sweep": {"task": "cases.tasks.sweep_queue_updates", "schedule": 15.0},
 }
 
 # --- auth -------------------------------------------------------------------------------------
@@ -239,6 +242,9 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
+# The customer's messages in their language (cases/notices.py); the desk's own pages stay in
+# English (no LocaleMiddleware).
+LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('cases', '0019_case_holder_and_return'),
+        ('cases', '0021_case_customer_language_queue_told'),
     ]
 
     operations = [

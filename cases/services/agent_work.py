@@ -30,10 +30,12 @@ from cases.models import (
     RiskFlagReview,
     person_name,
 )
+from cases.notices import agent_joined_text
 from cases.permissions import may_work_queue
 from cases.services.audit import record_event
 from cases.services.canned import canned_reply_used
 from cases.services.ownership import holder_changed, holder_sync
+from cases.services.queue_updates import queue_changed_on_commit
 from queues.models import Membership
 
 
@@ -152,6 +154,7 @@ def case_claim(*, case_id: int, agent: Any, expected_version: int | None = None)
     _check_capacity(agent, case.queue_id)
     fields = assign_case(case, agent)
     delivery_record(case, "agent.joined", _joined_payload(case, agent))
+    queue_changed_on_commit(case.queue_id)
     return _commit(case, fields, kind="claimed", actor=agent, data={"assignee": agent.pk})
 
 
@@ -160,7 +163,7 @@ def _joined_payload(case: Case, agent: Any) -> dict[str, Any]:
     return {
         "agent": name,
         "queue": case.queue.slug,
-        "text": f"{name} from {case.queue.name} has joined the conversation.",
+        "text": agent_joined_text(case, name),
     }
 
 
@@ -186,6 +189,7 @@ def case_take_next(*, agent: Any, prefer_queue_id: int | None = None) -> Case | 
         return None
     fields = assign_case(case, agent)
     delivery_record(case, "agent.joined", _joined_payload(case, agent))
+    queue_changed_on_commit(case.queue_id)
     return _commit(
         case, fields, kind="claimed", actor=agent, data={"assignee": agent.pk, "take_next": True}
     )
@@ -200,6 +204,7 @@ def case_release(*, case_id: int, agent: Any, expected_version: int | None = Non
     _require_holder(case, agent)
     previous = case.assignee_id
     case.assignee, case.status = None, Case.Status.WAITING
+    queue_changed_on_commit(case.queue_id)
     return _commit(
         case, ["assignee", "status"], kind="released", actor=agent, data={"from": previous}
     )
@@ -240,6 +245,7 @@ def case_reply(
         _check_capacity(agent, case.queue_id)
         fields = assign_case(case, agent)
         delivery_record(case, "agent.joined", _joined_payload(case, agent))
+        queue_changed_on_commit(case.queue_id)
     elif case.status == Case.Status.AWAITING_CUSTOMER:
         case.status = Case.Status.ASSIGNED
         fields.append("status")
@@ -404,6 +410,8 @@ def case_resolve(
     case.resolution_code = resolution_code
     case.customer_repeated = customer_repeated
     delivery_record(case, "case.resolved", {"resolution": resolution_code})
+    # A waiting case left the line, or an agent has room for one more.
+    queue_changed_on_commit(case.queue_id)
     return _commit(
         case,
         list(dict.fromkeys(fields)),
@@ -491,6 +499,7 @@ def case_reopen(*, case_id: int, agent: Any, expected_version: int | None = None
     case.status = Case.Status.ASSIGNED
     case.assignee = agent
     case.resolved_at = None
+    queue_changed_on_commit(case.queue_id)  # the agent has one slot less
     try:
         with transaction.atomic():
             return _commit(

@@ -18,12 +18,12 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Field, Manager, Model
 from django.utils import timezone
 
-from cases import detectors
+from cases import detectors, languages
 from cases.callbacks.outbox import delivery_record
 from cases.live.events import publish_case
 from cases.locks import lock_case, lock_open_conversation
 from cases.models import AttemptedStep, Case, CaseEvent, CsatResponse, Integration, Message
-from cases.notices import customer_message, missing_request
+from cases.notices import customer_message, ready_request
 from cases.package import AttachmentIn, AttemptedStepIn, HandoffPackage, TranscriptMessage
 from cases.selectors import (
     WaitEstimate,
@@ -57,6 +57,8 @@ class HandoffOutcome:
     estimate: WaitEstimate
     customer_message: str
     appended_messages: int
+    # For the bot: e.g. the customer's language has no messages at the desk (English used).
+    warnings: tuple[str, ...] = ()
 
 
 def handoff_receive(
@@ -116,13 +118,19 @@ def _handoff_store(
     open_case = (
         lock_open_conversation(integration.pk, package.external_id) if update_open_case else None
     )
+    language = _customer_language(package)
     if open_case is not None:
         open_case.integration = integration
         appended = _handoff_refresh(
-            case=open_case, package=package, format_gaps=format_gaps, saved_files=saved_files
+            case=open_case,
+            package=package,
+            format_gaps=format_gaps,
+            saved_files=saved_files,
+            language=language,
         )
         case = open_case
-        promise = _promise(case)
+        promise = _promise(case, language)
+        _keep_told(case, promise)
         # The agent keeps to what the customer was told: the case page shows it.
         record_event(case, kind="customer_told", actor_label="desk", data=promise.as_event_data())
         created = False
@@ -132,6 +140,7 @@ def _handoff_store(
             package=package,
             format_gaps=format_gaps,
             saved_files=saved_files,
+            language=language,
         )
         appended = len(package.transcript)
         created = True
@@ -149,7 +158,26 @@ def _handoff_store(
                 "customer_message": message,
             },
         )
-    return HandoffOutcome(case, created, position, estimate, message, appended)
+    return HandoffOutcome(case, created, position, estimate, message, appended, language.warnings)
+
+
+def _customer_language(package: HandoffPackage) -> languages.CustomerLanguage:
+    """The package's customer.language, else the language of the customer's messages."""
+    declared = package.customer.language if package.customer else None
+    said = (m.text for m in package.transcript if m.role == Message.Role.CUSTOMER)
+    return languages.customer_language(declared, said)
+
+
+def _keep_told(case: Case, promise: _Promise) -> None:
+    """The place and wait just told: what a later queue update is measured against."""
+    case.queue_told_at = timezone.now()
+    case.queue_told_position = promise.position
+    case.queue_told_wait_seconds = promise.estimate.seconds if promise.position else None
+    Case.objects.filter(pk=case.pk).update(
+        queue_told_at=case.queue_told_at,
+        queue_told_position=case.queue_told_position,
+        queue_told_wait_seconds=case.queue_told_wait_seconds,
+    )
 
 
 @dataclass(frozen=True)
@@ -160,6 +188,7 @@ class _Promise:
     estimate: WaitEstimate
     message: str
     ready: str
+    language: languages.CustomerLanguage
 
     def as_event_data(self) -> dict[str, Any]:
         return {
@@ -168,14 +197,16 @@ class _Promise:
             "wait_seconds": self.estimate.seconds,
             "basis": self.estimate.basis,
             "ready": self.ready,
+            "language": self.language.code,
+            "language_source": self.language.source,
         }
 
 
-def _promise(case: Case) -> _Promise:
+def _promise(case: Case, language: languages.CustomerLanguage) -> _Promise:
     position = queue_position(case)
     estimate = wait_estimate(case.queue, position)
     message = customer_message(case, position, estimate)
-    return _Promise(position, estimate, message, missing_request(case).strip())
+    return _Promise(position, estimate, message, ready_request(case), language)
 
 
 def _risk_and_trigger(
@@ -227,6 +258,7 @@ def _handoff_open(
     *,
     integration: Integration,
     package: HandoffPackage,
+    language: languages.CustomerLanguage,
     format_gaps: Sequence[str] = (),
     saved_files: list[str],
 ) -> tuple[Case, _Promise]:
@@ -257,6 +289,7 @@ def _handoff_open(
         routed_queue=queue,
         priority=priority,
         **_customer_fields(package),
+        customer_language=language.code,
         detected_intent=intent.name if intent else "",
         detected_confidence=intent.confidence if intent else None,
         intent_alternatives=[a.model_dump(mode="json") for a in intent.alternatives]
@@ -310,7 +343,10 @@ def _handoff_open(
         ),
     ]
     # Computed before the insert so that the promise is written in the same statement.
-    promise = _promise(case)
+    promise = _promise(case, language)
+    case.queue_told_at = now
+    case.queue_told_position = promise.position
+    case.queue_told_wait_seconds = promise.estimate.seconds
     events.append(
         CaseEvent(
             case=case,
@@ -341,6 +377,7 @@ REFRESHED_FIELDS = [
     "customer_name",
     "customer_email",
     "customer_tier",
+    "customer_language",
     "detected_intent",
     "detected_confidence",
     "intent_alternatives",
@@ -364,6 +401,7 @@ def _handoff_refresh(
     *,
     case: Case,
     package: HandoffPackage,
+    language: languages.CustomerLanguage,
     format_gaps: Sequence[str] = (),
     saved_files: list[str],
 ) -> int:
@@ -398,6 +436,9 @@ def _handoff_refresh(
     if package.trigger is not None or not case.trigger_reason:
         case.trigger_reason, case.trigger_detail = trigger, trigger_detail
         case.trigger_derived = trigger_derived
+    if language.source != "default" or not case.customer_language:
+        # A handoff that cannot tell the language keeps the one the case has.
+        case.customer_language = language.code
     case.facts = {**case.facts, **package.facts}
     case.risk_evidence = [*case.risk_evidence, *new_evidence]
     case.risk_flags = list(dict.fromkeys([*case.risk_flags, *(e["flag"] for e in new_evidence)]))

@@ -14,6 +14,7 @@ from cases.models import Case, person_name
 from cases.services.agent_work import CaseActionError, assign_case, locked_case, require_open
 from cases.services.audit import record_event
 from cases.services.ownership import holder_changed, holder_sync
+from cases.services.queue_updates import queue_changed_on_commit
 from queues.models import Membership, Queue
 
 
@@ -72,6 +73,7 @@ def case_reassign(
         },
     )
     delivery_record(case, "case.reassigned", {"queue": case.queue.slug})
+    queue_changed_on_commit(old_queue_id, case.queue_id)
     publish_case(
         case,
         "case.reassigned",

@@ -11,6 +11,7 @@ from cases.live.events import publish_case
 from cases.locks import lock_case
 from cases.models import Case
 from cases.services.audit import record_event
+from cases.services.queue_updates import queue_changed_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ def case_sla_breaches_mark(*, limit: int = 500) -> int:
                 data={"priority_before": before, "priority": case.priority, "late_seconds": late},
             )
             publish_case(case, "case.sla_breached", cursor=event.pk, also_supervisors=True)
+            queue_changed_on_commit(case.queue_id)  # more urgent: it moves up the line
             marked += 1
     if marked:
         logger.info("sla_breaches_marked count=%s", marked)
