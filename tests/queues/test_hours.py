@@ -49,9 +49,7 @@ def test_a_handoff_arriving_on_a_weekend_waits_for_monday():
 
 
 def test_friday_evening_runs_over_the_weekend():
-    assert business_deadline(office(), at("2026-12-04 16:00"), 2 * 3600) == at(
-        "2026-12-07 10:00"
-    )
+    assert business_deadline(office(), at("2026-12-04 16:00"), 2 * 3600) == at("2026-12-07 10:00")
 
 
 def test_a_holiday_is_skipped_whole():
