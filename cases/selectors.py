@@ -385,6 +385,7 @@ QUEUE_ROW_FIELDS = (
     "missing_context",
     "handed_off_at",
     "sla_due_at",
+    "unavailable_reason",
     "external_id",
     "channel",
     "is_repeat_contact",

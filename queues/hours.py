@@ -24,6 +24,7 @@ WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", 
 # A year of days is searched for the next span; a schedule closed longer than that (every day a
 # holiday) counts as around the clock rather than never.
 SEARCH_DAYS = 400
+DASH = "\u2013"
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
@@ -174,3 +175,54 @@ def business_deadline(schedule: Schedule, start: datetime, seconds: float) -> da
             return (begin + remaining).astimezone(start.tzinfo)
         remaining -= closes - begin
     return start + timedelta(seconds=seconds)
+
+
+def describe(schedule: Schedule) -> list[str]:
+    """The weekly hours in words, days with the same hours together, joined by an en dash:
+    ["Monday-Friday 09:00-17:00", "Saturday 10:00-14:00"] (with en dashes)."""
+    by_day: dict[int, list[str]] = {}
+    for span in schedule.spans:
+        by_day.setdefault(span.weekday, []).append(
+            f"{span.opens:%H:%M}{DASH}{span.closes:%H:%M}"
+            if span.opens != span.closes
+            else "all day"
+        )
+    lines: list[str] = []
+    run: list[int] = []
+    for day in range(8):
+        hours = by_day.get(day) if day < 7 else None
+        if run and (hours is None or hours != by_day[run[0]]):
+            days = (
+                WEEKDAYS[run[0]]
+                if len(run) == 1
+                else f"{WEEKDAYS[run[0]]}{DASH}{WEEKDAYS[run[-1]]}"
+            )
+            lines.append(f"{days} {', '.join(by_day[run[0]])}")
+            run = []
+        if hours is not None:
+            run.append(day)
+    return lines
+
+
+@dataclass(frozen=True)
+class HoursNow:
+    """A queue's hours as its pages show them."""
+
+    always_open: bool
+    open: bool
+    back_at: datetime | None
+    zone: str
+    lines: list[str]
+    holidays: list[date]
+
+
+def hours_now(schedule: Schedule, now: datetime) -> HoursNow:
+    opening = next_opening(schedule, now)
+    return HoursNow(
+        always_open=schedule.always_open,
+        open=opening == now,
+        back_at=None if opening == now else opening,
+        zone=schedule.time_zone.key,
+        lines=describe(schedule),
+        holidays=sorted(day for day in schedule.holidays if day >= now.date()),
+    )

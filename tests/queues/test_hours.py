@@ -11,6 +11,8 @@ import pytest
 from queues.hours import (
     ScheduleInvalid,
     business_deadline,
+    describe,
+    hours_now,
     is_open,
     next_opening,
     schedule_from,
@@ -143,3 +145,21 @@ def test_a_schedule_closed_on_every_day_for_a_year_does_not_loop_forever():
 def test_a_schedule_that_makes_no_sense_is_refused_by_name(zone_name, hours, holidays, says):
     with pytest.raises(ScheduleInvalid, match=says):
         schedule_from(zone_name, hours, holidays)
+
+
+def test_hours_read_as_words_with_days_of_the_same_hours_together():
+    schedule = office(
+        hours=[*WEEKDAYS_9_TO_5, {"day": 5, "opens": "10:00", "closes": "14:00"}],
+    )
+    assert describe(schedule) == [
+        "Monday\u2013Friday 09:00\u201317:00",
+        "Saturday 10:00\u201314:00",
+    ]
+    night = office(hours=[{"day": 6, "opens": "22:00", "closes": "06:00"}])
+    assert describe(night) == ["Sunday 22:00\u201306:00"]
+
+
+def test_the_pages_hear_when_a_closed_team_is_back():
+    now = hours_now(office(), at("2026-12-05 14:00"))
+    assert (now.open, now.back_at, now.zone) == (False, at("2026-12-07 09:00"), "Europe/Berlin")
+    assert hours_now(office(), at("2026-12-07 10:00")).open
