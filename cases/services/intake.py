@@ -59,6 +59,8 @@ class HandoffOutcome:
     estimate: WaitEstimate
     customer_message: str
     appended_messages: int
+    # The team cannot take it now (outside hours, nobody online): the customer was told so.
+    away: Away | None = None
 
 
 def handoff_receive(
@@ -144,7 +146,7 @@ def _handoff_store(
                 "customer_message": message,
             },
         )
-    return HandoffOutcome(case, created, position, estimate, message, appended)
+    return HandoffOutcome(case, created, position, estimate, message, appended, promise.away)
 
 
 @dataclass(frozen=True)
