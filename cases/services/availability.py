@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -76,7 +76,7 @@ def away_event_data(
         "basis": estimate.basis,
         "ready": "",
         "reason": away.reason,
-        "back_at": away.back_at.isoformat() if away.back_at else None,
+        "back_at": away.back_at.astimezone(UTC).isoformat() if away.back_at else None,
     }
 
 
