@@ -44,12 +44,12 @@ class BusinessHoursForm(forms.Form):
             self.fields[f"opens_{day}"] = forms.TimeField(
                 label=f"{name} opens",
                 required=False,
-                widget=forms.TimeInput(attrs={"type": "time"}),
+                widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
             )
             self.fields[f"closes_{day}"] = forms.TimeField(
                 label=f"{name} closes",
                 required=False,
-                widget=forms.TimeInput(attrs={"type": "time"}),
+                widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
             )
 
     @classmethod
