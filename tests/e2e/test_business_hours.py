@@ -75,8 +75,8 @@ def desk() -> dict[str, Any]:
 
 def test_an_admin_sets_hours_and_a_handoff_after_them_is_told_when_the_team_is_back(
     browser,
-    served: Served,
-    desk,  # noqa: F811 (the fixture)
+    served: Served,  # noqa: F811 (the fixture)
+    desk,
 ):
     # given: the admin on the queue's console page, on a phone
     ada = phone_page(browser, served, "ada", "/console/billing/")
@@ -169,8 +169,8 @@ def test_an_admin_sets_hours_and_a_handoff_after_them_is_told_when_the_team_is_b
 
 def test_a_mistake_on_the_hours_form_is_shown_by_its_field(
     browser,
-    served: Served,
-    desk,  # noqa: F811 (the fixture)
+    served: Served,  # noqa: F811 (the fixture)
+    desk,
 ):
     ada = phone_page(browser, served, "ada", "/console/billing/hours/")
 
