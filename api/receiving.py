@@ -36,6 +36,7 @@ def handoff_body(outcome: services.HandoffOutcome, warnings: list[str]) -> dict[
     """The desk's own answer to a handoff (``HandoffAccepted``)."""
     case = outcome.case
     path = reverse("cases:detail", args=[case.pk])
+    away = outcome.away
     return HandoffAccepted(
         case_id=case.pk,
         status=case.status,
@@ -46,6 +47,8 @@ def handoff_body(outcome: services.HandoffOutcome, warnings: list[str]) -> dict[
         estimated_wait_seconds=outcome.estimate.seconds,
         estimate_basis=outcome.estimate.basis,
         customer_message=outcome.customer_message,
+        team_away=away.reason if away else None,
+        team_back_at=away.back_at if away else None,
         missing_context=case.missing_context,
         risk_flags=case.risk_flags,
         trigger_reason=case.trigger_reason,
@@ -55,7 +58,7 @@ def handoff_body(outcome: services.HandoffOutcome, warnings: list[str]) -> dict[
         warnings=[*warnings, *outcome.warnings],
         case_url=settings.HANDOFF_BASE_URL + path,
         api_url=settings.HANDOFF_BASE_URL + reverse("api-v1:case_read", args=[case.pk]),
-    ).model_dump()
+    ).model_dump(mode="json")
 
 
 # What an endpoint answers once the handoff is stored: the status and the body, from the desk's

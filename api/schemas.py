@@ -32,6 +32,10 @@ class HandoffAccepted(Schema):
     estimated_wait_seconds: int
     estimate_basis: str
     customer_message: str
+    # "closed" (outside business hours) or "unstaffed" (nobody online): the team cannot take
+    # the conversation now; it stays in the queue and ``team_back_at`` says when (if known).
+    team_away: str | None = None
+    team_back_at: datetime | None = None
     missing_context: list[str]
     risk_flags: list[str]
     trigger_reason: str

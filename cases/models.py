@@ -163,6 +163,16 @@ class Case(models.Model):
 
     sla_due_at = models.DateTimeField()
     sla_breached = models.BooleanField(default=False)
+    # "No one available" (issue 16): set when the customer and the bot were told that the team
+    # is away (closed, or nobody online), once per case; the case stays in the queue.
+    unavailable_reason = models.CharField(
+        max_length=16,
+        blank=True,
+        choices=[("closed", "Outside hours"), ("unstaffed", "No one online")],
+    )
+    team_back_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the customer was told the team is back."
+    )
     handed_off_at = models.DateTimeField()
     first_claimed_at = models.DateTimeField(null=True, blank=True)
     first_human_reply_at = models.DateTimeField(null=True, blank=True)
@@ -457,6 +467,7 @@ class CaseEvent(models.Model):
         "conversation_to_bot": "conversation back to the bot",
         "returned_to_bot": "returned to the bot",
         "bot_message": "bot wrote",
+        "team_away": "customer told the team is away",
     }
 
     def __str__(self) -> str:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 import string
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.utils import translation
+from django.utils import dateformat, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext, pgettext
 
@@ -187,3 +188,72 @@ def queue_update_message(case: Case, position: int, estimate: WaitEstimate) -> s
             "position": position,
             "wait": wait,
         }
+
+
+# --- no one available (issue 16): the team is away ---------------------------------------------
+
+
+def when_back(back_at: datetime, now: datetime, time_zone: Any) -> str:
+    """When the team is back, in the queue's own time zone: "today at 09:00", "tomorrow at
+    09:00", "on Monday 7 December at 09:00"."""
+    local = back_at.astimezone(time_zone)
+    today = now.astimezone(time_zone).date()
+    clock = dateformat.format(local, "H:i")
+    if local.date() == today:
+        return _("today at %(time)s") % {"time": clock}
+    if local.date() == today + timedelta(days=1):
+        return _("tomorrow at %(time)s") % {"time": clock}
+    return _("on %(day)s at %(time)s") % {"day": dateformat.format(local, "l j F"), "time": clock}
+
+
+def team_away_message(case: Case, *, back_at: datetime | None, now: datetime) -> str:
+    """What the customer is told when the team cannot take the conversation now: that it stays
+    in the queue, when the team is back (in the queue's time zone), and that they may go on by
+    email instead of waiting. In the customer's language, dates included."""
+    with translation.override(customer_language_of(case)):
+        return _team_away_message(case, back_at=back_at, now=now)
+
+
+def _team_away_message(case: Case, *, back_at: datetime | None, now: datetime) -> str:
+    queue = case.queue
+    first_name = (case.customer_name or "").split(" ")[0]
+    parts = [
+        _("Thanks for your patience, %(name)s.") % {"name": first_name}
+        if first_name
+        else _("Thanks for your patience.")
+    ]
+    if back_at is not None:
+        schedule = queue.schedule
+        parts.append(
+            _(
+                "Our %(queue)s team is away right now and back %(when)s (%(zone)s time). "
+                "Your conversation stays in their queue and they will pick it up then."
+            )
+            % {
+                "queue": queue.name,
+                "when": when_back(back_at, now, schedule.time_zone),
+                "zone": schedule.time_zone.key,
+            }
+        )
+    else:
+        parts.append(
+            _(
+                "No one from our %(queue)s team is available right now. Your conversation "
+                "stays in their queue and the first person back will pick it up."
+            )
+            % {"queue": queue.name}
+        )
+    parts.append(_("You won't need to repeat anything: they can see this whole conversation."))
+    if case.customer_email:
+        parts.append(
+            _("If you would rather not wait, we can continue by email at %(email)s: just say so.")
+            % {"email": case.customer_email}
+        )
+    else:
+        parts.append(
+            _(
+                "If you would rather not wait, leave your email address and we will continue "
+                "by email."
+            )
+        )
+    return " ".join(parts)

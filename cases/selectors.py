@@ -435,6 +435,7 @@ QUEUE_ROW_FIELDS = (
     "missing_context",
     "handed_off_at",
     "sla_due_at",
+    "unavailable_reason",
     "external_id",
     "channel",
     "is_repeat_contact",
@@ -549,10 +550,17 @@ class CustomerPromise:
     wait_seconds: int | None
     basis: str
     ready: str
+    # Set when the customer was told the team is away ("closed" or "unstaffed"), and when back.
+    away: str = ""
+    back_at: datetime | None = None
 
 
 def customer_promise(case: Case) -> CustomerPromise | None:
-    row = case.events.filter(kind="customer_told").order_by("-id").values("created_at", "data")
+    row = (
+        case.events.filter(kind__in=["customer_told", "team_away"])
+        .order_by("-id")
+        .values("created_at", "data")
+    )
     told = row.first()
     if told is None:
         return None
@@ -564,7 +572,16 @@ def customer_promise(case: Case) -> CustomerPromise | None:
         wait_seconds=data.get("wait_seconds"),
         basis=str(data.get("basis", "")),
         ready=str(data.get("ready", "")),
+        away=str(data.get("reason") or ""),
+        back_at=_moment(data.get("back_at")),
     )
+
+
+def _moment(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)

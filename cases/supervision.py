@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 
 from django.contrib.auth.models import User
 from django.db.models import Count, QuerySet
+from django.utils import timezone
 
 from cases.models import CLOSED, OPEN_WORK, Case
 from cases.presence import online_user_ids
 from cases.selectors import QueueStats, queue_stats
+from queues.hours import HoursNow, hours_now
 from queues.models import Membership, Queue
 
 
@@ -48,6 +50,10 @@ class QueueRow:
     @property
     def capacity(self) -> int:
         return sum(agent.membership.capacity for agent in self.agents if agent.online)
+
+    @property
+    def hours(self) -> HoursNow:
+        return hours_now(self.queue.schedule, timezone.now())
 
 
 def console_rows(queues: list[Queue] | None = None) -> list[QueueRow]:
@@ -93,6 +99,7 @@ def open_cases_of(queue: Queue) -> QuerySet[Case]:
             "handed_off_at",
             "sla_due_at",
             "sla_breached",
+            "unavailable_reason",
             "assignee__first_name",
             "assignee__last_name",
             "assignee__username",

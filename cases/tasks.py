@@ -9,7 +9,7 @@ from django.utils import timezone
 from cases import presence
 from cases.callbacks import outbox as deliveries
 from cases.models import IdempotencyKey
-from cases.services import escalation_timing, queue_updates, sla
+from cases.services import availability, escalation_timing, queue_updates, sla
 
 
 @shared_task(ignore_result=True)
@@ -23,6 +23,11 @@ def sweep_deliveries() -> int:
 @shared_task(ignore_result=True, expires=5)
 def mark_sla_breaches() -> int:
     return sla.case_sla_breaches_mark()
+
+
+@shared_task(ignore_result=True, expires=30)
+def mark_unstaffed_cases() -> int:
+    return availability.cases_unstaffed_mark()
 
 
 @shared_task(ignore_result=True)

@@ -8,7 +8,9 @@ from django.db.models import QuerySet
 from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils.html import format_html
 
+from queues.hours import describe
 from queues.models import Membership, Queue, RoutingRule, RuleSet
 from queues.services import membership_ensure, membership_remove
 
@@ -27,6 +29,19 @@ class QueueAdmin(admin.ModelAdmin):
     list_filter = ["is_active"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]
+    # Business hours are set on the queue's hours page (a form per weekday, validated there).
+    exclude = ["time_zone", "business_hours", "holidays", "unstaffed_after_minutes"]
+    readonly_fields = ["hours"]
+
+    @admin.display(description="Business hours")
+    def hours(self, queue: Queue) -> str:
+        if queue.pk is None:
+            return "Set them on the queue's business hours page once it is saved."
+        link = reverse("queues:hours", args=[queue.slug])
+        lines = describe(queue.schedule) or ["around the clock"]
+        return format_html(
+            '{} ({}) <a href="{}">Edit business hours</a>', "; ".join(lines), queue.time_zone, link
+        )
 
     def view_on_site(self, queue: Queue) -> str:
         return reverse("queues:console_queue", args=[queue.slug])

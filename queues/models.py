@@ -1,8 +1,14 @@
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+
+from queues.hours import ALWAYS_OPEN, Schedule, ScheduleInvalid, schedule_from
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_CUSTOMER_MESSAGE = (
     "Thanks for your patience{customer_first_name_comma}. I'm handing this conversation to our "
@@ -26,6 +32,25 @@ class Queue(models.Model):
             "{trigger_sentence}, {position}, {eta_text}, {missing_request}."
         ),
     )
+    # Business hours (queues/hours.py): none means the team works around the clock.
+    time_zone = models.CharField(
+        max_length=64, default="UTC", help_text="The IANA time zone of the team's hours."
+    )
+    business_hours = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='[{"day": 0, "opens": "09:00", "closes": "17:00"}, ...]; 0 is Monday. '
+        "Empty: around the clock.",
+    )
+    holidays = models.JSONField(
+        default=list, blank=True, help_text='Dates the team is off: ["2026-12-25", ...].'
+    )
+    unstaffed_after_minutes = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="A waiting case that finds no agent of the queue online after this many "
+        "minutes: the customer and the bot are told the team is away. Empty: never.",
+    )
     is_default = models.BooleanField(
         default=False, help_text="Handoffs that no routing rule matches land here."
     )
@@ -47,6 +72,15 @@ class Queue(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def schedule(self) -> Schedule:
+        try:
+            return schedule_from(self.time_zone, self.business_hours, self.holidays)
+        except ScheduleInvalid:
+            # Only a form writes these, and it validates; a bad row must not stop intake.
+            logger.warning("queue_schedule_invalid queue=%s", self.slug)
+            return ALWAYS_OPEN
 
 
 class Membership(models.Model):

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from queues.hours import schedule_from
 from queues.models import Membership, Queue, RoutingRule, RuleSet
 from queues.routing import (
     RuleProblem,
@@ -286,3 +287,26 @@ def rule_set_diff(old: RuleSet | None, new: RuleSet) -> list[tuple[str, str]]:
     if common_before != common_after:
         changes.append(("moved", " → ".join(common_after)))
     return changes
+
+
+# --- business hours ----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def queue_hours_set(
+    *,
+    queue: Queue,
+    time_zone: str,
+    business_hours: list[dict[str, Any]],
+    holidays: list[str],
+    unstaffed_after_minutes: int | None,
+) -> Queue:
+    """Set the queue's business hours; ``ScheduleInvalid`` names what makes no sense. Cases
+    already waiting keep their SLA deadline; new handoffs count the new hours."""
+    schedule_from(time_zone, business_hours, holidays)
+    queue.time_zone = time_zone
+    queue.business_hours = business_hours
+    queue.holidays = sorted(set(holidays))
+    queue.unstaffed_after_minutes = unstaffed_after_minutes
+    queue.save(update_fields=["time_zone", "business_hours", "holidays", "unstaffed_after_minutes"])
+    return queue

@@ -243,7 +243,17 @@ def handoff_status(
 
 
 def handoff_answer(mapped: Mapped, desk: dict[str, Any]) -> dict[str, Any]:
-    activity = handoff_status(mapped.context["conversation"]["id"], "accepted", desk=desk)
+    # The team is away (outside hours, nobody online): the protocol's failure, with the message
+    # for the customer; the case still waits in the queue for the team's return.
+    if desk.get("team_away"):
+        activity = handoff_status(
+            mapped.context["conversation"]["id"],
+            "failed",
+            message=desk.get("customer_message"),
+            desk=desk,
+        )
+    else:
+        activity = handoff_status(mapped.context["conversation"]["id"], "accepted", desk=desk)
     if mapped.context.get("activity_id"):
         activity["replyToId"] = mapped.context["activity_id"]
     for key in ("from", "recipient"):

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('cases', '0019_case_holder_and_return'),
+        ('cases', '0020_team_away'),
     ]
 
     operations = [

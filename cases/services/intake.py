@@ -9,7 +9,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -23,7 +23,7 @@ from cases.callbacks.outbox import delivery_record
 from cases.live.events import publish_case
 from cases.locks import lock_case, lock_open_conversation
 from cases.models import AttemptedStep, Case, CaseEvent, CsatResponse, Integration, Message
-from cases.notices import customer_message, ready_request
+from cases.notices import customer_message, ready_request, team_away_message
 from cases.package import AttachmentIn, AttemptedStepIn, HandoffPackage, TranscriptMessage
 from cases.selectors import (
     WaitEstimate,
@@ -34,8 +34,18 @@ from cases.selectors import (
 )
 from cases.services.attachments import attachment_files_remove, attachments_store
 from cases.services.audit import record_event
+from cases.services.availability import (
+    Away,
+    away_estimate,
+    away_event_data,
+    case_away,
+    case_team_away_mark,
+    queue_closed,
+    team_away_announce,
+)
 from cases.services.escalation_timing import enqueue_escalation_timing
 from cases.services.ownership import require_bot_may_write
+from queues.hours import business_deadline
 from queues.selectors import active_queues, default_queue, published_rules
 from vocabulary import PRIORITY_FLAGS
 
@@ -59,6 +69,8 @@ class HandoffOutcome:
     appended_messages: int
     # For the bot: e.g. the customer's language has no messages at the desk (English used).
     warnings: tuple[str, ...] = ()
+    # The team cannot take it now (outside hours, nobody online): the customer was told so.
+    away: Away | None = None
 
 
 def handoff_receive(
@@ -129,10 +141,15 @@ def _handoff_store(
             language=language,
         )
         case = open_case
-        promise = _promise(case, language)
+        now = timezone.now()
+        promise = _promise(case, language, now)
         _keep_told(case, promise)
-        # The agent keeps to what the customer was told: the case page shows it.
-        record_event(case, kind="customer_told", actor_label="desk", data=promise.as_event_data())
+        if promise.away is not None and not case.unavailable_reason:
+            # The team went away since the handoff: the customer and the bot hear it, once.
+            case_team_away_mark(case, promise.away, now)
+        else:
+            # The agent keeps to what the customer was told: the case page shows it.
+            record_event(case, kind=promise.event_kind, actor_label="desk", data=promise.data)
         created = False
     else:
         case, promise = _handoff_open(
@@ -148,6 +165,7 @@ def _handoff_store(
     if created:
         # Where the desk would have handed off is worked out off the request path.
         transaction.on_commit(lambda: enqueue_escalation_timing(case.pk))
+    if created and promise.away is None:
         delivery_record(
             case,
             "handoff.accepted",
@@ -158,7 +176,9 @@ def _handoff_store(
                 "customer_message": message,
             },
         )
-    return HandoffOutcome(case, created, position, estimate, message, appended, language.warnings)
+    return HandoffOutcome(
+        case, created, position, estimate, message, appended, language.warnings, promise.away
+    )
 
 
 def _customer_language(package: HandoffPackage) -> languages.CustomerLanguage:
@@ -189,8 +209,20 @@ class _Promise:
     message: str
     ready: str
     language: languages.CustomerLanguage
+    # Set when the team cannot take the case now: the message says when it is back instead.
+    away: Away | None = None
 
-    def as_event_data(self) -> dict[str, Any]:
+    @property
+    def event_kind(self) -> str:
+        return "customer_told" if self.away is None else "team_away"
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The event's data: the case page shows it as what the customer was told."""
+        if self.away is not None:
+            return away_event_data(
+                self.away, message=self.message, position=self.position, estimate=self.estimate
+            )
         return {
             "message": self.message,
             "position": self.position,
@@ -202,8 +234,12 @@ class _Promise:
         }
 
 
-def _promise(case: Case, language: languages.CustomerLanguage) -> _Promise:
+def _promise(case: Case, language: languages.CustomerLanguage, now: datetime) -> _Promise:
     position = queue_position(case)
+    away = case_away(case, now)
+    if away is not None:
+        message = team_away_message(case, back_at=away.back_at, now=now)
+        return _Promise(position, away_estimate(case, away, now), message, "", language, away)
     estimate = wait_estimate(case.queue, position)
     message = customer_message(case, position, estimate)
     return _Promise(position, estimate, message, ready_request(case), language)
@@ -275,6 +311,8 @@ def _handoff_open(
     if priority is None:
         priority = Case.Priority.HIGH if PRIORITY_FLAGS & set(flags) else Case.Priority.NORMAL
     sla_seconds = decision.sla_seconds or queue.sla_seconds
+    # Outside hours the case waits for the team; its SLA counts the team's working time only.
+    closed = queue_closed(queue, now)
     previous = previous_contact(
         integration=integration,
         external_id=package.external_id,
@@ -307,7 +345,9 @@ def _handoff_open(
         routing_rule=decision.matched_rule or "",
         routing_explanation=decision.explanation,
         ruleset_version=rules.version,
-        sla_due_at=now + timedelta(seconds=sla_seconds),
+        sla_due_at=business_deadline(queue.schedule, now, sla_seconds),
+        unavailable_reason=closed.reason if closed else "",
+        team_back_at=closed.back_at if closed else None,
         handed_off_at=now,
         previous_case=previous,
         is_repeat_contact=previous is not None,
@@ -343,23 +383,25 @@ def _handoff_open(
         ),
     ]
     # Computed before the insert so that the promise is written in the same statement.
-    promise = _promise(case, language)
+    promise = _promise(case, language, now)
     case.queue_told_at = now
     case.queue_told_position = promise.position
     case.queue_told_wait_seconds = promise.estimate.seconds
     events.append(
         CaseEvent(
             case=case,
-            kind="customer_told",
+            kind=promise.event_kind,
             actor_label="desk",
             case_version=case.version,
-            data=promise.as_event_data(),
+            data=promise.data,
         )
     )
     _case_insert(case, [messages, _step_rows(case, package.attempted_steps, existing=()), events])
     if with_files:  # the messages have their ids now
         attachments_store(pending=with_files, saved=saved_files)
     publish_case(case, "case.created", cursor=events[-1].pk)
+    if promise.away is not None:
+        team_away_announce(case, promise.away, events[-1])
     logger.info(
         "handoff_created case_id=%s integration=%s queue=%s trigger=%s missing=%s",
         case.pk,

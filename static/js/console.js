@@ -116,7 +116,12 @@
     if (option && option.dataset.capacity && capacity) capacity.value = option.dataset.capacity;
   });
 
-  // SLA alerts: one toast per case, newest first, at most four; each stays until dismissed.
+  // Alerts (an SLA missed, a customer told the team is away): one toast per case and kind,
+  // newest first, at most four; each stays until dismissed.
+  var TITLES = {
+    "case.sla_breached": "Past SLA:",
+    "case.team_away": "Team away, customer told:",
+  };
   var shelf = document.getElementById("desk-alerts");
   var template = document.getElementById("sla-alert-template");
   var namesElement = document.getElementById("queue-names");
@@ -124,10 +129,14 @@
   document.addEventListener("desk:alert", function (event) {
     var frame = event.detail;
     schedule();
-    if (!shelf || !template || frame.kind !== "case.sla_breached") return;
-    if (shelf.querySelector('[data-case="' + frame.case_id + '"]')) return;
+    if (!shelf || !template || !TITLES[frame.kind]) return;
+    var key = frame.case_id + " " + frame.kind;
+    if (shelf.querySelector('[data-alert="' + key + '"]')) return;
     var toast = template.content.firstElementChild.cloneNode(true);
     toast.dataset.case = frame.case_id;
+    toast.dataset.alert = key;
+    toast.classList.toggle("away-alert", frame.kind === "case.team_away");
+    toast.querySelector("[data-slot=title]").textContent = TITLES[frame.kind];
     var link = toast.querySelector("[data-slot=link]");
     link.href = template.dataset.caseUrl.replace("123456789", frame.case_id);
     toast.querySelector("[data-slot=case]").textContent = "case #" + frame.case_id;

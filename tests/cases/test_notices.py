@@ -3,10 +3,13 @@ and their free capacity, recent handling times) and the message around it."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
 import pytest
 
 from cases.models import Case
-from cases.notices import customer_message, format_wait
+from cases.notices import customer_message, format_wait, team_away_message, when_back
 from cases.selectors import WaitEstimate, queue_position, wait_estimate
 from queues.models import Queue
 from tests.factories import (
@@ -135,3 +138,47 @@ def test_a_queues_own_template_is_used_and_a_broken_one_falls_back(queue):
     queue.customer_message_template = "Hello {customer.__class__} {position"
     fallback = customer_message(case, 4, WaitEstimate(10 * MIN, "sla_target"))
     assert fallback == ("I'm handing you to our Billing team. The expected wait is a few minutes.")
+
+
+# --- the team is away (issue 16) ---------------------------------------------------------------
+
+
+def test_the_team_back_in_words_in_the_queues_time_zone():
+
+    tokyo = ZoneInfo("Asia/Tokyo")
+    # Friday 23:30 UTC is Saturday 08:30 in Tokyo: the team is back "today" there at 09:00
+    now = datetime(2026, 12, 4, 23, 30, tzinfo=UTC)
+    assert when_back(datetime(2026, 12, 5, 0, 0, tzinfo=UTC), now, tokyo) == "today at 09:00"
+    assert when_back(datetime(2026, 12, 6, 0, 0, tzinfo=UTC), now, tokyo) == "tomorrow at 09:00"
+    assert (
+        when_back(datetime(2026, 12, 7, 0, 0, tzinfo=UTC), now, tokyo)
+        == "on Monday 7 December at 09:00"
+    )
+
+
+def test_the_away_message_says_when_the_team_is_back_and_offers_email():
+
+    queue = QueueFactory(slug="support", name="Support", time_zone="America/New_York")
+    case = CaseFactory.build(
+        queue=queue, customer_name="Ana Ruiz", customer_email="ana@example.com"
+    )
+    now = datetime(2026, 12, 5, 20, 0, tzinfo=UTC)  # Saturday 15:00 in New York
+    message = team_away_message(case, back_at=datetime(2026, 12, 7, 14, 0, tzinfo=UTC), now=now)
+
+    assert message == (
+        "Thanks for your patience, Ana. Our Support team is away right now and back on Monday "
+        "7 December at 09:00 (America/New_York time). Your conversation stays in their queue "
+        "and they will pick it up then. You won't need to repeat anything: they can see this "
+        "whole conversation. If you would rather not wait, we can continue by email at "
+        "ana@example.com: just say so."
+    )
+
+
+def test_with_nobody_online_and_no_email_the_customer_is_asked_for_one():
+
+    case = CaseFactory.build(queue=QueueFactory(slug="night", name="Night"), customer_name="")
+    message = team_away_message(case, back_at=None, now=datetime(2026, 12, 5, tzinfo=UTC))
+
+    assert message.startswith("Thanks for your patience. No one from our Night team is available")
+    assert "the first person back will pick it up" in message
+    assert message.endswith("leave your email address and we will continue by email.")

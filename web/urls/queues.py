@@ -19,5 +19,6 @@ urlpatterns = [
     path("console/", console_views.console, name="console"),
     path("console/<slug:slug>/", console_views.console_queue, name="console_queue"),
     path("console/<slug:slug>/reassign/", console_views.reassign_cases, name="reassign"),
+    path("console/<slug:slug>/hours/", console_views.queue_hours, name="hours"),
     path("console/<slug:slug>/members/", console_views.set_membership, name="membership"),
 ]

@@ -29,6 +29,7 @@ from cases.models import Case, Intent
 from cases.permissions import visible_queues
 from cases.services import agent_work as actions
 from cases.services import reassignment
+from queues.hours import hours_now
 from queues.models import Queue
 from vocabulary import RiskFlag
 from web.forms.cases import (
@@ -95,6 +96,7 @@ def queue_detail(request: HttpRequest, slug: str) -> HttpResponse:
     query.pop("page", None)
     tab_query = query.copy()  # a tab keeps the filters and starts at the first page
     tab_query.pop("view", None)
+    now = timezone.now()
     context = {
         "queue": queue,
         "filters": filters,
@@ -103,12 +105,13 @@ def queue_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "views": QUEUE_VIEWS,
         "tab_query": tab_query.urlencode(),
         "page": paginator.get_page(request.GET.get("page")),
-        "now": timezone.now(),
+        "now": now,
         "query": query,
     }
     if stats is None:
         return render(request, "cases/_case_list.html", context)
     context["stats"] = stats
+    context["hours"] = hours_now(queue.schedule, now)
     context["choices"] = selectors.queue_filter_choices(queue)
     context["triggers"] = Case.Trigger.choices
     context["flags"] = RiskFlag.values

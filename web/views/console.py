@@ -21,8 +21,10 @@ from cases.models import person_name
 from cases.services.reassignment import reassign_many
 from cases.supervision import console_rows, open_cases_of, reassign_choices
 from queues import services
+from queues.hours import ScheduleInvalid, hours_now
 from queues.models import Queue
 from web.forms.console import MembershipForm, ReassignForm, error_lines
+from web.forms.hours import BusinessHoursForm
 
 supervisors_only = permission_required("queues.view_all_queues", raise_exception=True)
 
@@ -58,12 +60,14 @@ def console_queue(request: HttpRequest, slug: str) -> HttpResponse:
     page = Paginator(open_cases_of(queue), CASES_PER_PAGE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
+    now = timezone.now()
     context = {
         "row": row,
         "queue": queue,
         "page": page,
         "query": query,
-        "now": timezone.now(),
+        "now": now,
+        "hours": hours_now(queue.schedule, now),
     }
     htmx = request.htmx  # type: ignore[attr-defined]
     part = QUEUE_PARTS.get(htmx.target or "") if htmx else None
@@ -149,3 +153,38 @@ def set_membership(request: HttpRequest, slug: str) -> HttpResponse:
         services.membership_ensure(agent=agent, queue=queue, capacity=capacity)
         messages.success(request, f"{name}: up to {capacity} open cases in {queue.name}.")
     return redirect("queues:console_queue", slug=queue.slug)
+
+
+@login_required
+@permission_required("queues.change_queue", raise_exception=True)
+def queue_hours(request: HttpRequest, slug: str) -> HttpResponse:
+    """Admins set when the queue's team works: outside these hours a handoff is told when the
+    team is back, and the SLA clock waits."""
+    queue = get_object_or_404(Queue, slug=slug)
+    if request.method == "POST":
+        form = BusinessHoursForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                services.queue_hours_set(
+                    queue=queue,
+                    time_zone=data["time_zone"],
+                    business_hours=data["business_hours"],
+                    holidays=data["holidays"],
+                    unstaffed_after_minutes=data["unstaffed_after_minutes"],
+                )
+            except ScheduleInvalid as error:
+                form.add_error(None, str(error))
+            else:
+                messages.success(request, f"{queue.name}: business hours saved.")
+                return redirect("queues:console_queue", slug=queue.slug)
+    else:
+        form = BusinessHoursForm.for_queue(queue)
+    status = 400 if form.is_bound else 200
+    now = timezone.now()
+    return render(
+        request,
+        "queues/hours.html",
+        {"queue": queue, "form": form, "hours": hours_now(queue.schedule, now), "now": now},
+        status=status,
+    )
