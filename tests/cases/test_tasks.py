@@ -50,18 +50,25 @@ def test_a_worker_delivers_each_callback_signed_once_and_in_order():
             actions.case_claim(case_id=case_id, agent=agent)
             actions.case_reply(case_id=case_id, agent=agent, text="I see both charges.")
 
-            # then the bot hears all three, in order, each verified, none twice
+            # then the bot hears all four (the claim also says a person now holds the
+            # conversation), in order, each verified, none twice
             try:
-                wait_for(lambda: Delivery.objects.filter(state="delivered").count() == 3, 60)
+                wait_for(lambda: Delivery.objects.filter(state="delivered").count() == 4, 60)
             except AssertionError:
                 states = list(
                     Delivery.objects.values_list("kind", "state", "attempts", "last_error")
                 )
                 raise AssertionError(f"{states}; received {len(receiver.received)}") from None
         kinds = [Webhook(SECRET).verify(r["body"], r["headers"])["type"] for r in receiver.received]
-        assert kinds == ["handoff.accepted", "handoff.accepted", "agent.joined", "agent.message"]
+        assert kinds == [
+            "handoff.accepted",
+            "handoff.accepted",
+            "agent.joined",
+            "conversation.holder_changed",
+            "agent.message",
+        ]
         ids = [r["headers"]["webhook-id"] for r in receiver.received]
-        assert ids[0] == ids[1] and len(set(ids)) == 3
+        assert ids[0] == ids[1] and len(set(ids)) == 4
         assert Case.objects.get(pk=case_id).deliveries.filter(attempts__gt=1).count() == 1
     finally:
         receiver.close()
