@@ -1,42 +1,37 @@
 """Escalation on STAR: the frustration model and the default policy, beside two baselines.
 
-    cd /work/main && .venv/bin/python bench/escalation.py [--json figures.json]
+    .venv/bin/python bench/escalation.py [--json figures.json] [--calls N] [--http-calls N]
 
 In one run, on every labelled STAR dialogue (../shared/data/star; label: the wizard's "did the
-user become annoyed", never an input), with the same 5 stratified folds as ``escalation.train``:
+user become annoyed", never an input), with the 5 stratified folds of ``escalation.train``:
 
-1. The model: fitted on four folds and scored on the fifth by the pure-Python run-time scorer
-   (``FrustrationModel.from_artefact``, the code the desk runs), for ROC-AUC and average
-   precision over the out-of-fold scores.
-2. The default policy (``escalation.assess.Policy()``, thresholds fixed before measuring) with
-   each fold's model, replayed message by message (``first_risk``): a conversation counts as
-   escalated when the policy would have escalated at any customer message. Precision and recall
-   against the label; for the annoyed conversations it escalated, the median share of the
-   customer's messages seen by then. Beside it the same policy with only the score and asking
-   for a person switched on, and each signal's own precision and recall.
-3. Baselines, scored the same way: today's word lists (``cases/detectors.py``: its frustration,
-   urgency, legal, chargeback and security phrases, asking for a person, shouting or "!!!"; the
-   score is the number of customer messages with a hit, the policy "escalate at the first hit")
-   and VADER alone (score: minus the mean compound of the customer's messages; policy: escalate
-   at the first customer message with compound ≤ -0.5).
-4. Latency of ``assess`` in-process with the shipped model on 50-message conversations (STAR
-   dialogues concatenated to 50 messages, with ``first_risk`` as the API answers it): wall-clock
-   p50/p99 per call over all calls, and CPU time per call (steadier on a shared machine).
+1. The model, fitted on four folds (with the shipped C, which ``escalation_train`` chose by
+   cross-validation; it also prints the nested figures) and scored on the fifth by the desk's
+   pure-Python scorer: ROC-AUC and average precision of the out-of-fold scores.
+2. The default policy (``Policy()``) with each fold's model, replayed message by message: a
+   conversation is escalated if the policy would have at any customer message. Precision and
+   recall; for annoyed conversations, the median share of customer messages seen by then. Each
+   signal's own precision and recall (with every signal switched on, whole conversations).
+3. Baselines: ``cases/detectors.py``'s word lists (score: customer messages with a hit; policy:
+   the first hit), VADER (minus the customer's mean compound; the first compound <= -0.5).
+4. ``assess`` latency on 50-message conversations (STAR dialogues concatenated): in process on
+   a conversation never seen (caches emptied: wall and CPU p50/p99), and as a bot calls it
+   (the transcript seen up to its last message pair); over HTTP (uvicorn, one worker).
 
-Targets (#15): ROC-AUC ≥ 0.85, average precision ≥ 0.40, assess p99 < 10 ms at 50 messages.
-The exit status is 0 only when all three pass.
+Targets (#15): ROC-AUC >= 0.85, AP >= 0.40, p99 < 10 ms in process; exit 0 only if all pass.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
 import statistics
 import sys
+import tempfile
+import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -48,10 +43,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from escalation import star, train  # noqa: E402  (needs ROOT on sys.path)
+from bench.lib import db, procs  # noqa: E402
+from bench.lib.stats import summary  # noqa: E402
+from escalation import features, star, train  # noqa: E402  (needs ROOT on sys.path)
 from escalation.assess import Policy, _decide, assess, first_risk  # noqa: E402
 from escalation.conversation import CUSTOMER, Message  # noqa: E402
-from escalation.features import sentiment  # noqa: E402
 from escalation.model import FrustrationModel, default_model  # noqa: E402
 
 VADER_FLOOR = -0.5
@@ -59,195 +55,199 @@ LATENCY_MESSAGES = 50
 
 
 def word_list_hit() -> Callable[[str], bool]:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "handoff_site.settings")
     import django
 
     django.setup()  # cases.detectors imports the API schemas (django-ninja reads the settings)
     from cases.detectors import HUMAN_PATTERN, PATTERNS, _shouting
 
     patterns = [*PATTERNS.values(), HUMAN_PATTERN]
-
-    def hit(text: str) -> bool:
-        return any(p.search(text) for p in patterns) or _shouting(text) or "!!!" in text
-
-    return hit
-
-
-def share_seen(messages: Sequence[Message], message_id: str) -> float:
-    customer = [m.id for m in messages if m.role == CUSTOMER]
-    return (customer.index(message_id) + 1) / len(customer)
-
-
-def first_customer(messages: Sequence[Message], test: Callable[[str], bool]) -> str | None:
-    for message in messages:
-        if message.role == CUSTOMER and test(message.text):
-            return message.id
-    return None
+    return lambda t: any(p.search(t) for p in patterns) or _shouting(t) or "!!!" in t
 
 
 def figures(
-    name: str,
-    labels: np.ndarray,
-    scores: np.ndarray,
-    firsts: list[str | None],
-    dialogues: Sequence[star.Dialogue],
+    name: str, labels: np.ndarray, scores: np.ndarray, firsts: list, dialogues: list
 ) -> dict:
     flagged = np.array([f is not None for f in firsts])
     true_pos = int((flagged & (labels == 1)).sum())
-    shares = [
-        share_seen(d.messages, f)
-        for d, f, y in zip(dialogues, firsts, labels, strict=True)
-        if y == 1 and f is not None
+    shares = []
+    for d, f, y in zip(dialogues, firsts, labels, strict=True):
+        if y == 1 and f is not None:
+            customer = [m.id for m in d.messages if m.role == CUSTOMER]
+            shares.append((customer.index(f) + 1) / len(customer))
+    return {"name": name, "roc_auc": float(roc_auc_score(labels, scores)),
+            "average_precision": float(average_precision_score(labels, scores)),
+            "escalated": int(flagged.sum()), "precision": true_pos / max(int(flagged.sum()), 1),
+            "recall": true_pos / max(int(labels.sum()), 1),
+            "median_share_seen": statistics.median(shares) if shares else None}  # fmt: skip
+
+
+def baseline(
+    name: str, dialogues: list, labels: np.ndarray, fires: Callable, score: Callable
+) -> dict:
+    """A baseline's figures: ``score`` of the customer's texts; its policy, the first firing."""
+    firsts = [
+        next((m.id for m in d.messages if m.role == CUSTOMER and fires(m.text)), None)
+        for d in dialogues
     ]
-    return {
-        "name": name,
-        "roc_auc": float(roc_auc_score(labels, scores)),
-        "average_precision": float(average_precision_score(labels, scores)),
-        "escalated": int(flagged.sum()),
-        "precision": true_pos / max(int(flagged.sum()), 1),
-        "recall": true_pos / max(int(labels.sum()), 1),
-        "median_share_seen": statistics.median(shares) if shares else None,
-    }
+    customer = [[m.text for m in d.messages if m.role == CUSTOMER] for d in dialogues]
+    return figures(name, labels, np.array([score(c) for c in customer]), firsts, dialogues)
 
 
-def latency(dialogues: Sequence[star.Dialogue], calls: int) -> dict:
-    model = default_model()
-    conversations = []
+def conversations(dialogues: Sequence[star.Dialogue], count: int) -> list[list[Message]]:
     pool = [m for d in dialogues for m in d.messages]
-    for start in range(0, len(pool) - LATENCY_MESSAGES, len(pool) // calls):
-        chunk = pool[start : start + LATENCY_MESSAGES]
-        conversations.append([Message(m.role, m.text, f"x{i}") for i, m in enumerate(chunk)])
-    assess(conversations[0], model=model)  # warm: the artefact and VADER's lexicon are loaded
-    walls = []
-    cpu_start = time.process_time()
-    for conversation in conversations:
-        started = time.perf_counter()
-        assess(conversation, model=model)
-        walls.append(time.perf_counter() - started)
-    cpu = (time.process_time() - cpu_start) / len(conversations)
-    walls.sort()
-    return {
-        "calls": len(walls),
-        "messages": LATENCY_MESSAGES,
-        "p50_ms": walls[len(walls) // 2] * 1e3,
-        "p99_ms": walls[int(len(walls) * 0.99)] * 1e3,
-        "cpu_mean_ms": cpu * 1e3,
-        "load_average": os.getloadavg()[0],
-    }
+    step = max((len(pool) - LATENCY_MESSAGES) // count, 1)
+    return [
+        [Message(m.role, m.text, f"x{i}") for i, m in enumerate(pool[s : s + LATENCY_MESSAGES])]
+        for s in range(0, len(pool) - LATENCY_MESSAGES, step)
+    ][:count]
+
+
+def latency(chats: list[list[Message]]) -> dict:
+    model = default_model()
+    assess(chats[0], model=model)  # the artefact and VADER's lexicon are loaded
+    walls, cpus, grown = [], [], []
+    for chat in chats:
+        features.read.cache_clear()  # never seen: every message read and looked up afresh
+        model.resolved.clear()
+        cpu, wall = time.process_time(), time.perf_counter()
+        assess(chat, model=model)
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+        assess(chat[:-2], model=model)  # the bot's previous call, then the one measured
+        wall = time.perf_counter()
+        assess(chat, model=model)
+        grown.append(time.perf_counter() - wall)
+    wall_ms, cpu_ms, growing_wall_ms = (summary(v, 1e3) for v in (walls, cpus, grown))
+    return {"calls": len(walls), "wall_ms": wall_ms, "cpu_ms": cpu_ms,
+            "growing_wall_ms": growing_wall_ms, "load_average": os.getloadavg()}  # fmt: skip
+
+
+class Http(threading.Thread):
+    """The bench database, an API key and uvicorn, made ready while the folds are fitted."""
+
+    def __init__(self, args: object, env: dict[str, str], logs: str) -> None:
+        super().__init__(daemon=True)
+        self.args, self.env, self.logs, self.key, self.error = args, env, logs, "", ""
+        self.server: procs.Server | None = None
+
+    def run(self) -> None:
+        try:
+            db.prepare(self.args, self.env)  # type: ignore[arg-type]
+            self.key = db.api_key(self.env, "bench-escalation")
+            self.server = procs.Server(self.env, 1, Path(self.logs))
+            self.server.wait_ready()
+        except (Exception, SystemExit) as failed:  # reported; the rest of the run stands
+            self.error = str(failed)[:300]
+
+    def measure(self, chats: list[list[Message]]) -> dict:
+        import httpx
+
+        self.join()
+        if self.error or self.server is None:
+            return {"error": self.error or "no server"}
+        headers = {"Authorization": f"Bearer {self.key}"}
+        walls: list[float] = []
+        statuses: Counter[int] = Counter()
+        with httpx.Client(base_url=self.server.base_url, trust_env=False) as client:
+            for chat in [chats[0], *chats]:  # the first warms the worker
+                body = {"transcript": [{"id": m.id, "role": m.role, "text": m.text} for m in chat]}
+                started = time.perf_counter()
+                statuses[client.post("/api/v1/assess", json=body, headers=headers).status_code] += 1
+                walls.append(time.perf_counter() - started)
+        self.server.stop()
+        return {"calls": len(walls) - 1, "wall_ms": summary(walls[1:], 1e3), "status": statuses}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = db.arguments(__doc__.split("\n\n")[0], "handoff_bench_escalation")
     parser.add_argument("--data", type=Path, default=star.DIALOGUES)
-    parser.add_argument("--calls", type=int, default=1000, help="assess calls timed")
-    parser.add_argument("--json", type=Path, help="write the figures here too")
+    parser.add_argument("--calls", type=int, default=300, help="assess calls timed in process")
+    parser.add_argument("--http-calls", type=int, default=200, help="over HTTP (0: none)")
     args = parser.parse_args(argv)
     started = time.monotonic()
+    env = db.environment(db.database_url(args.database_url, args.database_name))
+    http = Http(args, env, tempfile.mkdtemp(prefix="handoff-bench-"))
+    if args.http_calls > 0:
+        http.start()
 
     dialogues = star.labelled(args.data)
-    examples = [train.Example(d.messages, bool(d.annoyed)) for d in dialogues]
-    data = train.featurise(examples)
+    data = train.featurise([train.Example(d.messages, bool(d.annoyed)) for d in dialogues])
     labels = data.labels
+    shipped_c = float(json.loads(train.ARTEFACT.read_text())["settings"]["C"])
     policy = Policy()
-
-    # The default policy, and the same with only the score and asking for a person: STAR's
-    # lookups fail routinely and its bot re-prompts by design, so there the step and loop
-    # signals say little about annoyance (each signal's own figures are printed below).
-    focused = dataclasses.replace(
-        policy, repeated_failure=False, loops=False, policy_sensitive=False, urgency=False
-    )
+    every = dataclasses.replace(policy, repeated_failure=True, loops=True, urgency=True)
     scores = np.zeros(len(labels))
-    firsts: dict[str, list[str | None]] = {"default": [None] * len(labels), "focused": []}
-    firsts["focused"] = [None] * len(labels)
+    firsts: list[str | None] = [None] * len(labels)
     deciding: dict[str, set[int]] = defaultdict(set)
     folds = StratifiedKFold(train.FOLDS, shuffle=True, random_state=train.SEED)
     for train_rows, test_rows in folds.split(np.zeros(len(labels)), labels):
-        fitted = train.fit(data, train_rows)
-        model = FrustrationModel.from_artefact(train.artefact_of(fitted, {}, {}))
+        fitted = train.fit(data, train_rows, shipped_c)
+        model = FrustrationModel.from_artefact(train.artefact_of(fitted, data.terms, {}, {}))
         for row in test_rows:
             d = dialogues[row]
-            scored = model.scored(d.messages)
-            scores[row] = scored[0]
-            for name, chosen in (("default", policy), ("focused", focused)):
-                firsts[name][row] = first_risk(
-                    d.messages, policy=chosen, model=model, steps=d.steps, intent=d.intent
-                )
+            replay = model.replay(d.messages)
+            scores[row] = replay.score
+            firsts[row] = first_risk(
+                d.messages, policy=policy, model=model, steps=d.steps, intent=d.intent,
+                replay=replay,
+            )  # fmt: skip
             reasons, _ = _decide(
-                d.messages,
-                scored,
-                policy=policy,
-                model=model,
-                steps=d.steps,
-                confidence=None,
-                intent=d.intent,
-                customer=None,
-            )
+                d.messages, (replay.score, replay.features), policy=every, model=model,
+                steps=d.steps, confidence=None, intent=d.intent, customer=None,
+            )  # fmt: skip
             for evidence in reasons:
                 deciding[evidence.signal].add(row)
-    rows = [
-        figures("model + default policy", labels, scores, firsts["default"], dialogues),
-        figures("model + score/person only", labels, scores, firsts["focused"], dialogues),
-    ]
-
+    rows = [figures("model + default policy", labels, scores, firsts, dialogues)]
     hit = word_list_hit()
-    word_scores = np.array(
-        [sum(hit(m.text) for m in d.messages if m.role == CUSTOMER) for d in dialogues]
-    )
-    word_firsts = [first_customer(d.messages, hit) for d in dialogues]
-    rows.append(
-        figures("word lists (cases/detectors.py)", labels, word_scores, word_firsts, dialogues)
-    )
+    rows.append(baseline("word lists (cases/detectors.py)", dialogues, labels, hit,
+                         lambda texts: sum(map(hit, texts))))  # fmt: skip
 
-    def compound(d: star.Dialogue) -> float:
-        values = [sentiment(m.text)[0] for m in d.messages if m.role == CUSTOMER]
-        return -sum(values) / len(values) if values else 0.0
+    def compound(text: str) -> float:
+        return features.read(CUSTOMER, text).compound
 
-    vader_scores = np.array([compound(d) for d in dialogues])
-    vader_firsts = [
-        first_customer(d.messages, lambda t: sentiment(t)[0] <= VADER_FLOOR) for d in dialogues
-    ]
-    rows.append(figures("VADER alone", labels, vader_scores, vader_firsts, dialogues))
+    rows.append(baseline("VADER alone", dialogues, labels, lambda t: compound(t) <= VADER_FLOOR,
+                         lambda c: -statistics.fmean(map(compound, c or [""]))))  # fmt: skip
 
-    timing = latency(dialogues, args.calls)
+    chats = conversations(dialogues, args.calls)
+    timing = latency(chats)
+    over_http = http.measure(chats[: args.http_calls]) if args.http_calls > 0 else {}
 
-    print(
-        f"STAR: {len(labels)} labelled dialogues, {int(labels.sum())} annoyed; "
-        f"{train.FOLDS}-fold cross-validation (seed {train.SEED})"
-    )
-    print(
-        f"{'':34} {'ROC-AUC':>8} {'AP':>6} {'escalated':>9} {'precision':>9} {'recall':>6} "
-        f"{'median share seen':>18}"
-    )
+    print(f"STAR: {len(labels)} labelled dialogues, {int(labels.sum())} annoyed; "
+          f"{train.FOLDS}-fold cross-validation (seed {train.SEED}, C {shipped_c:g})")  # fmt: skip
+    print(f"{'':34} {'ROC-AUC':>8} {'AP':>6} {'escalated':>9} {'precision':>9} {'recall':>6} "
+          f"{'median share seen':>18}")  # fmt: skip
     for r in rows:
         share = "-" if r["median_share_seen"] is None else f"{r['median_share_seen']:.2f}"
-        print(
-            f"{r['name']:34} {r['roc_auc']:8.3f} {r['average_precision']:6.3f} "
-            f"{r['escalated']:9d} {r['precision']:9.3f} {r['recall']:6.3f} {share:>18}"
-        )
-    print("each signal of the default policy on its own (whole conversations):")
+        line = "{name:34} {roc_auc:8.3f} {average_precision:6.3f} {escalated:9d} {precision:9.3f}"
+        print(line.format(**r) + f" {r['recall']:6.3f} {share:>18}")
+    print("each signal on its own (switched on, whole conversations):")
     annoyed = {int(i) for i in np.flatnonzero(labels)}
     for signal, flagged in sorted(deciding.items(), key=lambda kv: -len(kv[1])):
         hits = len(flagged & annoyed)
-        print(
-            f"  {signal:18} escalates {len(flagged):5d}  precision {hits / len(flagged):.3f}  "
-            f"recall {hits / len(annoyed):.3f}"
-        )
-    print(
-        f"assess in-process, {timing['messages']} messages, {timing['calls']} calls: "
-        f"p50 {timing['p50_ms']:.2f} ms, p99 {timing['p99_ms']:.2f} ms, "
-        f"CPU {timing['cpu_mean_ms']:.2f} ms per call (load average {timing['load_average']:.1f})"
-    )
+        print(f"  {signal:18} escalates {len(flagged):5d}  precision {hits / len(flagged):.3f}  "
+              f"recall {hits / len(annoyed):.3f}")  # fmt: skip
+    wall, cpu, grown = timing["wall_ms"], timing["cpu_ms"], timing["growing_wall_ms"]
+    load = " ".join(f"{v:.1f}" for v in timing["load_average"])
+    print(f"assess in process, {LATENCY_MESSAGES} messages never seen, {timing['calls']} calls: "
+          f"wall p50 {wall['p50']} ms, p99 {wall['p99']} ms; CPU p50 {cpu['p50']} ms, "
+          f"p99 {cpu['p99']} ms (load average {load})")  # fmt: skip
+    print(f"  as a bot calls it (the transcript seen up to the last message): "
+          f"wall p50 {grown['p50']} ms, p99 {grown['p99']} ms")  # fmt: skip
+    if "wall_ms" in over_http:
+        print(f"assess over HTTP (uvicorn, 1 worker), {over_http['calls']} calls: "
+              f"p50 {over_http['wall_ms']['p50']} ms, p99 {over_http['wall_ms']['p99']} ms, "
+              f"status {dict(over_http['status'])}")  # fmt: skip
+    elif over_http:
+        print(f"assess over HTTP not measured: {over_http['error']}")
     print(f"ran in {time.monotonic() - started:.0f} s")
-    passed = (
-        rows[0]["roc_auc"] >= 0.85
-        and rows[0]["average_precision"] >= 0.40
-        and timing["p99_ms"] < 10
-    )
+    checks = {"ROC-AUC >= 0.85": rows[0]["roc_auc"] >= 0.85, "assess p99 < 10 ms": wall["p99"] < 10,
+              "AP >= 0.40": rows[0]["average_precision"] >= 0.40}  # fmt: skip
+    print("  ".join(f"{k}: {'PASS' if ok else 'FAIL'}" for k, ok in checks.items()))
     if args.json:
-        by_signal = {k: len(v) for k, v in deciding.items()}
-        report = {"rows": rows, "signals": by_signal, "latency": timing, "passed": passed}
-        args.json.write_text(json.dumps(report, indent=2))
-    return 0 if passed else 1
+        report = {"rows": rows, "signals": {k: len(v) for k, v in deciding.items()},
+                  "latency": timing, "http": over_http, "checks": checks}  # fmt: skip
+        args.json.write_text(json.dumps(report, indent=2, default=str))
+    return 0 if all(checks.values()) else 1
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from typing import Any
 from escalation import signals
 from escalation.conversation import CUSTOMER, Customer, Message, Step, as_messages
 from escalation.features import Features
-from escalation.model import FrustrationModel, default_model
+from escalation.model import FrustrationModel, Replay, default_model
 from escalation.signals import Evidence
 
 # The desk's trigger reasons (cases.models.Case.Trigger) each signal suggests, strongest first,
@@ -35,16 +35,22 @@ PRIORITY = tuple(TRIGGER_OF)
 
 @dataclass(frozen=True)
 class Policy:
-    """Per-signal switches and thresholds, as an admin sets them. The defaults were fixed before
-    measuring (bench/escalation.py prints what they give on STAR)."""
+    """Per-signal switches and thresholds, as an admin sets them.
+
+    The defaults are what a support team can act on: asking for a person, the learned score at
+    a calibrated 0.25 (one conversation in four handed over would have annoyed its customer,
+    about six times STAR's base rate) and policy-sensitive words. Failed steps and loops are
+    off until an admin switches them on: on STAR, over all five folds (bench/escalation.py),
+    they fired in over half the conversations at no better than the base rate's precision (a
+    bot that re-prompts by design, lookups that often find nothing)."""
 
     version: int = 0
     frustration: bool = True
-    frustration_threshold: float = 0.25  # about five times STAR's share of annoyed customers
+    frustration_threshold: float = 0.25
     human_request: bool = True
-    repeated_failure: bool = True
+    repeated_failure: bool = False
     failed_steps: int = 3
-    loops: bool = True
+    loops: bool = False
     bot_repeats: int = 2
     customer_restates: int = 2
     low_confidence: bool = True
@@ -193,17 +199,18 @@ def assess(
         intent=intent,
         customer=customer,
     )
-    # One score for the whole conversation (each term looked up once); the message-by-message
-    # replay only when there is a first risk to find.
-    scored = model.scored(messages)
+    # One pass scores every prefix (each message's terms looked up once, and once per process
+    # for a text seen before): the last is the answer, the others say where the risk began.
+    replay = model.replay(messages)
+    scored = (replay.score, replay.features)
     reasons, shown = _decide(messages, scored, **context)  # type: ignore[arg-type]
     first = None
     if with_first_risk and reasons:
         lasting = [e for e in reasons if e.signal not in ("frustration", "low_confidence")]
-        first = _first(messages, lasting, model, scored[0], policy, intent_confidence, customer)
+        first = _first(messages, lasting, replay, policy, intent_confidence, customer)
     return Assessment(
         escalate=bool(reasons),
-        score=scored[0],
+        score=replay.score,
         reasons=tuple(reasons),
         first_risk_message_id=first,
         suggested_trigger=TRIGGER_OF[reasons[0].signal] if reasons else None,
@@ -221,6 +228,7 @@ def first_risk(
     steps: Sequence[Step] = (),
     customer: Customer | None = None,
     model: FrustrationModel | None = None,
+    replay: Replay | None = None,
 ) -> str | None:
     """The id of the first customer message after which the policy would have escalated, as the
     desk would have seen the conversation then (the score and the steps known by that message).
@@ -228,6 +236,7 @@ def first_risk(
     One pass, not a replay of every prefix: the word, step and loop signals, once they hold,
     hold on every longer prefix, so the full conversation's evidence says from which message
     (``Evidence.since``); the score and the confidence streak are followed message by message.
+    ``replay`` is ``model.replay(conversation)`` when the caller has it already.
     """
     policy = policy or Policy()
     model = model or default_model()
@@ -242,15 +251,15 @@ def first_risk(
         intent=intent,
         customer=customer,
     )
-    final = model.score(messages)
-    return _first(messages, lasting, model, final, policy, intent_confidence, customer)
+    if replay is None and policy.frustration:
+        replay = model.replay(messages)
+    return _first(messages, lasting, replay, policy, intent_confidence, customer)
 
 
 def _first(
     messages: Sequence[Message],
     lasting: Sequence[Evidence],
-    model: FrustrationModel,
-    final_score: float,
+    replay: Replay | None,
     policy: Policy,
     confidence: float | Mapping[str, float] | None,
     customer: Customer | None,
@@ -268,8 +277,8 @@ def _first(
             candidates.append(position.get(evidence.since or "", last))
     if policy.low_confidence and confidence is not None:
         candidates.extend(_low_confidence_from(messages, customer_at, confidence, policy))
-    if policy.frustration:
-        candidates.extend(_score_over(messages, model, final_score, policy, customer, candidates))
+    if policy.frustration and replay is not None:
+        candidates.extend(_score_over(len(messages), replay, policy, customer, candidates))
     if not candidates:
         return None
     first = min(candidates)
@@ -279,25 +288,26 @@ def _first(
 
 
 def _score_over(
-    messages: Sequence[Message],
-    model: FrustrationModel,
-    final_score: float,
+    length: int,
+    replay: Replay,
     policy: Policy,
     customer: Customer | None,
     earlier: Sequence[int],
 ) -> list[int]:
-    """Where the score first reached the threshold, replaying only as far as it could still be
-    the first risk (before every other signal's)."""
+    """Where the score first reached the threshold (after a customer message, or at the end:
+    the bot's last words count too, since assess answered on them)."""
     valued = signals.high_value(
         customer, tiers=policy.high_value_tiers, min_lifetime_value=policy.high_value_ltv
     )
     threshold = _threshold(policy, valued if policy.high_value else None)
-    until = min(earlier, default=len(messages) - 1)
-    for index, score in model.scores_by_prefix(messages[: until + 1]):
+    until = min(earlier, default=length - 1)
+    for index, score in replay.by_prefix:
+        if index > until:
+            return []
         if score >= threshold:
             return [index]
-    if final_score >= threshold and until == len(messages) - 1:
-        return [until]  # the bot's last words tipped it: assess answered on them too
+    if replay.score >= threshold:
+        return [length - 1]
     return []
 
 

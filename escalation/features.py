@@ -12,6 +12,8 @@ import itertools
 import math
 import re
 from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -35,6 +37,8 @@ CUES = (
     "exclamations",
     "questions",
     "shouted_messages",
+    "bot_apologies",
+    "longest_customer_message",
 )
 NEGATIVE_COMPOUND = -0.3
 
@@ -127,58 +131,107 @@ def sentiment(text: str) -> tuple[float, float]:
     return float(scores["compound"]), float(scores["neg"])
 
 
+@dataclass(frozen=True)
+class Reading:
+    """One message as the model reads it. The same text always reads the same, so each text is
+    read once per process (``read`` is cached): a bot that asks after every customer message
+    sends the conversation again, and its own canned replies recur in every conversation.
+    Nothing here may be mutated: the instances are shared."""
+
+    tokens: Mapping[str, Counter[str]]  # block -> counts (the "latest" block is built later)
+    words: Counter[str]  # the message's word n-grams, for the "latest" block
+    compound: float = 0.0
+    negative: float = 0.0
+    content: frozenset[str] = frozenset()
+    key: str = ""
+    exclamations: int = 0
+    questions: int = 0
+    shouted: bool = False
+    apology: bool = False
+    length: int = 0
+
+
+APOLOGY = re.compile(
+    r"\b(?:sorry|apologi[sz]e|unfortunately|unable|could not|couldn't|cannot|can't)\b", re.I
+)
+
+
+@lru_cache(maxsize=1 << 14)
+def read(role: str, text: str) -> Reading:
+    if role == CUSTOMER:
+        words = Counter(word_ngrams(text))
+        compound, negative = sentiment(text)
+        return Reading(
+            tokens={
+                "customer_words": words,
+                "customer_chars": Counter(char_ngrams(text, 2, 5)),
+                "punctuation": Counter(punctuation_tokens(text)),
+            },
+            words=words,
+            compound=compound,
+            negative=negative,
+            content=content_words(text),
+            exclamations=text.count("!"),
+            questions=text.count("?"),
+            shouted=shouted(text),
+            length=len(text),
+        )
+    if role == BOT:
+        return Reading(
+            tokens={
+                "bot_words": Counter(word_ngrams(text)),
+                "bot_chars": Counter(char_ngrams(text.lower(), 3, 5)),
+            },
+            words=Counter(),
+            key=normalised(text),
+            apology=APOLOGY.search(text) is not None,
+        )
+    return Reading(tokens={}, words=Counter())
+
+
 class Features:
     """The model's view of a conversation so far; ``add`` the messages in order."""
 
     def __init__(self, *, count: bool = True) -> None:
         self.count = count  # keep each block's counts (training, the batch score)
         self.counts: dict[str, Counter[str]] = {name: Counter() for name in BLOCKS}
-        self.customer_texts: list[str] = []
-        self.customer_words: list[frozenset[str]] = []
+        self.customer: list[Reading] = []
         self.compounds: list[float] = []
-        self.negatives: list[float] = []
         self.bot_seen: set[str] = set()
         self.bot_repeats = 0
+        self.bot_apologies = 0
         self.customer_restates = 0
         self.exclamations = 0
         self.questions = 0
         self.shouted = 0
+        self.longest = 0
 
-    def add(self, message: Message) -> dict[str, list[str]]:
-        """Take the next message; returns the tokens it added to each block."""
-        text = message.text
-        added: dict[str, list[str]] = {}
+    def add(self, message: Message) -> Mapping[str, Counter[str]]:
+        """Take the next message; returns the token counts it added to each block."""
+        reading = read(message.role, message.text)
         if message.role == CUSTOMER:
-            added["customer_words"] = word_ngrams(text)
-            added["customer_chars"] = char_ngrams(text, 2, 5)
-            added["punctuation"] = punctuation_tokens(text)
-            words = content_words(text)
-            if restated(words, self.customer_words) is not None:
+            if restated(reading.content, [r.content for r in self.customer]) is not None:
                 self.customer_restates += 1
-            self.customer_words.append(words)
-            self.customer_texts.append(text)
-            compound, negative = sentiment(text)
-            self.compounds.append(compound)
-            self.negatives.append(negative)
-            self.exclamations += text.count("!")
-            self.questions += text.count("?")
-            self.shouted += shouted(text)
+            self.customer.append(reading)
+            self.compounds.append(reading.compound)
+            self.exclamations += reading.exclamations
+            self.questions += reading.questions
+            self.shouted += reading.shouted
+            self.longest = max(self.longest, reading.length)
         elif message.role == BOT:
-            added["bot_words"] = word_ngrams(text)
-            added["bot_chars"] = char_ngrams(text.lower(), 3, 5)
-            key = normalised(text)
-            if key in self.bot_seen:
+            if reading.key in self.bot_seen:
                 self.bot_repeats += 1
-            self.bot_seen.add(key)
+            self.bot_seen.add(reading.key)
+            self.bot_apologies += reading.apology
         if self.count:
-            for name, tokens in added.items():
+            for name, tokens in reading.tokens.items():
                 self.counts[name].update(tokens)
-        return added
+        return reading.tokens
 
     def latest(self) -> Counter[str]:
         latest: Counter[str] = Counter()
-        for text in self.customer_texts[-2:]:
-            latest.update(word_ngrams(text))
+        for reading in self.customer[-2:]:
+            latest.update(reading.words)
         return latest
 
     def blocks(self) -> dict[str, Counter[str]]:
@@ -186,7 +239,7 @@ class Features:
 
     def cues(self) -> list[float]:
         compounds = self.compounds or [0.0]
-        negatives = self.negatives or [0.0]
+        negatives = [r.negative for r in self.customer] or [0.0]
         return [
             min(compounds),
             sum(compounds) / len(compounds),
@@ -198,4 +251,6 @@ class Features:
             math.log1p(self.exclamations),
             math.log1p(self.questions),
             math.log1p(self.shouted),
+            math.log1p(self.bot_apologies),
+            math.log1p(self.longest),
         ]

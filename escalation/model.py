@@ -10,21 +10,20 @@ from __future__ import annotations
 
 import json
 import math
-from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from escalation.conversation import CUSTOMER, Message
-from escalation.features import BLOCKS, CUES, Features
+from escalation.features import BLOCKS, CUES, Features, read
 
 ARTEFACT = Path(__file__).with_name("model.json")
 FORMAT = "handoff-desk/escalation-frustration/1"
 
 
-LOG_TABLE = 256
+LOG_TABLE = 4096
 SUBLINEAR = [0.0] + [1.0 + math.log(count) for count in range(1, LOG_TABLE)]
 
 
@@ -54,10 +53,26 @@ class Block:
         return total / math.sqrt(norm) if norm else 0.0
 
 
+# A known term of one message: term, count, idf, idf * coefficient, idf squared.
+Hit = tuple[str, int, float, float, float]
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """One message's known terms per block (unknown terms dropped), and its word n-grams for
+    the "latest" block: what scoring needs of a message, looked up once per text."""
+
+    blocks: tuple[tuple[str, tuple[Hit, ...]], ...]
+    latest: tuple[Hit, ...]
+
+
+RESOLVED_KEPT = 1 << 14  # messages' lookups kept per model (a few MB)
+
+
 class Scorer:
     """A conversation's score kept up to date message by message: each block's dot product and
     squared norm change only by the terms the new message adds, so scoring after every customer
-    message costs the new message's tokens, not the whole conversation again."""
+    message costs the new message's terms, not the whole conversation again."""
 
     def __init__(self, model: FrustrationModel) -> None:
         self.model = model
@@ -65,33 +80,44 @@ class Scorer:
         self.seen: dict[str, dict[str, int]] = {name: {} for name in model.blocks}
         self.total = dict.fromkeys(model.blocks, 0.0)
         self.norm = dict.fromkeys(model.blocks, 0.0)
+        self.latest: list[tuple[Hit, ...]] = []  # the last two customer messages' hits
 
     def add(self, message: Message) -> None:
-        for name, tokens in self.features.add(message).items():
-            known = self.model.blocks[name].terms.get
+        self.features.add(message)
+        resolved = self.model.resolve(message.role, message.text)
+        table = SUBLINEAR
+        for name, hits in resolved.blocks:
             seen = self.seen[name]
             total, norm = self.total[name], self.norm[name]
-            for term, more in Counter(tokens).items():
-                entry = known(term)
-                if entry is None:
-                    continue
+            # The hot loop of assess (a hundred terms a message): table look-ups, no calls.
+            for term, more, _idf, weighted, squared in hits:
                 count = seen.get(term, 0)
-                seen[term] = count + more
-                idf, coef = entry
-                after = sublinear(count + more) * idf
-                before = sublinear(count) * idf  # 0 for a new term
-                total += (after - before) * coef
-                norm += after * after - before * before
+                after = count + more
+                seen[term] = after
+                if after >= LOG_TABLE:
+                    grow = sublinear(after) - sublinear(count)
+                    total += grow * weighted
+                    norm += (sublinear(after) ** 2 - sublinear(count) ** 2) * squared
+                elif count:
+                    a, b = table[after], table[count]
+                    total += (a - b) * weighted
+                    norm += (a * a - b * b) * squared
+                else:
+                    a = table[after]
+                    total += a * weighted
+                    norm += a * a * squared
             self.total[name], self.norm[name] = total, norm
+        if message.role == CUSTOMER:
+            self.latest = [*self.latest[-1:], resolved.latest]
 
     def logit(self) -> float:
         model = self.model
         z = model.intercept
         for name, total in self.total.items():
-            norm = self.norm[name]  # "latest" stays 0 here: it is recomputed below
+            norm = self.norm[name]  # "latest" stays 0 here: it is computed below
             if norm > 1e-12:
                 z += total / math.sqrt(norm)
-        z += model.blocks["latest"].contribution(self.features.latest())
+        z += _latest(self.latest)
         for value, mean, scale, coef in zip(
             self.features.cues(), model.cue_mean, model.cue_scale, model.cue_coef, strict=True
         ):
@@ -100,6 +126,28 @@ class Scorer:
 
     def probability(self) -> float:
         return logistic(self.logit())
+
+
+def _latest(messages: Sequence[tuple[Hit, ...]]) -> float:
+    """The "latest" block's contribution: the last two customer messages' terms together."""
+    if len(messages) == 1:
+        hits: Iterable[tuple[int, float, float]] = (h[1:4] for h in messages[0])
+    else:
+        merged: dict[str, list[float]] = {}
+        for message in messages:
+            for term, count, idf, weighted, _squared in message:
+                entry = merged.get(term)
+                if entry is None:
+                    merged[term] = [count, idf, weighted]
+                else:
+                    entry[0] += count
+        hits = ((int(c), i, w) for c, i, w in merged.values())
+    total = norm = 0.0
+    for count, idf, weighted in hits:
+        tf = sublinear(count)
+        norm += tf * tf * idf * idf
+        total += tf * weighted
+    return total / math.sqrt(norm) if norm else 0.0
 
 
 def logistic(z: float) -> float:
@@ -117,6 +165,23 @@ class FrustrationModel:
     cue_coef: tuple[float, ...]
     intercept: float
     info: dict[str, Any]
+    resolved: dict[tuple[str, str], Resolved] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def resolve(self, role: str, text: str) -> Resolved:
+        key = (role, text)
+        found = self.resolved.get(key)
+        if found is None:
+            reading = read(role, text)
+            blocks = tuple(
+                (name, _hits(self.blocks[name], counts)) for name, counts in reading.tokens.items()
+            )
+            found = Resolved(blocks, _hits(self.blocks["latest"], reading.words))
+            if len(self.resolved) >= RESOLVED_KEPT:
+                self.resolved.clear()  # simpler than an LRU, and as good for a bot's traffic
+            self.resolved[key] = found
+        return found
 
     @classmethod
     def from_artefact(cls, artefact: dict[str, Any]) -> FrustrationModel:
@@ -142,8 +207,8 @@ class FrustrationModel:
         return Scorer(self)
 
     def logit(self, features: Features) -> float:
-        """The whole conversation at once: cheaper than a ``Scorer`` for one score (each term
-        is looked up once, however many messages have it)."""
+        """The whole conversation at once from its counted features (``Features()``): the
+        reference the message-by-message ``Scorer`` must agree with."""
         total = self.intercept
         for name, counts in features.blocks().items():
             total += self.blocks[name].contribution(counts)
@@ -159,10 +224,10 @@ class FrustrationModel:
 
     def scored(self, messages: Sequence[Message]) -> tuple[float, Features]:
         """The score, and the features it read (the signals show their sentiment)."""
-        features = Features()
+        scorer = Scorer(self)
         for message in messages:
-            features.add(message)
-        return logistic(self.logit(features)), features
+            scorer.add(message)
+        return scorer.probability(), scorer.features
 
     def replay(self, messages: Sequence[Message]) -> Replay:
         """One pass: the score after each customer message, and at the end."""
@@ -192,6 +257,17 @@ class Replay:
     score: float
     features: Features
     by_prefix: list[tuple[int, float]]  # (message index, score) after each customer message
+
+
+def _hits(block: Block, counts: Mapping[str, int]) -> tuple[Hit, ...]:
+    terms = block.terms
+    hits = []
+    for term, count in counts.items():
+        entry = terms.get(term)
+        if entry is not None:
+            idf, coef = entry
+            hits.append((term, count, idf, idf * coef, idf * idf))
+    return tuple(hits)
 
 
 def load(path: Path = ARTEFACT) -> FrustrationModel:

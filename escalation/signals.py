@@ -33,10 +33,11 @@ URGENCY = (
     "as soon as possible", "deadline", "hurry",
 )  # fmt: skip
 # Policy-sensitive topics when the admin has set none: chargebacks, cancellations, legal, data.
+# Not "fraud": a bank's fraud reports are a whole intent, routed as such (admins can add it).
 SENSITIVE_TERMS = (
     "chargeback", "charge back", "dispute the charge", "cancel my account", "close my account",
     "cancel my subscription", "lawyer", "attorney", "lawsuit", "legal action", "sue",
-    "gdpr", "data protection", "delete my data", "my personal data", "fraud",
+    "gdpr", "data protection", "delete my data", "my personal data",
 )  # fmt: skip
 HIGH_VALUE_TIERS = ("gold", "platinum", "vip", "enterprise", "premium")
 HIGH_VALUE_LTV = 10_000.0

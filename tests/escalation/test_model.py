@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from escalation import train
+from escalation.conversation import Message
 from escalation.features import Features
-from escalation.model import ARTEFACT, FORMAT, FrustrationModel, default_model, logistic
+from escalation.model import ARTEFACT, FORMAT, FrustrationModel, load, logistic
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,9 +71,9 @@ def test_the_run_time_scorer_agrees_with_scikit_learn(small_star):
     examples = train.examples_from_star(small_star)
     data = train.featurise(examples)
     rows = np.arange(len(examples))
-    fitted = train.fit(data, rows[::2])
+    fitted = train.fit(data, rows[::2], 2.0)
     model = FrustrationModel.from_artefact(
-        json.loads(json.dumps(train.artefact_of(fitted, {}, {})))
+        json.loads(json.dumps(train.artefact_of(fitted, data.terms, {}, {})))
     )
     held_out = rows[1::2]
     # when both score the held-out conversations
@@ -82,19 +83,39 @@ def test_the_run_time_scorer_agrees_with_scikit_learn(small_star):
     assert np.max(np.abs(expected - actual)) < 1e-4
 
 
-def test_scores_by_prefix_are_the_scores_of_the_prefixes(star_dialogues):
-    model = default_model()
+def test_one_pass_scores_every_prefix_as_scoring_it_alone(star_dialogues):
+    # given a fresh model (nothing cached) and STAR dialogues
+    model = load()
     for dialogue in star_dialogues[:40]:
         messages = dialogue.messages
-        for index, score in model.scores_by_prefix(messages):
+        # when every prefix is scored in one pass
+        replay = model.replay(messages)
+        # then each score is the prefix's own, from its counted features (the reference)
+        for index, score in replay.by_prefix:
             features = Features()
             for message in messages[: index + 1]:
                 features.add(message)
             assert score == pytest.approx(logistic(model.logit(features)), abs=1e-9)
+            assert score == pytest.approx(model.score(messages[: index + 1]), abs=1e-12)
+        assert replay.score == pytest.approx(model.score(messages), abs=1e-12)
+        assert [i for i, _ in replay.by_prefix] == [
+            i for i, m in enumerate(messages) if m.role == "customer"
+        ]
+
+
+def test_a_message_seen_before_scores_the_same(star_dialogues):
+    # given a model that has already read these messages in another conversation
+    model = load()
+    messages = star_dialogues[0].messages
+    first = model.replay(messages)
+    # when the same conversation grows by one message (a bot asking again)
+    again = model.replay([*messages, Message("customer", "this is useless", "late")])
+    # then the earlier prefixes score exactly as before
+    assert again.by_prefix[: len(first.by_prefix)] == first.by_prefix
+    assert again.score != first.by_prefix[-1][1]
 
 
 def test_extra_examples_are_trained_on(small_star):
-    from escalation.conversation import Message
     from escalation.train import Example
 
     extra = [Example([Message("customer", "you keep failing me, awful", "m0")], True)]

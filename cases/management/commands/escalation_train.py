@@ -62,6 +62,8 @@ class Command(BaseCommand):
             f"{cv['folds']}-fold cross-validated on "
             f"{on['star_dialogues'] + on['extra_examples']} conversations "
             f"({on['extra_examples']} from this desk, {on['annoyed']} needing a person): "
-            f"ROC-AUC {cv['roc_auc']:.4f}, average precision {cv['average_precision']:.4f}"
+            f"ROC-AUC {cv['roc_auc']:.4f}, average precision {cv['average_precision']:.4f} "
+            f"(nested: C chosen inside each fold); shipped with C {cv['C']:g}, chosen by "
+            "cross-validation on them all"
         )
         self.stdout.write(f"wrote {options['out']}")
