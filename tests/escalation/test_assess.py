@@ -56,7 +56,9 @@ def test_assess_on_each_prefix_agrees_with_first_risk():
         ("customer", "unbelievable"),
     )
     steps = [Step("lookup", True, "m3"), Step("lookup", True, "m5")]
-    policy = Policy(failed_steps=2, policy_sensitive=False, frustration=False)
+    policy = Policy(
+        repeated_failure=True, failed_steps=2, policy_sensitive=False, frustration=False
+    )
 
     # when the desk assesses after each customer message
     decisions = {
@@ -89,6 +91,27 @@ def test_high_value_lowers_the_frustration_threshold_and_is_shown():
     assert [e["signal"] for e in valued.as_dict()["reasons"]] == ["frustration", "high_value"]
 
 
+def test_failed_steps_and_loops_escalate_only_when_an_admin_switches_them_on():
+    # given a calm customer, a bot that repeats itself and lookups that fail
+    messages = conversation(
+        ("customer", "I'd like to book a table for two"),
+        ("bot", "Which restaurant would you like?"),
+        ("customer", "Luigi's, tonight at eight"),
+        ("bot", "Which restaurant would you like?"),
+        ("customer", "Luigi's"),
+        ("bot", "Which restaurant would you like?"),
+        ("customer", "ok"),
+    )
+    steps = [Step("lookup", True, "m1"), Step("lookup", True, "m3"), Step("lookup", True, "m5")]
+    # when it is assessed under the defaults, and with both signals switched on
+    default = assess(messages, steps=steps)
+    switched_on = assess(messages, steps=steps, policy=Policy(repeated_failure=True, loops=True))
+    # then only the admin's policy escalates
+    assert not default.escalate
+    assert switched_on.escalate
+    assert {e.signal for e in switched_on.reasons} >= {"repeated_failure", "loop"}
+
+
 def test_switched_off_signals_do_not_escalate():
     messages = conversation(("customer", "get me a real person"))
 
@@ -119,7 +142,14 @@ def test_dict_messages_without_ids_are_known_by_index():
 
 def test_first_risk_is_where_assessing_each_prefix_first_escalates(star_dialogues):
     # given STAR dialogues with their lookups, and a policy where every signal can decide
-    policy = Policy(urgency=True, failed_steps=2, bot_repeats=1, customer_restates=1)
+    policy = Policy(
+        urgency=True,
+        repeated_failure=True,
+        failed_steps=2,
+        loops=True,
+        bot_repeats=1,
+        customer_restates=1,
+    )
     for dialogue in star_dialogues[:150]:
         messages = dialogue.messages
         index_of = {m.id: i for i, m in enumerate(messages)}
