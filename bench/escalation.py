@@ -55,9 +55,7 @@ LATENCY_MESSAGES = 50
 
 
 def word_list_hit() -> Callable[[str], bool]:
-    import django
-
-    django.setup()  # cases.detectors imports the API schemas (django-ninja reads the settings)
+    db.setup_django()  # cases.detectors imports the API schemas (django-ninja reads the settings)
     from cases.detectors import HUMAN_PATTERN, PATTERNS, _shouting
 
     patterns = [*PATTERNS.values(), HUMAN_PATTERN]
@@ -127,13 +125,12 @@ class Http(threading.Thread):
 
     def __init__(self, args: object, env: dict[str, str], logs: str) -> None:
         super().__init__(daemon=True)
-        self.args, self.env, self.logs, self.key, self.error = args, env, logs, "", ""
+        self.args, self.env, self.logs, self.error = args, env, logs, ""
         self.server: procs.Server | None = None
 
     def run(self) -> None:
         try:
             db.prepare(self.args, self.env)  # type: ignore[arg-type]
-            self.key = db.api_key(self.env, "bench-escalation")
             self.server = procs.Server(self.env, 1, Path(self.logs))
             self.server.wait_ready()
         except (Exception, SystemExit) as failed:  # reported; the rest of the run stands
@@ -142,10 +139,12 @@ class Http(threading.Thread):
     def measure(self, chats: list[list[Message]]) -> dict:
         import httpx
 
+        from bench.lib import app
+
         self.join()
         if self.error or self.server is None:
             return {"error": self.error or "no server"}
-        headers = {"Authorization": f"Bearer {self.key}"}
+        headers = {"Authorization": f"Bearer {app.integration_create(name='bench-assess')[1]}"}
         walls: list[float] = []
         statuses: Counter[int] = Counter()
         with httpx.Client(base_url=self.server.base_url, trust_env=False) as client:
