@@ -70,7 +70,7 @@ _MOMENT = re.compile(MOMENT_PATTERN)
 _DAY = re.compile(DAY_PATTERN)
 
 
-def _text_problem(value: str) -> str | None:
+def text_problem(value: str) -> str | None:
     if "\x00" in value:
         return "must not contain the NUL character (\\u0000)"
     if not value.isascii():
@@ -82,7 +82,7 @@ def _text_problem(value: str) -> str | None:
 
 
 def _refuse_nul(value: str) -> str:
-    found = _text_problem(value)
+    found = text_problem(value)
     if found:
         raise PydanticCustomError("text", found)
     return value
@@ -199,7 +199,7 @@ def json_problem(value: Any, path: str = "", depth: int = 0) -> str | None:
     """What the database could not store in this free-form JSON value, or None."""
     where = f" at {path}" if path else ""
     if isinstance(value, str):
-        found = _text_problem(value)
+        found = text_problem(value)
         return f"text{where} {found}" if found else None
     if isinstance(value, bool | int) or value is None:
         return None
@@ -210,7 +210,7 @@ def json_problem(value: Any, path: str = "", depth: int = 0) -> str | None:
             return f"value{where} is nested deeper than {MAX_DEPTH} levels"
         items = value.items() if isinstance(value, dict) else enumerate(value)
         for key, item in items:
-            if isinstance(key, str) and (found := _text_problem(key)):
+            if isinstance(key, str) and (found := text_problem(key)):
                 return f"a key{where} {found}"
             found = json_problem(item, f"{path}.{key}" if path else str(key), depth + 1)
             if found:
@@ -492,7 +492,7 @@ class HandoffPackage(PackagePart):
         for key, value in facts.items():
             if not key or len(key) > 100:
                 raise ValueError(f"fact name {key[:40]!r} must be 1 to 100 characters")
-            if found := _text_problem(key):
+            if found := text_problem(key):
                 raise ValueError(f"a fact name {found}")
             if value is not None and not isinstance(value, str | int | float | bool):
                 raise ValueError(f"fact {key!r} must be a string, number, boolean or null")

@@ -117,6 +117,19 @@ def test_a_tracker_state_that_cannot_be_mapped_is_a_422_in_rasa_terms(api, chang
     assert Case.objects.count() == 0
 
 
+def test_a_slot_whose_name_no_fact_can_have_is_left_out_not_the_handoff(api, stored):
+    # given a tracker whose slots, as Rasa allows, include one named with a NUL character
+    state = tracker_state()
+    state["slots"] = {**state["slots"], "\u0000": "x", "": "y"}
+
+    # when the action hands it off
+    response = api.post(URL, state)
+
+    # then the case opens with the slots a fact can carry
+    assert response.status_code == 201, response.content
+    assert stored(response.json()["case_id"]).case.facts == {"order_id": "A-1009"}
+
+
 def _action_module() -> Any:
     spec = importlib.util.spec_from_file_location("handoff_action", ACTION_FILE)
     assert spec is not None and spec.loader is not None
