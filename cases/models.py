@@ -85,6 +85,8 @@ class Case(models.Model):
         NO_RESPONSE = "no_response", "Customer stopped responding"
         DUPLICATE = "duplicate", "Duplicate of another case"
         NOT_SOLVED = "not_solved", "Could not be solved"
+        # Not an agent's choice: the bot ended the session with a person (Botpress's stopHitl).
+        ENDED_BY_BOT = "ended_by_bot", "Ended from the bot's side"
 
     class Status(models.TextChoices):
         WAITING = "waiting", "Waiting"
@@ -307,6 +309,8 @@ OPEN_WORK = (Case.Status.ASSIGNED, Case.Status.AWAITING_CUSTOMER)
 # Cases whose conversation left the desk: a new handoff of it opens a new case.
 CLOSED = (Case.Status.RESOLVED, Case.Status.RETURNED)
 HOLDER_BOT, HOLDER_AGENT = "bot", "agent"
+# The resolution codes an agent picks from (the others are set by the desk itself).
+AGENT_RESOLUTIONS = [c for c in Case.Resolution.choices if c[0] != Case.Resolution.ENDED_BY_BOT]
 
 
 class Message(models.Model):
@@ -468,6 +472,7 @@ class CaseEvent(models.Model):
         "returned_to_bot": "returned to the bot",
         "bot_message": "bot wrote",
         "team_away": "customer told the team is away",
+        "ended_by_bot": "ended from the bot's side",
     }
 
     def __str__(self) -> str:

@@ -1,4 +1,4 @@
-"""Botpress: the HITL interface's ``startHitl`` action.
+"""Botpress: the HITL interface's ``startHitl`` and ``stopHitl`` actions.
 
 Field names from Botpress's HITL interface definition (github.com/botpress/botpress,
 ``interfaces/hitl/interface.definition.ts``, version 0.4.0): ``startHitl`` takes ``userId``,
@@ -15,6 +15,12 @@ interface's events ``hitlAssigned`` (``conversationId``, ``userId``) and ``hitlS
 An ``image``, ``file``, ``audio`` or ``video`` message becomes an attachment: a link (its URL),
 never fetched by the desk, named by ``title`` or the URL's file name, its type guessed from that
 name (the payload has none).
+
+``stopHitl`` (``{"conversationId"}``, the id ``startHitl`` answered) ends the session from the
+bot's side (the customer left, or the bot's flow stopped it): the HITL plugin then closes its
+session and the integrations close the ticket, so the desk resolves the case as
+``ended_by_bot``, whoever held it, and answers the action's output, ``{}`` (with the desk's
+answer beside it). A retry, or a ``stopHitl`` after the case closed, is answered the same.
 
 Not carried by the format: intent, attempted steps, facts, message times, risk flags
 (``missing_context`` lists ``message_times`` besides the package's own gaps).
@@ -149,3 +155,24 @@ def handoff_answer(mapped: Mapped, desk: dict[str, Any]) -> dict[str, Any]:
     """startHitl's output (``conversationId``: the HITL conversation, which ``stopHitl`` and
     the ``hitlAssigned`` / ``hitlStopped`` events name), with the desk's answer beside it."""
     return {"conversationId": mapped.context["conversation_id"], "handoffDesk": desk}
+
+
+STOP_TITLE = "Botpress HITL (stopHitl)"
+STOP_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["conversationId"],
+    "properties": {"conversationId": TEXT},
+}
+
+
+def stop_map(body: Any) -> str:
+    """stopHitl's input: the HITL session (the conversation ``startHitl`` answered)."""
+    body = require_object(body, [], "stopHitl's input")
+    return require_text(
+        body.get("conversationId"), ["conversationId"], "the HITL session startHitl answered"
+    )
+
+
+def stop_answer(desk: dict[str, Any]) -> dict[str, Any]:
+    """stopHitl's output is an empty object: the desk's answer rides beside it."""
+    return {"handoffDesk": desk}

@@ -19,7 +19,7 @@ from ninja import Router
 from api.adapters import botframework, botpress, dialogflow_cx, rasa, sunshine
 from api.adapters.base import Mapped, Unmappable
 from api.problems import problem
-from api.receiving import handoff_receive_over_http
+from api.receiving import handoff_receive_over_http, json_response
 from api.schemas import Problem
 from cases.models import Integration
 from cases.services import intake as services
@@ -116,3 +116,53 @@ for _adapter in ADAPTERS.values():
             }
         },
     )(_endpoint(_adapter))
+
+
+@router.post(
+    "/botpress/stop-hitl",
+    response={200: dict[str, Any], 400: Problem, 401: Problem, 403: Problem, 404: Problem,
+              413: Problem, 422: Problem, 500: Problem},
+    url_name="adapter_botpress_stop",
+    summary=f"End a session in {botpress.STOP_TITLE}'s own format",
+    description=(botpress.__doc__ or "").strip(),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": botpress.STOP_SCHEMA}},
+        }
+    },
+)  # fmt: skip
+def adapter_botpress_stop(request: HttpRequest) -> HttpResponse:
+    integration: Integration = request.auth  # type: ignore[attr-defined]
+    try:
+        body = json.loads(request.body)
+    except (ValueError, RecursionError):
+        return problem(400, "The request body is not valid JSON.")
+    try:
+        conversation_id = botpress.stop_map(body)
+    except Unmappable as error:
+        return problem(
+            422,
+            f"This is not a {botpress.STOP_TITLE} call the desk can take: {error}",
+            slug="unmappable-botpress",
+            errors=error.errors,
+        )
+    outcome = services.conversation_end_by_bot(
+        integration=integration, external_id=conversation_id, action="stopHitl"
+    )
+    if outcome is None:
+        return problem(
+            404,
+            f"No HITL session {conversation_id!r} was started with this integration.",
+            slug="not-found",
+            errors=[{"loc": ["body", "conversationId"], "msg": "no such HITL session"}],
+        )
+    case = outcome.case
+    desk = {
+        "case_id": case.pk,
+        "status": case.status,
+        "resolution": case.resolution_code or None,
+        # False: it was already closed (a retry, or a person closed it first)
+        "ended": outcome.ended,
+    }
+    return json_response(200, botpress.stop_answer(desk))

@@ -21,6 +21,7 @@ from cases.callbacks.outbox import delivery_record
 from cases.live.events import publish_case
 from cases.locks import lock_case, lock_next_waiting
 from cases.models import (
+    AGENT_RESOLUTIONS,
     CLOSED,
     OPEN_WORK,
     Case,
@@ -397,7 +398,7 @@ def case_resolve(
     customer_repeated: bool,
     expected_version: int | None = None,
 ) -> Case:
-    if resolution_code not in Case.Resolution.values:
+    if resolution_code not in dict(AGENT_RESOLUTIONS):
         raise CaseActionError("Pick a resolution code from the list.")
     case = locked_case(case_id, expected_version)
     require_open(case)

@@ -44,7 +44,8 @@ from cases.services.availability import (
     team_away_announce,
 )
 from cases.services.escalation_timing import enqueue_escalation_timing
-from cases.services.ownership import require_bot_may_write
+from cases.services.ownership import holder_changed, holder_sync, require_bot_may_write
+from cases.services.queue_updates import queue_changed_on_commit
 from queues.hours import business_deadline
 from queues.selectors import active_queues, default_queue, published_rules
 from vocabulary import PRIORITY_FLAGS
@@ -782,6 +783,64 @@ def case_customer_message_add(
     )
     publish_case(case, f"case.{kind}", cursor=event.pk)
     return message, True
+
+
+@dataclass(frozen=True)
+class BotEnded:
+    case: Case
+    # False when the case was already closed (a platform's retry, or a person closed it first).
+    ended: bool
+
+
+@transaction.atomic
+def conversation_end_by_bot(
+    *, integration: Integration, external_id: str, action: str
+) -> BotEnded | None:
+    """The bot ended the session with a person (Botpress's ``stopHitl``: the customer left, or
+    the bot's flow stopped it): the conversation's open case is resolved as ``ended_by_bot``,
+    whoever was working it, and the conversation is the bot's again. The change of hands and
+    the end are audited and pushed live; no callback tells the bot what it did itself.
+    ``action``: the platform's name for what it sent, for the audit trail. None when the
+    integration never handed this conversation off."""
+    case = lock_open_conversation(integration.pk, external_id)
+    if case is None:
+        latest = (
+            Case.objects.select_related("queue")
+            .filter(integration=integration, external_id=external_id)
+            .order_by("-pk")
+            .first()
+        )
+        return BotEnded(latest, ended=False) if latest is not None else None
+    case.integration = integration
+    was = {"status": case.status, "held_by": case.held_by_id}
+    case.status = Case.Status.RESOLVED
+    case.resolved_at = timezone.now()
+    case.resolution_code = Case.Resolution.ENDED_BY_BOT
+    holder_fields, change = holder_sync(case)
+    case.version += 1
+    case.save(
+        update_fields=[
+            "status",
+            "resolved_at",
+            "resolution_code",
+            *holder_fields,
+            "version",
+            "updated_at",
+        ]
+    )
+    label = f"integration:{integration.name}"
+    if change is not None:
+        holder_changed(case, change, actor=None, actor_label=label, reason="ended_by_bot")
+    event = record_event(
+        case,
+        kind="ended_by_bot",
+        actor_label=label,
+        data={"action": action, "status_was": was["status"], "held_by_was": was["held_by"]},
+    )
+    publish_case(case, "case.ended_by_bot", cursor=event.pk)
+    # A waiting case left the line, or its agent has room for one more.
+    queue_changed_on_commit(case.queue_id)
+    return BotEnded(case, ended=True)
 
 
 @transaction.atomic

@@ -8,7 +8,7 @@ from typing import Any
 from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
 
-from cases.models import Case, RiskFlagReview
+from cases.models import AGENT_RESOLUTIONS, RiskFlagReview
 from cases.selectors import QueueFilters, QueueView
 from cases.services.canned import QUERY_MAX
 from web.forms.fields import MAX_ID
@@ -29,7 +29,7 @@ class ComposeForm(forms.Form):
     canned_id = forms.IntegerField(required=False, min_value=1, max_value=MAX_ID)
     confirm_repeat = forms.BooleanField(required=False)
     resolution_code = forms.ChoiceField(
-        choices=[("", "Choose…"), *Case.Resolution.choices],
+        choices=[("", "Choose…"), *AGENT_RESOLUTIONS],
         required=False,
         error_messages={"invalid_choice": "Pick a resolution code from the list."},
     )

@@ -25,7 +25,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from cases import selectors
 from cases.guard import case_repeat_asks
-from cases.models import Case, Intent
+from cases.models import AGENT_RESOLUTIONS, Case, Intent
 from cases.permissions import visible_queues
 from cases.services import agent_work as actions
 from cases.services import reassignment
@@ -168,7 +168,7 @@ def _case_context(request: HttpRequest, case: Case, **extra: Any) -> dict[str, A
         ),
         "related": selectors.related_cases(case),
         "intents": Intent.objects.filter(is_active=True).only("name", "label"),
-        "resolutions": Case.Resolution.choices,
+        "resolutions": AGENT_RESOLUTIONS,
         "can_work": actions.agent_may_work(request.user, case),
         "can_reassign": request.user.has_perm("cases.reassign_case"),
         "reassign_queues": Queue.objects.filter(is_active=True)

@@ -8,10 +8,12 @@ from typing import Any, Literal
 import pytest
 from pydantic import BaseModel, ConfigDict
 
+from cases.live import events as live_events
 from cases.models import Case, Integration
 from cases.services import agent_work
 from tests.api.adapters.conftest import send_all
-from tests.factories import MembershipFactory
+from tests.conftest import ApiClient
+from tests.factories import IntegrationFactory, MembershipFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -172,3 +174,138 @@ def test_hitl_stopped_when_the_case_is_returned_to_the_bot(
     assert event.type == "hitlStopped"
     assert HitlStopped.model_validate(event.payload).conversationId == "bp-conv-3"
     assert all(d.state == "delivered" for d in deliveries)
+
+
+# --- stopHitl: the bot ends the session ---------------------------------------------------------
+
+STOP_URL = "/api/v1/adapters/botpress/stop-hitl"
+
+
+class StopHitlInput(Strict):
+    conversationId: str
+
+
+class StopHitlOutput(BaseModel):
+    # The action's output is ``z.object({})``: zod drops unknown keys, so the desk's own answer
+    # may ride beside it; nothing else is expected.
+    model_config = ConfigDict(extra="forbid")
+    handoffDesk: dict[str, Any]
+
+
+def test_stop_hitl_ends_a_worked_session_audited_pushed_and_answered_in_botpress_form(
+    api, integration: Integration, default_queue, monkeypatch, django_capture_on_commit_callbacks
+):
+    # given: a HITL session an agent is working
+    frames: list[dict[str, Any]] = []
+    monkeypatch.setattr(live_events, "broadcast", lambda groups, message: frames.append(message))
+    agent = MembershipFactory(queue=default_queue).agent
+    case_id = api.post(URL, start_hitl()).json()["handoffDesk"]["case_id"]
+    agent_work.case_claim(case_id=case_id, agent=agent)
+    frames.clear()
+
+    # when: the customer typed /end, and the plugin calls stopHitl
+    body = StopHitlInput(conversationId="bp-conv-3").model_dump()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post(STOP_URL, body)
+
+    # then: answered in the action's own form, the case closed and the bot holding it again
+    assert response.status_code == 200
+    answer = StopHitlOutput.model_validate(response.json()).handoffDesk
+    assert answer == {
+        "case_id": case_id,
+        "status": "resolved",
+        "resolution": "ended_by_bot",
+        "ended": True,
+    }
+    case = Case.objects.get(pk=case_id)
+    assert (case.status, case.resolution_code, case.holder) == ("resolved", "ended_by_bot", "bot")
+    assert case.resolved_at is not None and case.held_by is None
+    kinds = list(case.events.order_by("id").values_list("kind", "actor_label"))
+    assert kinds[-2:] == [
+        ("conversation_to_bot", f"integration:{integration.name}"),
+        ("ended_by_bot", f"integration:{integration.name}"),
+    ]
+    assert case.events.get(kind="ended_by_bot").data["action"] == "stopHitl"
+    assert [f["kind"] for f in frames] == ["case.ended_by_bot"]
+    assert frames[0]["case_id"] == case_id and frames[0]["version"] == case.version
+    # the bot did this itself: no hitlStopped back, only the change of hands
+    assert not case.deliveries.filter(kind__in=["case.resolved", "case.returned_to_bot"]).exists()
+    # and the bot may write again (a new handoff opens a new case)
+    again = api.post(f"/api/v1/cases/{case_id}/messages", {"role": "bot", "text": "Back!"})
+    assert again.status_code == 409 and again.json()["type"].endswith("case-resolved")
+
+
+def test_stop_hitl_on_a_waiting_case_takes_it_out_of_the_queue(api, stored):
+    case_id = api.post(URL, start_hitl()).json()["handoffDesk"]["case_id"]
+
+    response = api.post(STOP_URL, {"conversationId": "bp-conv-3"})
+
+    assert response.status_code == 200
+    case = Case.objects.get(pk=case_id)
+    assert case.status == "resolved" and case.assignee is None
+    assert "Ended from the bot" in stored(case_id).page
+    assert "ended from the bot" in stored(case_id).page  # the audit trail's line
+
+
+def test_stop_hitl_twice_is_answered_the_same_and_changes_nothing(api):
+    case_id = api.post(URL, start_hitl()).json()["handoffDesk"]["case_id"]
+    api.post(STOP_URL, {"conversationId": "bp-conv-3"})
+    version = Case.objects.get(pk=case_id).version
+
+    retry = api.post(STOP_URL, {"conversationId": "bp-conv-3"})
+
+    assert retry.status_code == 200
+    assert retry.json()["handoffDesk"]["ended"] is False
+    assert retry.json()["handoffDesk"]["case_id"] == case_id
+    assert Case.objects.get(pk=case_id).version == version
+    assert Case.objects.get(pk=case_id).events.filter(kind="ended_by_bot").count() == 1
+
+
+def test_stop_hitl_for_a_session_never_started_is_a_404_naming_the_conversation(api):
+    response = api.post(STOP_URL, {"conversationId": "bp-nobody"})
+
+    assert response.status_code == 404
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert response.json()["errors"][0]["loc"] == ["body", "conversationId"]
+
+
+def test_stop_hitl_of_another_integration_is_not_found(api):
+    api.post(URL, start_hitl())
+    other = IntegrationFactory(name="other-bot")
+
+    response = ApiClient(other.raw_key).post(STOP_URL, {"conversationId": "bp-conv-3"})
+
+    assert response.status_code == 404
+    assert Case.objects.get().status == "waiting"
+
+
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        ({}, ["body", "conversationId"]),
+        ({"conversationId": " "}, ["body", "conversationId"]),
+        ({"conversationId": 42}, ["body", "conversationId"]),
+        ({"conversationId": "a\x00b"}, ["body", "conversationId"]),
+        (["bp-conv-3"], ["body"]),
+    ],
+    ids=["missing", "blank", "number", "nul", "not-an-object"],
+)
+def test_stop_hitl_that_cannot_be_read_is_a_422_in_botpress_terms(api, body, loc):
+    api.post(URL, start_hitl())
+
+    response = api.post(STOP_URL, body)
+
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["errors"][0]["loc"] == loc
+    assert "stopHitl" in problem["detail"]
+    assert Case.objects.get().status == "waiting"
+
+
+def test_stop_hitl_that_is_not_json_is_a_400(api):
+    response = api.post(STOP_URL, "{")
+    assert response.status_code == 400
+
+
+def test_stop_hitl_needs_the_integration_key(integration):
+    assert ApiClient(None).post(STOP_URL, {"conversationId": "x"}).status_code == 401
