@@ -315,10 +315,12 @@ def case_read(request: HttpRequest, case_id: CaseId) -> HttpResponse:
     },
     summary="A customer message (or the bot's own) that arrived after the handoff",
     description=(
-        "`role` is `customer` (the default) or `bot`. One owner at a time: while a person holds "
-        "the conversation (from the claim until the case is released, returned to the bot or "
-        "resolved; the desk sends `conversation.holder_changed`), a bot's message is a 409 "
-        "problem of type `.../conversation_held_by_agent`, and nothing is stored."
+        "`role` is `customer` (the default) or `bot`. A message is text, `attachments` or "
+        "both, with the limits and allow-list of the handoff's transcript messages. One owner "
+        "at a time: while a person holds the conversation (from the claim until the case is "
+        "released, returned to the bot or resolved; the desk sends "
+        "`conversation.holder_changed`), a bot's message is a 409 problem of type "
+        "`.../conversation_held_by_agent`, and nothing is stored."
     ),
 )
 def case_message_create(
@@ -332,6 +334,7 @@ def case_message_create(
             external_id=message.id,
             sent_at=message.at,
             role=message.role,
+            attachments=message.attachments,
         )
     except services.CaseClosed:
         if case.status == Case.Status.RETURNED:

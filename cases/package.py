@@ -353,7 +353,7 @@ class AttachmentIn(PackagePart):
     ) = Field(None, description="The file itself, base64 (RFC 4648)", json_schema_extra=_not_null)
     content_type: Annotated[str, StringConstraints(pattern=MEDIA_TYPE_PATTERN)]
     size: Annotated[int, Field(ge=0, le=2**53), BeforeValidator(lambda v: _whole(v))] | None = (
-        Field(None, description="Bytes; with content, its decoded length")
+        Field(None, description="Bytes; with content, measured by the desk (this is ignored)")
     )
 
     @field_validator("url", "content", mode="before")
@@ -402,15 +402,12 @@ class AttachmentIn(PackagePart):
     @field_validator("size")
     @classmethod
     def size_is_the_contents(cls, size: int | None, info: ValidationInfo) -> int | None:
+        # With the file itself, its length is measured: a sender's other figure is no reason to
+        # refuse (the schema cannot say "equal to the decoded length", so it would be a valid
+        # request refused), and the desk keeps what it counted.
         content = info.data.get("content")
-        if size is not None and content is not None:
-            actual = len(decoded_content(content))
-            if size != actual:
-                raise PydanticCustomError(
-                    "attachment_size",
-                    "is {size}, but the content is {actual} bytes",
-                    {"size": size, "actual": actual},
-                )
+        if content is not None:
+            return len(decoded_content(content))
         return size
 
     @model_validator(mode="after")
@@ -551,13 +548,13 @@ class ConversationSoFar(HandoffPackage):
     transcript: list[TranscriptMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
 
 
-class CustomerMessageIn(PackagePart):
-    id: Text | None = Field(None, max_length=200)
-    text: RequiredText = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
-    at: Moment | None = None
+class CustomerMessageIn(TranscriptMessage):
+    """``POST /cases/{id}/messages``: a transcript message (text, attachments or both, with the
+    same limits and allow-list) that arrived after the handoff."""
+
     # Who wrote it: the customer (the default), or the bot itself; a bot's message is refused
     # while a person holds the conversation (409 conversation_held_by_agent).
-    role: Literal["customer", "bot"] = "customer"
+    role: Literal["customer", "bot"] = "customer"  # type: ignore[assignment]
 
 
 def _whole(value: Any) -> Any:

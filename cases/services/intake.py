@@ -734,7 +734,6 @@ def _note_repeat(case: Case, new_texts: list[str]) -> bool:
 # --- after the handoff, from the bot platform --------------------------------------------------
 
 
-@transaction.atomic
 def case_customer_message_add(
     *,
     case_id: int,
@@ -742,10 +741,39 @@ def case_customer_message_add(
     external_id: str | None = None,
     sent_at: datetime | None = None,
     role: str = Message.Role.CUSTOMER,
+    attachments: Sequence[AttachmentIn] = (),
 ) -> tuple[Message, bool]:
     """A message that arrived after the handoff: the customer's, or the bot's own (``role``
-    ``bot``), which is refused while a person holds the conversation (one owner at a time).
-    Returns (message, created)."""
+    ``bot``), which is refused while a person holds the conversation (one owner at a time),
+    with its attachments, stored as the handoff's are (a file written for a transaction that
+    does not commit is removed). Returns (message, created)."""
+    saved: list[str] = []
+    try:
+        return _customer_message_store(
+            case_id=case_id,
+            text=text,
+            external_id=external_id,
+            sent_at=sent_at,
+            role=role,
+            attachments=list(attachments),
+            saved_files=saved,
+        )
+    except BaseException:
+        attachment_files_remove(saved)
+        raise
+
+
+@transaction.atomic
+def _customer_message_store(
+    *,
+    case_id: int,
+    text: str,
+    external_id: str | None,
+    sent_at: datetime | None,
+    role: str,
+    attachments: list[AttachmentIn],
+    saved_files: list[str],
+) -> tuple[Message, bool]:
     case = lock_case(case_id)
     if not case.is_open:
         raise CaseClosed(case.pk)
@@ -754,7 +782,11 @@ def case_customer_message_add(
         require_bot_may_write(case)
     when = sent_at or timezone.now()
     incoming = TranscriptMessage(
-        id=external_id, role="bot" if from_bot else "customer", text=text, at=when
+        id=external_id,
+        role="bot" if from_bot else "customer",
+        text=text,
+        at=when,
+        attachments=attachments,
     )
     key = _dedupe_key(incoming, 0)
     duplicate = case.messages.filter(dedupe_key=key).first()
@@ -771,11 +803,15 @@ def case_customer_message_add(
         sent_at=when,
         phase=Message.Phase.AFTER_HANDOFF,
     )
-    repeated = False if from_bot else _note_repeat(case, [text])
+    if attachments:
+        attachments_store(pending=[(message, attachments)], saved=saved_files)
+    repeated = False if from_bot or not text else _note_repeat(case, [text])
     case.version += 1
     case.save(update_fields=["version", "updated_at", "repeat_detected"])
     kind = "bot_message" if from_bot else "customer_message"
     data: dict[str, Any] = {"message_id": message.pk}
+    if attachments:
+        data["attachments"] = len(attachments)
     if not from_bot:
         data["restates_earlier"] = repeated
     event = record_event(
