@@ -122,3 +122,14 @@ def customer_language(declared: str | None, customer_texts: Iterable[str]) -> Cu
 def _fallback(why: str) -> str:
     supported = ", ".join(SUPPORTED)
     return f"{why}: the customer message is in English (the desk writes in {supported})"
+
+
+def detected_besides(declared: object, customer_texts: Iterable[str]) -> str | None:
+    """The language the customer's own messages read as, when it is worth saying beside the
+    declared one: none was declared, or it differs (by primary subtag). None when the messages
+    are too short or the model unsure. For the agent, so any language the model knows counts."""
+    found = detect(customer_texts)
+    if found is None:
+        return None
+    said = primary_subtag(declared) if isinstance(declared, str) and declared.strip() else None
+    return None if said == found.language else found.language

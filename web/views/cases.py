@@ -23,9 +23,9 @@ from django.utils.translation import get_language_info
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from cases import selectors
+from cases import languages, selectors
 from cases.guard import case_repeat_asks
-from cases.models import AGENT_RESOLUTIONS, Case, Intent
+from cases.models import AGENT_RESOLUTIONS, Case, Intent, Message
 from cases.permissions import visible_queues
 from cases.services import agent_work as actions
 from cases.services import reassignment
@@ -154,9 +154,14 @@ def _redirect(request: HttpRequest, url: str) -> HttpResponse:
 
 
 def _case_context(request: HttpRequest, case: Case, **extra: Any) -> dict[str, Any]:
+    transcript = selectors.case_transcript(case)
+    declared = case.customer.get("language")
+    detected = languages.detected_besides(
+        declared, (row["text"] for row in transcript if row["role"] == Message.Role.CUSTOMER)
+    )
     return {
         "case": case,
-        "messages_list": selectors.case_transcript(case),
+        "messages_list": transcript,
         "steps": case.attempted_steps.all(),
         "events": selectors.case_timeline(case),
         "corrections": case.intent_corrections.select_related("agent").order_by("id"),
@@ -187,7 +192,9 @@ def _case_context(request: HttpRequest, case: Case, **extra: Any) -> dict[str, A
         "promise": selectors.customer_promise(case),
         "previous": selectors.previous_case(case),
         "returned": selectors.case_return(case.pk) if case.status == Case.Status.RETURNED else None,
-        "language": _language_name(case.customer.get("language")),
+        "language": _language_name(declared),
+        # the language of the customer's own messages, when none was declared or it differs
+        "detected_language": _language_name(detected, with_code=False) if detected else "",
         "now": timezone.now(),
         **extra,
     }
@@ -202,14 +209,14 @@ def _may_compose(user: Any, case: Case) -> bool:
     return case.assignee_id is not None and user.has_perm("cases.reassign_case")
 
 
-def _language_name(code: object) -> str:
+def _language_name(code: object, *, with_code: bool = True) -> str:
     if not isinstance(code, str) or not code.strip():
         return ""
     try:
         info = get_language_info(code.strip().lower())
     except KeyError:
         return code.strip()[:20]
-    return f"{info['name']} ({code.strip()})"
+    return f"{info['name']} ({code.strip()})" if with_code else str(info["name"])
 
 
 @login_required
