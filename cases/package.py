@@ -554,7 +554,7 @@ class CustomerMessageIn(TranscriptMessage):
 
     # Who wrote it: the customer (the default), or the bot itself; a bot's message is refused
     # while a person holds the conversation (409 conversation_held_by_agent).
-    role: Literal["customer", "bot"] = "customer"  # type: ignore[assignment]
+    role: Literal["customer", "bot"] = "customer"
 
 
 def _whole(value: Any) -> Any:

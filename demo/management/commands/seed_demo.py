@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
+from django.utils import timezone
 
 from cases.models import CannedReply, Integration, Intent
 from cases.services.canned import canned_reply_create
@@ -18,6 +21,7 @@ from queues.models import RuleSet
 from queues.services import (
     membership_ensure,
     queue_ensure,
+    queue_hours_set,
     rule_set_create_draft,
     rule_set_publish,
 )
@@ -30,6 +34,40 @@ QUEUES = [
     ("compliance", "Compliance", 300, "Fraud, security incidents, legal and chargeback threats."),
     ("general", "General", 1200, "Everything else."),
 ]
+
+# One queue keeps office hours, so the demo shows a handoff outside them (the customer is told
+# when the team is back, the bot gets handoff.failed, the case waits for the morning): Account
+# access works weekdays 09:00-17:00, in the time zone (of these) where its day is over longest
+# at seeding time, so whenever the demo runs the team is away for hours. The other queues work
+# around the clock.
+OFFICE_HOURS_QUEUE = "account_access"
+OFFICE_HOURS = [{"day": day, "opens": "09:00", "closes": "17:00"} for day in range(5)]
+OFFICE_ZONES = [
+    "America/New_York",
+    "America/Los_Angeles",
+    "Europe/Berlin",
+    "Asia/Kolkata",
+    "Asia/Tokyo",
+    "Australia/Sydney",
+]
+
+
+def hours_until_open(now: datetime, zone: str) -> float:
+    """Hours until a weekday 09:00-17:00 team in this zone opens (0 while it is open)."""
+    local = now.astimezone(ZoneInfo(zone))
+    if local.weekday() < 5 and 9 <= local.hour < 17:
+        return 0.0
+    opens = local.replace(hour=9, minute=0, second=0, microsecond=0)
+    if local >= opens:
+        opens += timedelta(days=1)
+    while opens.weekday() >= 5:
+        opens += timedelta(days=1)
+    return (opens - local).total_seconds() / 3600
+
+
+def closed_zone(now: datetime) -> str:
+    return max(OFFICE_ZONES, key=lambda zone: hours_until_open(now, zone))
+
 
 # username, first name, last name, role, queues
 USERS = [
@@ -223,6 +261,15 @@ class Command(BaseCommand):
                 description=description,
                 sort_order=order,
                 is_default=slug == "general",
+            )
+        office = queues[OFFICE_HOURS_QUEUE]
+        if not office.business_hours:  # an admin's own hours survive a reseed
+            queue_hours_set(
+                queue=office,
+                time_zone=closed_zone(timezone.now()),
+                business_hours=OFFICE_HOURS,
+                holidays=[],
+                unstaffed_after_minutes=None,
             )
         for name, label, queue in INTENTS:
             Intent.objects.update_or_create(
