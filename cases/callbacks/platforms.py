@@ -18,7 +18,14 @@ without reading the body. A kind a platform has no form for keeps the desk's own
 - Botpress: the HITL interface's events ``hitlAssigned`` (``conversationId``, ``userId``) when
   an agent joins, ``hitlStopped`` (``conversationId``) when the case is resolved or returned;
   agents' replies as HITL channel text messages.
-- Dialogflow CX and Rasa have no way to be called back about a handoff: the desk's own form.
+- Dialogflow CX: a return to the bot is the body of a ``sessions.detectIntent`` call
+  (``DetectIntentRequest``) sending the custom event ``handoff-desk-returned`` to the
+  conversation's session (``session``: its id, the path's last segment, which the connector
+  completes), the note, the intent to resume and the transcript's URL as session parameters;
+  the agent's event handler takes the conversation from there. Other kinds: the desk's form.
+- Rasa: a return to the bot is the body of ``POST /conversations/{sender_id}/tracker/events``:
+  the ``resume`` event (undoing the custom action's ``ConversationPaused``), the desk's data in
+  its ``metadata``. Other kinds: the desk's form.
 """
 
 from __future__ import annotations
@@ -127,10 +134,47 @@ def botpress(kind: str, envelope: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-RENDERERS = {"botframework": botframework, "sunshine": sunshine, "botpress": botpress}
+RETURNED_EVENT = "handoff-desk-returned"  # a Dialogflow CX custom event the agent handles
 
 
-def platform_payload(platform: str, kind: str, envelope: dict[str, Any]) -> dict[str, Any]:
+def dialogflow_cx(kind: str, envelope: dict[str, Any]) -> dict[str, Any] | None:
+    if kind != "case.returned_to_bot":
+        return None
+    data = _desk_data(envelope)
+    parameters = {
+        "handoff_case_id": data.get("case_id"),
+        "handoff_returned": True,
+        "handoff_note": data.get("note"),
+        "handoff_resume_intent": data.get("intent"),
+        "handoff_agent": data.get("agent"),
+        "handoff_transcript_url": (data.get("transcript") or {}).get("url"),
+    }
+    return {
+        "session": data.get("external_id"),
+        "queryInput": {
+            "event": {"event": RETURNED_EVENT},
+            "languageCode": data.get("language") or "en",
+        },
+        "queryParams": {"parameters": {k: v for k, v in parameters.items() if v is not None}},
+    }
+
+
+def rasa(kind: str, envelope: dict[str, Any]) -> list[dict[str, Any]] | None:
+    if kind != "case.returned_to_bot":
+        return None
+    return [{"event": "resume", "metadata": {"handoffDesk": envelope}}]
+
+
+RENDERERS: dict[str, Any] = {
+    "botframework": botframework,
+    "sunshine": sunshine,
+    "botpress": botpress,
+    "dialogflow-cx": dialogflow_cx,
+    "rasa": rasa,
+}
+
+
+def platform_payload(platform: str, kind: str, envelope: dict[str, Any]) -> Any:
     """The callback body for this platform: its own form where it has one, else the desk's."""
     render = RENDERERS.get(platform)
     rendered = render(kind, envelope) if render is not None else None

@@ -476,6 +476,8 @@ def case_return_to_bot(
             "intent": resume_intent or None,
             "agent": agent.first_name or agent.get_username(),
             "transcript": _transcript_reference(case),
+            # the language the desk writes to the customer in (a platform's resume needs one)
+            "language": case.customer_language or None,
         },
     )
     return _commit(

@@ -21,9 +21,16 @@ RETURNED = {
 }
 
 
-@pytest.mark.parametrize("platform", ["dialogflow-cx", "rasa", ""])
-def test_platforms_without_a_return_form_get_the_desks_own_envelope(platform):
-    assert platform_payload(platform, "case.returned_to_bot", RETURNED) == RETURNED
+def test_the_desks_own_callbacks_keep_the_desks_envelope():
+    assert platform_payload("", "case.returned_to_bot", RETURNED) == RETURNED
+
+
+@pytest.mark.parametrize("platform", ["dialogflow-cx", "rasa"])
+def test_resume_forms_are_for_returns_only(platform):
+    # a return is the platform's resume (tests/cases/callbacks/test_return_native.py)
+    assert platform_payload(platform, "case.returned_to_bot", RETURNED) != RETURNED
+    joined = {**RETURNED, "type": "agent.joined"}
+    assert platform_payload(platform, "agent.joined", joined) == joined
 
 
 def test_sunshine_keeps_to_its_4_kb_of_metadata_with_a_long_note():
