@@ -6,14 +6,13 @@ purged by beat.
 
 An agent's state (``AgentStatus``, issue 17) rides on the same heartbeat: each open page pushes
 ``online_until`` forward; the agent is in the state they chose (online, away) while a page of
-theirs is open, offline when none has been for ``STALE_AFTER`` (``LEAVE_GRACE`` after the last
-page closed cleanly: going from one page to the next is not going offline), and back in the
-state they chose when a page opens again.
+theirs is open, offline when the last one closes or none has beaten for ``STALE_AFTER`` (a
+suspended laptop, a crashed browser), and back in the state they chose when a page opens again.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import QuerySet
@@ -23,7 +22,6 @@ from cases.models import AgentStatus, Presence, person_name
 from queues.models import Membership
 
 STALE_AFTER = timedelta(seconds=75)
-LEAVE_GRACE = timedelta(seconds=15)
 State = AgentStatus.State
 
 
@@ -101,12 +99,18 @@ def agent_page_seen(*, user_id: int) -> str | None:
     return status.state if back else None
 
 
-def agent_page_left(*, user_id: int) -> None:
-    """A page closed: with no other page of the agent open, they go offline after the grace."""
+def agent_page_left(*, user_id: int) -> bool:
+    """A page closed: with no other page of the agent open, they are offline. True when that
+    changed their state."""
     if _live().filter(user_id=user_id).exists():
-        return
-    soon = timezone.now() + LEAVE_GRACE
-    AgentStatus.objects.filter(user_id=user_id, online_until__gt=soon).update(online_until=soon)
+        return False
+    now = timezone.now()
+    AgentStatus.objects.filter(user_id=user_id).update(online_until=now)
+    return bool(
+        AgentStatus.objects.filter(user_id=user_id)
+        .exclude(state=State.OFFLINE)
+        .update(state=State.OFFLINE, state_since=now)
+    )
 
 
 def agents_lapsed() -> list[int]:
@@ -122,6 +126,13 @@ def agents_lapsed() -> list[int]:
             state=State.OFFLINE, state_since=now
         )
     return lapsed
+
+
+def agent_state_now(status: AgentStatus | None, now: datetime) -> str:
+    """The agent's state now: offline when their pages lapsed, even before the sweep says."""
+    if status is None or status.online_until is None or status.online_until <= now:
+        return State.OFFLINE
+    return status.state
 
 
 def agent_states(user_ids: list[int] | None = None) -> dict[int, str]:

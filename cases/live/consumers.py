@@ -119,18 +119,21 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
             back, frames = await self._agent_seen_sync(connected)
             for frame in frames:
                 await self.send_json(frame | {"type": "offer"})
-            if back is None:
-                return
-            user_id = self.scope["user"].pk
-            frame = agent_state_frame(user_id, back, sorted(self.member_queue_ids))
-            for group in [
-                user_group(user_id),
-                SUPERVISORS_GROUP,
-                *(queue_group(q) for q in sorted(self.member_queue_ids)),
-            ]:
-                await self.channel_layer.group_send(group, frame)
+            if back is not None:
+                await self._agent_state_send(back)
         except Exception:
             logger.exception("agent_seen_failed user_id=%s", self.scope["user"].pk)
+
+    async def _agent_state_send(self, state: str) -> None:
+        """The agent's own pages, the console and the agent's queues hear their new state."""
+        user_id = self.scope["user"].pk
+        queue_ids = sorted(self.member_queue_ids)
+        frame = agent_state_frame(user_id, state, queue_ids)
+        try:
+            for group in [user_group(user_id), SUPERVISORS_GROUP, *map(queue_group, queue_ids)]:
+                await self.channel_layer.group_send(group, frame)
+        except Exception:
+            logger.exception("agent_state_send_failed user_id=%s", user_id)
 
     @database_sync_to_async
     def _agent_seen_sync(self, connected: bool) -> tuple[str | None, list[dict[str, Any]]]:
@@ -228,12 +231,14 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
         except LAYER_ERRORS as error:  # Redis is away; its subscriptions went with it
             logger.warning("ws_group_discard_failed error=%s", type(error).__name__)
         if hasattr(self, "viewing"):
-            await database_sync_to_async(self._leave)()
+            gone = await database_sync_to_async(self._leave)()
             await self._announce_presence()
+            if gone:
+                await self._agent_state_send(AgentStatus.State.OFFLINE)
 
-    def _leave(self) -> None:
+    def _leave(self) -> bool:
         presence.presence_leave(channel_name=self.channel_name)
-        presence.agent_page_left(user_id=self.scope["user"].pk)
+        return presence.agent_page_left(user_id=self.scope["user"].pk)
 
     async def receive(
         self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any

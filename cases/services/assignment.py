@@ -37,12 +37,13 @@ from cases.live.events import broadcast, offer_frame, publish_agent_state, publi
 from cases.locks import lock_case
 from cases.models import OPEN_WORK, AgentStatus, Case, Offer
 from cases.services.audit import record_event
+from queues import services as queue_services
 from queues.models import AssignmentMode, Membership, Queue
+from vocabulary import is_high_value_tier
 
 logger = logging.getLogger(__name__)
 
 State = AgentStatus.State
-VIP_TIERS = frozenset({"vip"})
 # A case an agent declined or let time out is not offered to them again for this long.
 ANSWER_COOLDOWN = timedelta(minutes=5)
 # How many of a queue's waiting cases one run looks at: more than agents can take at once.
@@ -54,8 +55,9 @@ class OfferGone(Exception):
 
 
 def takes_reserved_slot(case: Case) -> bool:
-    """VIP and urgent cases may use the slots a queue keeps in reserve."""
-    return case.priority >= Case.Priority.URGENT or case.customer_tier.lower() in VIP_TIERS
+    """VIP (a high-value tier, HANDOFF_HIGH_VALUE_TIERS) and urgent cases may use the slots a
+    queue keeps in reserve."""
+    return case.priority >= Case.Priority.URGENT or is_high_value_tier(case.customer_tier)
 
 
 # --- room ----------------------------------------------------------------------------------------
@@ -326,6 +328,38 @@ def agent_state_choose(*, user: Any, state: str) -> AgentStatus:
     else:
         agent_assignment_on_commit(user.pk)
     return status
+
+
+@transaction.atomic
+def agent_overall_cap_set(*, agent: Any, max_open: int | None) -> AgentStatus:
+    """A supervisor caps the agent's open cases across all queues (None: no cap)."""
+    presence.agent_status(agent.pk)
+    AgentStatus.objects.filter(user_id=agent.pk).update(max_open=max_open)
+    if max_open is None or max_open > 0:
+        agent_assignment_on_commit(agent.pk)  # a higher cap may make room
+    return AgentStatus.objects.get(user_id=agent.pk)
+
+
+@transaction.atomic
+def queue_assignment_change(
+    *, queue: Queue, mode: str, offer_seconds: int, misses_before_away: int, reserved_slots: int
+) -> Queue:
+    """A supervisor sets how the queue's cases find agents. Turned to push, what waits is
+    offered at once."""
+    queue = queue_services.queue_assignment_set(
+        queue=queue,
+        mode=mode,
+        offer_seconds=offer_seconds,
+        misses_before_away=misses_before_away,
+        reserved_slots=reserved_slots,
+    )
+    if mode != AssignmentMode.PUSH:
+        # Back to pull: the offers out stop counting down; agents pull the cases.
+        for offer in Offer.objects.filter(queue=queue, state=Offer.State.PENDING):
+            case = lock_case(offer.case_id)
+            pending_offers_withdraw(case, reason="queue_pull")
+    assignment_on_commit(queue)
+    return queue
 
 
 # --- triggers ------------------------------------------------------------------------------------

@@ -301,15 +301,23 @@ def test_state_follows_pages_and_comes_back_as_chosen():
     assignment.agent_state_choose(user=agent, state="away")
     assert presence.agent_states([agent.pk]) == {agent.pk: "away"}
 
-    # the last page closes: offline after the grace, by the sweep
+    # the last page closes: offline
     presence.presence_leave(channel_name="c1")
-    presence.agent_page_left(user_id=agent.pk)
-    AgentStatus.objects.filter(user=agent).update(online_until=timezone.now() - timedelta(1))
-    assert presence.agents_lapsed() == [agent.pk]
+    assert presence.agent_page_left(user_id=agent.pk) is True
     assert AgentStatus.objects.get(user=agent).state == "offline"
 
     # back: the state they chose
     assert presence.agent_page_seen(user_id=agent.pk) == "away"
+
+
+def test_a_page_that_stops_beating_lapses_the_agent_by_the_sweep():
+    queue = push_queue()
+    agent = online_agent(queue)
+    AgentStatus.objects.filter(user=agent).update(online_until=timezone.now() - timedelta(1))
+
+    assert presence.agent_states([agent.pk]) == {agent.pk: "offline"}  # at once, for pages
+    assert presence.agents_lapsed() == [agent.pk]  # and for the record, by the sweep
+    assert AgentStatus.objects.get(user=agent).state == "offline"
 
 
 def test_closing_one_of_two_pages_keeps_the_agent_on():
@@ -319,10 +327,9 @@ def test_closing_one_of_two_pages_keeps_the_agent_on():
     presence.agent_page_seen(user_id=agent.pk)
 
     presence.presence_leave(channel_name="c1")
-    presence.agent_page_left(user_id=agent.pk)
 
-    until = AgentStatus.objects.get(user=agent).online_until
-    assert until > timezone.now() + presence.LEAVE_GRACE
+    assert presence.agent_page_left(user_id=agent.pk) is False
+    assert presence.agent_states([agent.pk]) == {agent.pk: "online"}
 
 
 def test_an_unknown_state_is_refused():
