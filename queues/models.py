@@ -68,10 +68,12 @@ class Queue(models.Model):
         help_text="Pull: agents claim cases. Push: the desk offers each case to a free agent.",
     )
     offer_seconds = models.PositiveIntegerField(
-        default=30, help_text="How long an agent has to accept an offer before the next one gets it."
+        default=30,
+        help_text="How long an agent has to accept an offer before the next one gets it.",
     )
     misses_before_away = models.PositiveSmallIntegerField(
-        default=3, help_text="Offers an agent lets time out in a row before the desk sets them away."
+        default=3,
+        help_text="Offers an agent lets time out in a row before the desk sets them away.",
     )
     reserved_slots = models.PositiveSmallIntegerField(
         default=0,

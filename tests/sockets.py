@@ -13,7 +13,6 @@ from websockets.sync.client import connect
 
 from cases.live.consumers import DeskConsumer
 
-
 # Presence updates: who views a case, who of a queue is online, an agent's state (issue 17).
 PRESENCE_FRAMES = ("presence", "agent")
 

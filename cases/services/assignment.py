@@ -230,9 +230,10 @@ def offer_end_publish(offer: Offer, case: Case) -> None:
 def pending_offers_withdraw(case: Case, *, reason: str, keep: Offer | None = None) -> None:
     """The case left the line another way (claimed, reassigned, resolved): its pending offer
     ends. Called under the case's lock."""
-    for offer in Offer.objects.filter(case=case, state=Offer.State.PENDING).exclude(
-        pk=keep.pk if keep else None
-    ):
+    pending = Offer.objects.filter(case=case, state=Offer.State.PENDING)
+    if keep is not None:
+        pending = pending.exclude(pk=keep.pk)
+    for offer in pending:
         offer.state, offer.answered_at = Offer.State.WITHDRAWN, timezone.now()
         offer.save(update_fields=["state", "answered_at"])
         record_event(

@@ -156,7 +156,7 @@ def agent_desk(user: Any) -> dict[str, Any]:
     rows = User.objects.filter(pk=user.pk).values_list(
         "desk__chosen", "memberships__queue_id", "memberships__queue__assignment_mode"
     )
-    chosen = AgentStatus.State.ONLINE
+    chosen: str = AgentStatus.State.ONLINE
     pull = []
     for state, queue_id, mode in rows:
         chosen = state or chosen

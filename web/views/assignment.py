@@ -39,7 +39,7 @@ def agent_state(request: HttpRequest) -> HttpResponse:
                 "cases/_agent_state.html",
                 {
                     "error": form.errors.get("state", ["Pick a state."])[0],
-                    "chosen": presence.agent_status(request.user.pk).chosen,
+                    "chosen": presence.agent_status(request.user.pk or 0).chosen,
                 },
                 status=422,
             )

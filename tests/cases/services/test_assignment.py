@@ -407,6 +407,7 @@ def test_many_agents_and_many_cases_each_case_assigned_exactly_once():
     )
     assert len(per_case) == len(set(per_case)) == 60
     assert not Offer.objects.filter(state=Offer.State.PENDING).exists()
-    assert Offer.objects.filter(state=Offer.State.ACCEPTED).count() == CaseEvent.objects.filter(
-        kind="offer_accepted"
-    ).count()
+    assert (
+        Offer.objects.filter(state=Offer.State.ACCEPTED).count()
+        == CaseEvent.objects.filter(kind="offer_accepted").count()
+    )
