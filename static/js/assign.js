@@ -44,7 +44,7 @@
     if (!soundButton) return;
     soundButton.hidden = false;
     soundButton.setAttribute("aria-pressed", soundOn() ? "true" : "false");
-    soundButton.textContent = soundOn() ? "Sound on" : "Sound off";
+    soundButton.textContent = soundOn() ? "Sound: on" : "Sound: off";
   }
   if (soundButton) {
     soundButton.addEventListener("click", function () {

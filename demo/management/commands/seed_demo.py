@@ -14,9 +14,10 @@ from cases.models import CannedReply, Integration, Intent
 from cases.services.canned import canned_reply_create
 from cases.services.integrations import integration_create, integration_rotate_key
 from demo.day import seed_day
-from queues.models import RuleSet
+from queues.models import AssignmentMode, RuleSet
 from queues.services import (
     membership_ensure,
+    queue_assignment_set,
     queue_ensure,
     rule_set_create_draft,
     rule_set_publish,
@@ -30,6 +31,8 @@ QUEUES = [
     ("compliance", "Compliance", 300, "Fraud, security incidents, legal and chargeback threats."),
     ("general", "General", 1200, "Everything else."),
 ]
+
+PUSH_QUEUE = "billing"
 
 # username, first name, last name, role, queues
 USERS = [
@@ -224,6 +227,14 @@ class Command(BaseCommand):
                 sort_order=order,
                 is_default=slug == "general",
             )
+        # Billing pushes (issue 17): the desk offers its cases to Sam and Riley in the browser.
+        queue_assignment_set(
+            queue=queues[PUSH_QUEUE],
+            mode=AssignmentMode.PUSH,
+            offer_seconds=30,
+            misses_before_away=3,
+            reserved_slots=0,
+        )
         for name, label, queue in INTENTS:
             Intent.objects.update_or_create(
                 name=name, defaults={"label": label, "queue_hint": queues[queue], "is_active": True}
