@@ -53,7 +53,7 @@ def wait_for(condition: Any, timeout: float = 10.0) -> None:
         time.sleep(0.1)
 
 
-def test_offers_are_declined_accepted_and_timed_out_by_keyboard(browser, served, push):
+def test_offers_are_declined_accepted_and_timed_out_by_keyboard(browser, served, push):  # noqa: F811
     SHOTS.mkdir(exist_ok=True)
     gail = open_page(browser, served, "gail", "/queues/billing/", 1440)
     gus = open_page(browser, served, "gus", "/queues/billing/", 390)

@@ -19,7 +19,7 @@ def offered(client):
     queue = QueueFactory(slug="push", assignment_mode="push")
     agent = MembershipFactory(queue=queue).agent
     presence.agent_page_seen(user_id=agent.pk)
-    case = CaseFactory(queue=queue, customer_name="Ana <b>Ruiz</b>")
+    CaseFactory(queue=queue, customer_name="Ana <b>Ruiz</b>")
     (offer,) = assignment.queue_assign(queue_id=queue.pk)
     client.force_login(agent)
     return offer
