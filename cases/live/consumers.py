@@ -125,12 +125,13 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
             logger.exception("agent_seen_failed user_id=%s", self.scope["user"].pk)
 
     async def _agent_state_send(self, state: str) -> None:
-        """The agent's own pages, the console and the agent's queues hear their new state."""
+        """The agent's own pages and the console hear their new state."""
         user_id = self.scope["user"].pk
         queue_ids = sorted(self.member_queue_ids)
         frame = agent_state_frame(user_id, state, queue_ids)
         try:
-            for group in [user_group(user_id), SUPERVISORS_GROUP, *map(queue_group, queue_ids)]:
+            # Supervisors join every queue's group too: theirs alone, so they hear it once.
+            for group in [user_group(user_id), SUPERVISORS_GROUP]:
                 await self.channel_layer.group_send(group, frame)
         except Exception:
             logger.exception("agent_state_send_failed user_id=%s", user_id)

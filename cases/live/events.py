@@ -184,10 +184,10 @@ def agent_state_frame(user_id: int, state: str, queue_ids: list[int]) -> dict[st
 
 
 def publish_agent_state(user_id: int, state: str, queue_ids: list[int]) -> None:
-    """After the commit: the agent's own pages (their top-bar control) and the pages that show
-    the agent's queues (the console, supervisors) hear the agent's new state."""
+    """After the commit: the agent's own pages (their top-bar control) and the supervisors'
+    (the console; they join every queue's group too, so only theirs) hear the new state."""
     frame = agent_state_frame(user_id, state, queue_ids)
-    groups = [user_group(user_id), SUPERVISORS_GROUP, *(queue_group(q) for q in queue_ids)]
+    groups = [user_group(user_id), SUPERVISORS_GROUP]
     transaction.on_commit(lambda: broadcast(groups, frame))
 
 
