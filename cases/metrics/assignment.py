@@ -21,8 +21,9 @@ ENDS = ("accepted", "declined", "timed_out", "withdrawn")
 
 
 def _offers(filters: Filters) -> list[dict[str, Any]]:
-    return list(
-        Offer.objects.filter(case__in=cases_in(filters).values("pk"))
+    return [
+        dict(row)
+        for row in Offer.objects.filter(case__in=cases_in(filters).values("pk"))
         .order_by("offered_at")
         .values(
             "case_id",
@@ -34,7 +35,7 @@ def _offers(filters: Filters) -> list[dict[str, Any]]:
             "answered_at",
             "case__handed_off_at",
         )
-    )
+    ]
 
 
 def _seconds(values: list[float]) -> float | None:
