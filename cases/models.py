@@ -473,6 +473,11 @@ class CaseEvent(models.Model):
         "bot_message": "bot wrote",
         "team_away": "customer told the team is away",
         "ended_by_bot": "ended from the bot's side",
+        "offered": "offered to an agent",
+        "offer_accepted": "accepted the offer",
+        "offer_declined": "declined the offer",
+        "offer_timed_out": "let the offer time out",
+        "offer_withdrawn": "offer withdrawn",
     }
 
     def __str__(self) -> str:
@@ -689,6 +694,80 @@ class Presence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} on {self.case_id or 'the desk'}"
+
+
+class AgentStatus(models.Model):
+    """An agent's presence as the desk assigns by it: the state they chose (online or away;
+    offline too), and whether a desk page of theirs is open (``online_until``, pushed forward by
+    each page's heartbeat). With no open page for a while the agent is offline; back on a page,
+    the state they last chose. ``state`` is what the desk last published, so a sweep can tell
+    who just dropped off."""
+
+    class State(models.TextChoices):
+        ONLINE = "online", "Online"
+        AWAY = "away", "Away"
+        OFFLINE = "offline", "Offline"
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="desk"
+    )
+    chosen = models.CharField(max_length=8, choices=State.choices, default=State.ONLINE)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.OFFLINE)
+    online_until = models.DateTimeField(null=True, blank=True)
+    state_since = models.DateTimeField(null=True, blank=True)
+    # The policy's "longest idle": the agent who got a case longest ago comes first.
+    last_assigned_at = models.DateTimeField(null=True, blank=True)
+    missed_offers = models.PositiveSmallIntegerField(
+        default=0, help_text="Offers let time out in a row; set away after the queue's limit."
+    )
+    max_open = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Most open cases across all queues at once. Empty: only each queue's capacity.",
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["state", "online_until"], name="agent_status_state")]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.state}"
+
+
+class Offer(models.Model):
+    """A waiting case offered to one agent of a push queue, until accepted, declined, timed out
+    or withdrawn. One pending offer per case and per agent, as the database enforces."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+        DECLINED = "declined", "Declined"
+        TIMED_OUT = "timed_out", "Timed out"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="offers")
+    agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="+")
+    state = models.CharField(max_length=12, choices=State.choices, default=State.PENDING)
+    offered_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["case"], condition=Q(state="pending"), name="one_pending_offer_per_case"
+            ),
+            models.UniqueConstraint(
+                fields=["agent"], condition=Q(state="pending"), name="one_pending_offer_per_agent"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["state", "expires_at"], name="offer_due"),
+            models.Index(fields=["offered_at"], name="offer_period"),
+        ]
+
+    def __str__(self) -> str:
+        return f"case {self.case_id} to {self.agent_id} ({self.state})"
 
 
 class CannedReply(models.Model):

@@ -3,20 +3,26 @@
 A row per open socket (so it holds across processes), refreshed by the page's heartbeat; rows
 not seen for ``STALE_AFTER`` (a process that died without saying goodbye) do not count and are
 purged by beat.
+
+An agent's state (``AgentStatus``, issue 17) rides on the same heartbeat: each open page pushes
+``online_until`` forward; the agent is in the state they chose (online, away) while a page of
+theirs is open, offline when the last one closes or none has beaten for ``STALE_AFTER`` (a
+suspended laptop, a crashed browser), and back in the state they chose when a page opens again.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from cases.models import Presence, person_name
+from cases.models import AgentStatus, Presence, person_name
 from queues.models import Membership
 
 STALE_AFTER = timedelta(seconds=75)
+State = AgentStatus.State
 
 
 def _live() -> QuerySet[Presence]:
@@ -68,3 +74,74 @@ def queue_online(queue_id: int) -> list[str]:
 
 def online_user_ids() -> set[int]:
     return set(_live().values_list("user_id", flat=True).distinct())
+
+
+# --- the agent's state ---------------------------------------------------------------------------
+
+
+def agent_status(user_id: int) -> AgentStatus:
+    status, _ = AgentStatus.objects.get_or_create(user_id=user_id)
+    return status
+
+
+def agent_page_seen(*, user_id: int) -> str | None:
+    """A desk page of the agent is open (a socket connected or beat). Returns the agent's new
+    state when this brought them back from offline, else None."""
+    now = timezone.now()
+    status = agent_status(user_id)
+    status.online_until = now + STALE_AFTER
+    fields = ["online_until"]
+    back = status.state == State.OFFLINE and status.chosen != State.OFFLINE
+    if back:
+        status.state, status.state_since = status.chosen, now
+        fields += ["state", "state_since"]
+    status.save(update_fields=fields)
+    return status.state if back else None
+
+
+def agent_page_left(*, user_id: int) -> bool:
+    """A page closed: with no other page of the agent open, they are offline. True when that
+    changed their state."""
+    if _live().filter(user_id=user_id).exists():
+        return False
+    now = timezone.now()
+    AgentStatus.objects.filter(user_id=user_id).update(online_until=now)
+    return bool(
+        AgentStatus.objects.filter(user_id=user_id)
+        .exclude(state=State.OFFLINE)
+        .update(state=State.OFFLINE, state_since=now)
+    )
+
+
+def agents_lapsed() -> list[int]:
+    """Agents shown online or away whose pages are all gone: now offline. Their ids."""
+    now = timezone.now()
+    lapsed = list(
+        AgentStatus.objects.exclude(state=State.OFFLINE)
+        .filter(online_until__lt=now)
+        .values_list("user_id", flat=True)
+    )
+    if lapsed:
+        AgentStatus.objects.filter(user_id__in=lapsed, online_until__lt=now).update(
+            state=State.OFFLINE, state_since=now
+        )
+    return lapsed
+
+
+def agent_state_now(status: AgentStatus | None, now: datetime) -> str:
+    """The agent's state now: offline when their pages lapsed, even before the sweep says."""
+    if status is None or status.online_until is None or status.online_until <= now:
+        return State.OFFLINE
+    return status.state
+
+
+def agent_states(user_ids: list[int] | None = None) -> dict[int, str]:
+    """Each agent's state now (offline when their pages lapsed, even before the sweep says)."""
+    now = timezone.now()
+    rows = AgentStatus.objects.all()
+    if user_ids is not None:
+        rows = rows.filter(user_id__in=user_ids)
+    return {
+        user_id: state if until is not None and until > now else State.OFFLINE
+        for user_id, state, until in rows.values_list("user_id", "state", "online_until")
+    }

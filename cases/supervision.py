@@ -10,7 +10,7 @@ from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from cases.models import CLOSED, OPEN_WORK, Case
-from cases.presence import online_user_ids
+from cases.presence import agent_state_now
 from cases.selectors import QueueStats, queue_stats
 from queues.hours import HoursNow, hours_now
 from queues.models import Membership, Queue
@@ -20,11 +20,23 @@ from queues.models import Membership, Queue
 class AgentLoad:
     membership: Membership
     open_cases: int
-    online: bool
+    state: str  # online, away or offline (cases/presence.py)
+    open_overall: int = 0
+    max_open: int | None = None  # the agent's cap across queues
+
+    @property
+    def online(self) -> bool:
+        return self.state == "online"
+
+    @property
+    def present(self) -> bool:
+        """Online or away: a page of theirs is open."""
+        return self.state != "offline"
 
     @property
     def full(self) -> bool:
-        return self.open_cases >= self.membership.capacity
+        overall = self.max_open is not None and self.open_overall >= self.max_open
+        return overall or self.open_cases >= self.membership.capacity
 
     @property
     def name(self) -> str:
@@ -60,24 +72,33 @@ def console_rows(queues: list[Queue] | None = None) -> list[QueueRow]:
     """Four queries whatever the number of queues and agents."""
     queues = queues if queues is not None else list(Queue.objects.filter(is_active=True))
     stats = queue_stats([q.pk for q in queues])
+    memberships = list(
+        Membership.objects.filter(queue__in=queues)
+        .select_related("agent", "agent__desk")
+        .order_by("agent__first_name", "agent__username")
+    )
+    agent_ids = sorted({m.agent_id for m in memberships})
+    # Every open case of these agents, in any queue: their load here and overall.
     load: dict[tuple[int, int], int] = {
         (row["assignee_id"], row["queue_id"]): row["n"]
-        for row in Case.objects.filter(status__in=OPEN_WORK, queue__in=queues)
+        for row in Case.objects.filter(status__in=OPEN_WORK, assignee_id__in=agent_ids)
         .values("assignee_id", "queue_id")
         .annotate(n=Count("pk"))
     }
-    online = online_user_ids()
+    overall: dict[int, int] = defaultdict(int)
+    for (agent_id, _), n in load.items():
+        overall[agent_id] += n
+    now = timezone.now()
     members: dict[int, list[AgentLoad]] = defaultdict(list)
-    for membership in (
-        Membership.objects.filter(queue__in=queues)
-        .select_related("agent")
-        .order_by("agent__first_name", "agent__username")
-    ):
+    for membership in memberships:
+        status = getattr(membership.agent, "desk", None)
         members[membership.queue_id].append(
             AgentLoad(
                 membership,
                 load.get((membership.agent_id, membership.queue_id), 0),
-                membership.agent_id in online,
+                agent_state_now(status, now),
+                overall[membership.agent_id],
+                status.max_open if status is not None else None,
             )
         )
     return [QueueRow(q, stats.get(q.pk, QueueStats()), members[q.pk]) for q in queues]

@@ -222,6 +222,9 @@ CELERY_BEAT_SCHEDULE = {
     # Queue updates held back by the one-a-minute throttle, or due to a change of who is
     # online, go out within this period (cases/services/queue_updates.py).
     "queue-updates-sweep": {"task": "cases.tasks.sweep_queue_updates", "schedule": 15.0},
+    # Push queues (cases/services/assignment.py): overdue offers time out, lapsed agents go
+    # offline, and what still waits is offered, within this period even if a task was lost.
+    "assignment-sweep": {"task": "cases.tasks.sweep_assignment", "schedule": 5.0},
 }
 
 # --- auth -------------------------------------------------------------------------------------

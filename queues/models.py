@@ -18,6 +18,11 @@ DEFAULT_CUSTOMER_MESSAGE = (
 )
 
 
+class AssignmentMode(models.TextChoices):
+    PULL = "pull", "Pull: agents claim"
+    PUSH = "push", "Push: the desk offers"
+
+
 class Queue(models.Model):
     slug = models.SlugField(max_length=50, unique=True)
     name = models.CharField(max_length=100)
@@ -53,6 +58,26 @@ class Queue(models.Model):
     )
     is_default = models.BooleanField(
         default=False, help_text="Handoffs that no routing rule matches land here."
+    )
+    # Assignment (cases/services/assignment.py): agents pull the queue's cases, or the desk
+    # offers each waiting case to a free online agent of the queue.
+    assignment_mode = models.CharField(
+        max_length=8,
+        choices=AssignmentMode.choices,
+        default=AssignmentMode.PULL,
+        help_text="Pull: agents claim cases. Push: the desk offers each case to a free agent.",
+    )
+    offer_seconds = models.PositiveIntegerField(
+        default=30,
+        help_text="How long an agent has to accept an offer before the next one gets it.",
+    )
+    misses_before_away = models.PositiveSmallIntegerField(
+        default=3,
+        help_text="Offers an agent lets time out in a row before the desk sets them away.",
+    )
+    reserved_slots = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="Of each agent's capacity, slots kept for VIP and urgent cases of this queue.",
     )
     is_active = models.BooleanField(default=True)
     sort_order = models.PositiveIntegerField(default=100)

@@ -10,7 +10,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from queues.hours import schedule_from
-from queues.models import Membership, Queue, RoutingRule, RuleSet
+from queues.models import AssignmentMode, Membership, Queue, RoutingRule, RuleSet
 from queues.routing import (
     RuleProblem,
     RuleSpec,
@@ -43,6 +43,20 @@ def membership_ensure(*, agent: Any, queue: Queue, capacity: int = 5) -> Members
     if created:
         _access_changed(agent.pk)
     return membership
+
+
+def queue_assignment_set(
+    *, queue: Queue, mode: str, offer_seconds: int, misses_before_away: int, reserved_slots: int
+) -> Queue:
+    """How the queue's cases find agents (pull or push) and the push mode's terms."""
+    queue.assignment_mode = AssignmentMode(mode)
+    queue.offer_seconds = offer_seconds
+    queue.misses_before_away = misses_before_away
+    queue.reserved_slots = reserved_slots
+    queue.save(
+        update_fields=["assignment_mode", "offer_seconds", "misses_before_away", "reserved_slots"]
+    )
+    return queue
 
 
 @transaction.atomic

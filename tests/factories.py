@@ -176,6 +176,7 @@ def agent_online(queue: Any, *, capacity: int = 2, holding: int = 0) -> Any:
     """An agent of the queue with an open page, holding ``holding`` open cases from it."""
     agent = MembershipFactory(queue=queue, capacity=capacity).agent
     presence.presence_join(channel_name=f"chan-{agent.pk}", user=agent, case_id=None)
+    presence.agent_page_seen(user_id=agent.pk)  # as the page's socket does
     for _ in range(holding):
         CaseFactory(queue=queue, assignee=agent, status=Case.Status.ASSIGNED)
     return agent

@@ -13,12 +13,15 @@ from websockets.sync.client import connect
 
 from cases.live.consumers import DeskConsumer
 
+# Presence updates: who views a case, who of a queue is online, an agent's state (issue 17).
+PRESENCE_FRAMES = ("presence", "agent")
+
 
 async def frame(comm: WebsocketCommunicator, timeout: float) -> Any:
     """The next frame that is not a presence update."""
     while True:
         received = await comm.receive_json_from(timeout=timeout)
-        if received["type"] != "presence":
+        if received["type"] not in PRESENCE_FRAMES:
             return received
 
 
@@ -26,7 +29,7 @@ async def quiet(comm: WebsocketCommunicator, timeout: float) -> bool:
     """True when nothing but presence updates arrives for ``timeout`` seconds."""
     # receive_nothing, not a timed-out receive: a timeout cancels the consumer.
     while not await comm.receive_nothing(timeout=timeout):
-        if (await comm.receive_json_from())["type"] != "presence":
+        if (await comm.receive_json_from())["type"] not in PRESENCE_FRAMES:
             return False
     return True
 

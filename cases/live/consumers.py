@@ -23,15 +23,23 @@ import time
 from typing import Any
 from urllib.parse import parse_qs
 
+from celery import current_app
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from redis.exceptions import RedisError
 
 from cases import presence
-from cases.live.events import SUPERVISORS_GROUP, case_snapshot, queue_group, user_group
-from cases.models import Case, CaseEvent
+from cases.live.events import (
+    SUPERVISORS_GROUP,
+    agent_state_frame,
+    case_snapshot,
+    offer_frame,
+    queue_group,
+    user_group,
+)
+from cases.models import AgentStatus, Case, CaseEvent, Offer
 from cases.permissions import sees_all_queues, visible_queue_ids
-from queues.models import Membership
+from queues.models import AssignmentMode, Membership
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +84,7 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "hello", "queues": sorted(self.queue_ids), "cursor": cursor})
         self.viewing = await self._present(user, self._requested_case())
         await self._announce_presence()
+        await self._agent_seen(connected=True)
 
     def _requested_case(self) -> int | None:
         query = parse_qs(self.scope.get("query_string", b"").decode())
@@ -101,6 +110,58 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
             Membership.objects.filter(agent=user).values_list("queue_id", flat=True)
         )
         return case
+
+    async def _agent_seen(self, *, connected: bool) -> None:
+        """The agent's state rides on their pages (cases/presence.py): back from offline, their
+        pages and the console hear it and their push queues offer them work; a page opening
+        shows the offer they have not answered yet."""
+        try:
+            back, frames = await self._agent_seen_sync(connected)
+            for frame in frames:
+                await self.send_json(frame | {"type": "offer"})
+            if back is not None:
+                await self._agent_state_send(back)
+        except Exception:
+            logger.exception("agent_seen_failed user_id=%s", self.scope["user"].pk)
+
+    async def _agent_state_send(self, state: str) -> None:
+        """The agent's own pages and the console hear their new state."""
+        user_id = self.scope["user"].pk
+        queue_ids = sorted(self.member_queue_ids)
+        frame = agent_state_frame(user_id, state, queue_ids)
+        try:
+            # Supervisors join every queue's group too: theirs alone, so they hear it once.
+            for group in [user_group(user_id), SUPERVISORS_GROUP]:
+                await self.channel_layer.group_send(group, frame)
+        except Exception:
+            logger.exception("agent_state_send_failed user_id=%s", user_id)
+
+    @database_sync_to_async
+    def _agent_seen_sync(self, connected: bool) -> tuple[str | None, list[dict[str, Any]]]:
+        user_id = self.scope["user"].pk
+        back = presence.agent_page_seen(user_id=user_id)
+        frames = []
+        if connected:
+            offer = (
+                Offer.objects.filter(agent_id=user_id, state=Offer.State.PENDING)
+                .select_related("case__queue")
+                .first()
+            )
+            if offer is not None:
+                frames.append(offer_frame(offer, offer.case))
+        if back == AgentStatus.State.ONLINE and self._has_push_queue():
+            try:  # by name: the assignment service sits above this layer
+                current_app.send_task("cases.tasks.assign_for_agent", args=[user_id])
+            except Exception:  # broker down: beat's sweep offers within its period
+                logger.warning("assign_for_agent_enqueue_failed user_id=%s", user_id)
+        return back, frames
+
+    def _has_push_queue(self) -> bool:
+        return Membership.objects.filter(
+            agent_id=self.scope["user"].pk,
+            queue__assignment_mode=AssignmentMode.PUSH,
+            queue__is_active=True,
+        ).exists()
 
     async def _announce_presence(self) -> None:
         """Tell the pages that show them: the case's viewers, the queues' online agents."""
@@ -171,8 +232,14 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
         except LAYER_ERRORS as error:  # Redis is away; its subscriptions went with it
             logger.warning("ws_group_discard_failed error=%s", type(error).__name__)
         if hasattr(self, "viewing"):
-            await database_sync_to_async(presence.presence_leave)(channel_name=self.channel_name)
+            gone = await database_sync_to_async(self._leave)()
             await self._announce_presence()
+            if gone:
+                await self._agent_state_send(AgentStatus.State.OFFLINE)
+
+    def _leave(self) -> bool:
+        presence.presence_leave(channel_name=self.channel_name)
+        return presence.agent_page_left(user_id=self.scope["user"].pk)
 
     async def receive(
         self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
@@ -241,6 +308,8 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json(frame)
         if back:
             await self._announce_presence()
+        if touch:
+            await self._agent_seen(connected=False)
 
     @database_sync_to_async
     def _beat(self, since: int | None, *, touch: bool) -> tuple[list[dict[str, Any]], bool]:
@@ -305,6 +374,12 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
                 frame = case_snapshot(case, kind=f"case.{kind}", cursor=pk)
                 frames.append(frame | {"type": "event", "resync": True})
         return frames
+
+    async def desk_agent(self, message: dict[str, Any]) -> None:
+        await self.send_json(message | {"type": "agent"})
+
+    async def desk_offer(self, message: dict[str, Any]) -> None:
+        await self.send_json(message | {"type": "offer"})
 
     async def desk_alert(self, message: dict[str, Any]) -> None:
         try:

@@ -174,3 +174,41 @@ async def _send_to_groups(layer: Any, groups: list[str], message: dict[str, Any]
     # One sync→async switch for all groups of the event.
     for group in groups:
         await layer.group_send(group, message)
+
+
+# --- assignment (issue 17): an agent's state, offers to an agent --------------------------------
+
+
+def agent_state_frame(user_id: int, state: str, queue_ids: list[int]) -> dict[str, Any]:
+    return {"type": "desk.agent", "agent_id": user_id, "state": state, "queue_ids": queue_ids}
+
+
+def publish_agent_state(user_id: int, state: str, queue_ids: list[int]) -> None:
+    """After the commit: the agent's own pages (their top-bar control) and the supervisors'
+    (the console; they join every queue's group too, so only theirs) hear the new state."""
+    frame = agent_state_frame(user_id, state, queue_ids)
+    groups = [user_group(user_id), SUPERVISORS_GROUP]
+    transaction.on_commit(lambda: broadcast(groups, frame))
+
+
+def offer_frame(offer: Any, case: Case) -> dict[str, Any]:
+    """What the agent's offer banner shows. Customer-supplied text goes as data: the page sets
+    it as text, never as HTML."""
+    return {
+        "type": "desk.offer",
+        "offer_id": offer.pk,
+        "case_id": case.pk,
+        "state": offer.state,
+        "queue": case.queue.name,
+        "customer": case.customer_name,
+        "intent": case.current_intent,
+        "priority": case.get_priority_display(),
+        "expires_at": offer.expires_at.isoformat(),
+        "seconds": max(0, round((offer.expires_at - timezone.now()).total_seconds())),
+    }
+
+
+def publish_offer(offer: Any, case: Case) -> None:
+    """After the commit, to the offered agent's pages only."""
+    frame = offer_frame(offer, case)
+    transaction.on_commit(lambda: broadcast([user_group(offer.agent_id)], frame))

@@ -33,6 +33,11 @@ from cases.models import (
 )
 from cases.notices import agent_joined_text
 from cases.permissions import may_work_queue
+from cases.services.assignment import (
+    agent_assignment_on_commit,
+    assignment_on_commit,
+    pending_offers_withdraw,
+)
 from cases.services.audit import record_event
 from cases.services.canned import canned_reply_used
 from cases.services.ownership import holder_changed, holder_sync
@@ -132,7 +137,10 @@ def _check_capacity(agent: Any, queue_id: int) -> None:
 
 
 def assign_case(case: Case, agent: Any) -> list[str]:
+    """The case to the agent (the caller holds its lock): every way a case gets an agent goes
+    through here, so an offer of it still pending ends here too."""
     now = timezone.now()
+    pending_offers_withdraw(case, reason="assigned")
     case.assignee = agent
     case.status = Case.Status.ASSIGNED
     fields = ["assignee", "status"]
@@ -206,6 +214,9 @@ def case_release(*, case_id: int, agent: Any, expected_version: int | None = Non
     previous = case.assignee_id
     case.assignee, case.status = None, Case.Status.WAITING
     queue_changed_on_commit(case.queue_id)
+    assignment_on_commit(case.queue)  # freed: a push queue offers it again
+    if previous is not None:
+        agent_assignment_on_commit(previous)  # and the agent has room
     return _commit(
         case, ["assignee", "status"], kind="released", actor=agent, data={"from": previous}
     )
@@ -413,6 +424,7 @@ def case_resolve(
     delivery_record(case, "case.resolved", {"resolution": resolution_code})
     # A waiting case left the line, or an agent has room for one more.
     queue_changed_on_commit(case.queue_id)
+    agent_assignment_on_commit(case.assignee_id or agent.pk)
     return _commit(
         case,
         list(dict.fromkeys(fields)),
@@ -468,6 +480,8 @@ def case_return_to_bot(
         raise CaseAlreadyClaimed(case)
     case.status = Case.Status.RETURNED
     case.returned_at = timezone.now()
+    pending_offers_withdraw(case, reason="returned_to_bot")
+    agent_assignment_on_commit(agent.pk)  # a slot free again
     delivery_record(
         case,
         "case.returned_to_bot",

@@ -32,6 +32,7 @@ from cases.selectors import (
     queue_position,
     wait_estimate,
 )
+from cases.services.assignment import assignment_on_commit
 from cases.services.attachments import attachment_files_remove, attachments_store
 from cases.services.audit import record_event
 from cases.services.availability import (
@@ -401,6 +402,7 @@ def _handoff_open(
     if with_files:  # the messages have their ids now
         attachments_store(pending=with_files, saved=saved_files)
     publish_case(case, "case.created", cursor=events[-1].pk)
+    assignment_on_commit(queue)  # a push queue offers it to a free agent
     if promise.away is not None:
         team_away_announce(case, promise.away, events[-1])
     logger.info(

@@ -12,6 +12,11 @@ from cases.callbacks.outbox import delivery_record
 from cases.live.events import publish_case
 from cases.models import Case, person_name
 from cases.services.agent_work import CaseActionError, assign_case, locked_case, require_open
+from cases.services.assignment import (
+    agent_assignment_on_commit,
+    assignment_on_commit,
+    pending_offers_withdraw,
+)
 from cases.services.audit import record_event
 from cases.services.ownership import holder_changed, holder_sync
 from cases.services.queue_updates import queue_changed_on_commit
@@ -52,8 +57,12 @@ def case_reassign(
         fields += assign_case(case, agent)
     elif "queue" in fields:
         # A new queue without a named agent: the case waits there for its agents.
+        pending_offers_withdraw(case, reason="reassigned")
         case.assignee, case.status = None, Case.Status.WAITING
         fields += ["assignee", "status"]
+        assignment_on_commit(case.queue)
+    if before["assignee"] is not None and before["assignee"] != case.assignee_id:
+        agent_assignment_on_commit(before["assignee"])  # the previous agent has room
     if not fields:
         raise CaseActionError("The case is already there.")
     holder_fields, change = holder_sync(case)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from cases import presence
-from cases.models import Case
+from cases.models import AgentStatus, Case
+from cases.services import assignment
 from cases.supervision import console_rows, open_cases_of, reassign_choices
 from tests.factories import CaseFactory, MembershipFactory, QueueFactory, UserFactory
 
@@ -22,6 +23,7 @@ def test_each_queue_row_counts_its_agents_load_and_who_is_online(django_assert_m
         CaseFactory(queue=billing, status=Case.Status.ASSIGNED, assignee=busy.agent)
     CaseFactory(queue=billing)
     presence.presence_join(channel_name="c1", user=busy.agent, case_id=None)
+    presence.agent_page_seen(user_id=busy.agent.pk)  # what the page's socket does
     other = QueueFactory(slug="technical", name="Technical")
 
     # when
@@ -47,6 +49,27 @@ def test_each_queue_row_counts_its_agents_load_and_who_is_online(django_assert_m
     )
     assert row.online == 1 and row.capacity == 2
     assert rows["technical"].agents == [] and rows["technical"].online == 0
+
+
+def test_an_agents_state_and_load_across_queues_show_beside_each_queue():
+    # given: Ana away with a page open, one case here and one elsewhere, capped at 2 overall
+    billing, tech = QueueFactory(slug="billing"), QueueFactory(slug="technical")
+    ana = MembershipFactory(queue=billing, capacity=5).agent
+    MembershipFactory(queue=tech, agent=ana)
+    for queue in (billing, tech):
+        CaseFactory(queue=queue, status=Case.Status.ASSIGNED, assignee=ana)
+    presence.agent_page_seen(user_id=ana.pk)
+    assignment.agent_state_choose(user=ana, state="away")
+    AgentStatus.objects.filter(user=ana).update(max_open=2)
+
+    # when
+    (row,) = console_rows([billing])
+
+    # then
+    (load,) = row.agents
+    assert (load.state, load.online, load.present) == ("away", False, True)
+    assert (load.open_cases, load.open_overall, load.max_open, load.full) == (1, 2, 2, True)
+    assert row.online == 0
 
 
 def test_the_open_cases_come_by_status_the_most_urgent_first():

@@ -107,6 +107,11 @@ def queue_form(queue: Queue, **extra: Any) -> dict[str, Any]:
         "customer_message_template": queue.customer_message_template,
         "is_active": "on",
         "sort_order": queue.sort_order,
+        # assignment (issue 17), as the page shows them
+        "assignment_mode": queue.assignment_mode,
+        "offer_seconds": queue.offer_seconds,
+        "misses_before_away": queue.misses_before_away,
+        "reserved_slots": queue.reserved_slots,
         "_save": "Save",
         **extra,
     }

@@ -8,7 +8,7 @@ from typing import Any
 from django import forms
 from django.contrib.auth.models import User
 
-from queues.models import Queue
+from queues.models import AssignmentMode, Queue
 from web.forms.fields import MAX_ID
 
 MAX_BULK = 500  # more ticks than any page shows: a forged post cannot start an endless loop
@@ -101,3 +101,72 @@ class MembershipForm(forms.Form):
 def error_lines(form: forms.Form) -> list[str]:
     """Every error of the form as a sentence, for the page's messages."""
     return [str(error) for errors in form.errors.values() for error in errors]
+
+
+class QueueAssignmentForm(forms.Form):
+    """How the queue's cases find agents: pulled by agents, or offered by the desk."""
+
+    mode = forms.ChoiceField(
+        choices=AssignmentMode.choices,
+        error_messages={"invalid_choice": "Pick pull or push."},
+    )
+    offer_seconds = forms.IntegerField(
+        min_value=5,
+        max_value=600,
+        error_messages={
+            "min_value": "The offer time is from 5 to 600 seconds.",
+            "max_value": "The offer time is from 5 to 600 seconds.",
+            "invalid": "The offer time is a number of seconds from 5 to 600.",
+            "required": "Give the offer time in seconds.",
+        },
+    )
+    misses_before_away = forms.IntegerField(
+        min_value=1,
+        max_value=20,
+        error_messages={
+            "min_value": "Missed offers before away: from 1 to 20.",
+            "max_value": "Missed offers before away: from 1 to 20.",
+            "invalid": "Missed offers before away is a number from 1 to 20.",
+            "required": "Say after how many missed offers an agent is set away.",
+        },
+    )
+    reserved_slots = forms.IntegerField(
+        min_value=0,
+        max_value=10,
+        error_messages={
+            "min_value": "Reserved slots: from 0 to 10.",
+            "max_value": "Reserved slots: from 0 to 10.",
+            "invalid": "Reserved slots is a number from 0 to 10.",
+            "required": "Give the reserved slots (0 for none).",
+        },
+    )
+
+    @classmethod
+    def for_queue(cls, queue: Queue) -> QueueAssignmentForm:
+        return cls(
+            initial={
+                "mode": queue.assignment_mode,
+                "offer_seconds": queue.offer_seconds,
+                "misses_before_away": queue.misses_before_away,
+                "reserved_slots": queue.reserved_slots,
+            }
+        )
+
+
+class OverallCapForm(forms.Form):
+    """An agent's cap on open cases across every queue; empty for none."""
+
+    agent = forms.ModelChoiceField(
+        User.objects.filter(is_active=True),
+        error_messages={"invalid_choice": "That agent is no longer active."},
+    )
+    max_open = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=200,
+        error_messages={
+            "min_value": "The overall cap is from 1 to 200 open cases, or empty for none.",
+            "max_value": "The overall cap is from 1 to 200 open cases, or empty for none.",
+            "invalid": "The overall cap is a number of open cases, or empty for none.",
+        },
+    )

@@ -7,9 +7,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django import template
+from django.contrib.auth.models import User
 from django.utils.timesince import timesince
 
 from cases import guard
+from cases.models import AgentStatus
+from queues.models import AssignmentMode
 from vocabulary import is_high_value_tier
 
 register = template.Library()
@@ -144,3 +147,19 @@ def _number(value: object) -> bool:
     except ValueError:
         return False
     return True
+
+
+@register.simple_tag
+def agent_desk(user: Any) -> dict[str, Any]:
+    """The signed-in agent's assignment controls: the state they chose, and the pull queues
+    whose new cases they are told of (a push queue's come as offers). One query, on every page."""
+    rows = User.objects.filter(pk=user.pk).values_list(
+        "desk__chosen", "memberships__queue_id", "memberships__queue__assignment_mode"
+    )
+    chosen: str = AgentStatus.State.ONLINE
+    pull = []
+    for state, queue_id, mode in rows:
+        chosen = state or chosen
+        if queue_id is not None and mode == AssignmentMode.PULL:
+            pull.append(str(queue_id))
+    return {"chosen": chosen, "pull_queues": ",".join(pull)}

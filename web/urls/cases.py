@@ -1,5 +1,6 @@
 from django.urls import path
 
+from web.views import assignment as assignment_views
 from web.views import attachments as attachment_views
 from web.views import canned as canned_views
 from web.views import cases as views
@@ -13,6 +14,9 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("queues/<slug:slug>/", views.queue_detail, name="queue"),
     path("take-next/", views.take_next, name="take_next"),
+    path("me/state/", assignment_views.agent_state, name="agent_state"),
+    path("offers/<int:offer_id>/accept/", assignment_views.offer_accept, name="offer_accept"),
+    path("offers/<int:offer_id>/decline/", assignment_views.offer_decline, name="offer_decline"),
     path("cases/<int:case_id>/", views.case_detail, name="detail"),
     path(
         "cases/<int:case_id>/attachments/<int:attachment_id>/",

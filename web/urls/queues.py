@@ -21,4 +21,6 @@ urlpatterns = [
     path("console/<slug:slug>/reassign/", console_views.reassign_cases, name="reassign"),
     path("console/<slug:slug>/hours/", console_views.queue_hours, name="hours"),
     path("console/<slug:slug>/members/", console_views.set_membership, name="membership"),
+    path("console/<slug:slug>/assignment/", console_views.queue_assignment, name="assignment"),
+    path("console/<slug:slug>/overall-cap/", console_views.overall_cap, name="overall_cap"),
 ]

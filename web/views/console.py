@@ -18,12 +18,19 @@ from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from cases.models import person_name
+from cases.services import assignment
 from cases.services.reassignment import reassign_many
 from cases.supervision import console_rows, open_cases_of, reassign_choices
 from queues import services
 from queues.hours import ScheduleInvalid, hours_now
 from queues.models import Queue
-from web.forms.console import MembershipForm, ReassignForm, error_lines
+from web.forms.console import (
+    MembershipForm,
+    OverallCapForm,
+    QueueAssignmentForm,
+    ReassignForm,
+    error_lines,
+)
 from web.forms.hours import BusinessHoursForm
 
 supervisors_only = permission_required("queues.view_all_queues", raise_exception=True)
@@ -84,8 +91,58 @@ def console_queue(request: HttpRequest, slug: str) -> HttpResponse:
             .exclude(pk__in=members)
             .order_by("first_name"),
             "queue_names": _queue_names(),
+            "assignment_form": QueueAssignmentForm.for_queue(queue),
         },
     )
+
+
+@login_required
+@permission_required("queues.manage_memberships", raise_exception=True)
+@require_POST
+def queue_assignment(request: HttpRequest, slug: str) -> HttpResponse:
+    """Pull or push, and the push mode's terms: offer time, misses before away, reserve."""
+    queue = get_object_or_404(Queue, slug=slug)
+    form = QueueAssignmentForm(request.POST)
+    if not form.is_valid():
+        for line in error_lines(form):
+            messages.error(request, line)
+        return redirect("queues:console_queue", slug=queue.slug)
+    data = form.cleaned_data
+    assignment.queue_assignment_change(
+        queue=queue,
+        mode=data["mode"],
+        offer_seconds=data["offer_seconds"],
+        misses_before_away=data["misses_before_away"],
+        reserved_slots=data["reserved_slots"],
+    )
+    if data["mode"] == "push":
+        messages.success(
+            request,
+            f"{queue.name}: the desk offers each case to a free agent, "
+            f"{data['offer_seconds']} s to answer.",
+        )
+    else:
+        messages.success(request, f"{queue.name}: agents pull cases.")
+    return redirect("queues:console_queue", slug=queue.slug)
+
+
+@login_required
+@permission_required("queues.manage_memberships", raise_exception=True)
+@require_POST
+def overall_cap(request: HttpRequest, slug: str) -> HttpResponse:
+    """An agent's cap on open cases across every queue."""
+    queue = get_object_or_404(Queue, slug=slug)
+    form = OverallCapForm(request.POST)
+    if not form.is_valid():
+        for line in error_lines(form):
+            messages.error(request, line)
+        return redirect("queues:console_queue", slug=queue.slug)
+    agent, cap = form.cleaned_data["agent"], form.cleaned_data["max_open"]
+    assignment.agent_overall_cap_set(agent=agent, max_open=cap)
+    name = agent.get_full_name() or agent.username
+    told = f"up to {cap} open cases in all queues" if cap else "no cap across queues"
+    messages.success(request, f"{name}: {told}.")
+    return redirect("queues:console_queue", slug=queue.slug)
 
 
 @login_required

@@ -14,6 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpRespons
 from django.shortcuts import render
 from django.utils import timezone
 
+from cases.metrics import assignment as assignment_metrics
 from cases.metrics import chart as metrics_chart
 from cases.metrics import figures as metrics
 from cases.models import Integration, Intent
@@ -112,6 +113,8 @@ def metrics_page(request: HttpRequest) -> HttpResponse:
             "late": metrics.late_escalations(filters),
             "late_after": settings.HANDOFF_LATE_ESCALATION_MESSAGES,
             "bounces": tables.bounce_backs,
+            "offer_queues": assignment_metrics.offers_by_queue(filters),
+            "offer_agents": assignment_metrics.offers_by_agent(filters),
         },
     )
 
@@ -129,6 +132,8 @@ TABLES = {
     "late-intents": metrics.late_by_intent,
     "bounce-bots": metrics.bounce_backs_by_integration,
     "bounce-intents": metrics.bounce_backs_by_intent,
+    "offers-queues": assignment_metrics.offers_by_queue,
+    "offers-agents": assignment_metrics.offers_by_agent,
 }
 
 

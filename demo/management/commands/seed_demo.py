@@ -17,9 +17,10 @@ from cases.models import CannedReply, Integration, Intent
 from cases.services.canned import canned_reply_create
 from cases.services.integrations import integration_create, integration_rotate_key
 from demo.day import seed_day
-from queues.models import RuleSet
+from queues.models import AssignmentMode, RuleSet
 from queues.services import (
     membership_ensure,
+    queue_assignment_set,
     queue_ensure,
     queue_hours_set,
     rule_set_create_draft,
@@ -68,6 +69,8 @@ def hours_until_open(now: datetime, zone: str) -> float:
 def closed_zone(now: datetime) -> str:
     return max(OFFICE_ZONES, key=lambda zone: hours_until_open(now, zone))
 
+
+PUSH_QUEUE = "billing"
 
 # username, first name, last name, role, queues
 USERS = [
@@ -271,6 +274,15 @@ class Command(BaseCommand):
                 holidays=[],
                 unstaffed_after_minutes=None,
             )
+
+        # Billing pushes (issue 17): the desk offers its cases to Sam and Riley in the browser.
+        queue_assignment_set(
+            queue=queues[PUSH_QUEUE],
+            mode=AssignmentMode.PUSH,
+            offer_seconds=30,
+            misses_before_away=3,
+            reserved_slots=0,
+        )
         for name, label, queue in INTENTS:
             Intent.objects.update_or_create(
                 name=name, defaults={"label": label, "queue_hint": queues[queue], "is_active": True}

@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from cases.models import Case, CaseEvent, Presence
+from cases import presence
+from cases.models import AgentStatus, Case, CaseEvent, Presence
 from cases.services import agent_work as actions
 from queues.models import Membership
 from tests.factories import CaseFactory, MembershipFactory, QueueFactory, UserFactory
@@ -220,6 +221,7 @@ def test_the_queue_console_sends_the_part_a_live_refresh_asks_for(
 def test_the_console_sends_its_table_to_a_live_refresh_with_presence_and_load(client, desk):
     # given Ana on the desk with one open case of two
     Presence.objects.create(channel_name="page-1", user=desk["ana"], seen_at=timezone.now())
+    presence.agent_page_seen(user_id=desk["ana"].pk)  # as her page's socket does
     client.force_login(desk["supervisor"])
 
     body = client.get("/console/", headers={"HX-Request": "true"}).content.decode()
@@ -232,6 +234,10 @@ def test_the_console_sends_its_table_to_a_live_refresh_with_presence_and_load(cl
 def test_a_lapsed_presence_row_does_not_count_as_online(client, desk):
     Presence.objects.create(
         channel_name="page-1", user=desk["ana"], seen_at=timezone.now() - timedelta(minutes=5)
+    )
+    # her state was online, its page's heartbeat stopped, and no sweep has said so yet
+    AgentStatus.objects.create(
+        user=desk["ana"], state="online", online_until=timezone.now() - timedelta(minutes=4)
     )
     client.force_login(desk["supervisor"])
 

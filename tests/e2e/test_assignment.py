@@ -1,0 +1,99 @@
+"""Push assignment in a real browser (issue 17): a case offered to an agent shows as a banner,
+answered with one key; declined, it goes to the next agent, whose page accepts it and opens
+the case; an offer left unanswered times out to the next agent. Driven by keyboard, at 1440
+and 390 px. The worker's part (the assignment run, the sweep) runs here in the server's loop."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from cases.models import AgentStatus, Offer
+from cases.services import assignment
+from queues.models import Queue
+from tests.e2e.conftest import log_in
+from tests.e2e.test_console import served  # noqa: F401 - the fixture
+from tests.factories import CaseFactory, MembershipFactory, QueueFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+SHOTS = Path("/tmp/assign")
+
+
+@pytest.fixture
+def push() -> dict[str, Any]:
+    billing = QueueFactory(slug="billing", name="Billing", is_default=True)
+    Queue.objects.filter(pk=billing.pk).update(assignment_mode="push", offer_seconds=30)
+    gail = MembershipFactory(
+        queue=billing, capacity=2, agent__username="gail", agent__first_name="Gail"
+    ).agent
+    gus = MembershipFactory(
+        queue=billing, capacity=3, agent__username="gus", agent__first_name="Gus"
+    ).agent
+    return {"billing": billing, "gail": gail, "gus": gus}
+
+
+def open_page(browser: Any, server: Any, username: str, path: str, width: int) -> Any:
+    context = browser.new_context(viewport={"width": width, "height": 860})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    log_in(page, server, username)
+    page.goto(f"{server.url}{path}")
+    expect(page.locator("#live-state")).to_have_text("Live")
+    return page
+
+
+def wait_for(condition: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.1)
+
+
+def test_offers_are_declined_accepted_and_timed_out_by_keyboard(browser, served, push):  # noqa: F811
+    SHOTS.mkdir(exist_ok=True)
+    gail = open_page(browser, served, "gail", "/queues/billing/", 1440)
+    gus = open_page(browser, served, "gus", "/queues/billing/", 390)
+    assert served.run(lambda: AgentStatus.objects.filter(state="online").count()) == 2
+
+    # given a case handed off into the push queue: Gus has the most room, he is offered it
+    first = served.run(lambda: CaseFactory(queue=push["billing"], customer_name="Tom Becker"))
+    served.run(lambda: assignment.queue_assign(queue_id=push["billing"].pk))
+    banner = gus.locator(".offer")
+    expect(banner).to_contain_text("Tom Becker")
+    expect(banner).to_contain_text("Answer within")
+    gus.screenshot(path=str(SHOTS / "offer-390.png"))
+    box = banner.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
+
+    # when Gus declines with one key, the banner goes and Gail is offered it
+    gus.keyboard.press("d")
+    expect(banner).to_have_count(0)
+    wait_for(lambda: served.run(lambda: Offer.objects.filter(state="declined").count()) == 1)
+    served.run(lambda: assignment.queue_assign(queue_id=push["billing"].pk))
+    expect(gail.locator(".offer")).to_contain_text("Tom Becker")
+    gail.screenshot(path=str(SHOTS / "offer-1440.png"))
+
+    # and when Gail accepts with one key, the case opens as hers
+    gail.keyboard.press("a")
+    expect(gail.locator("h1")).to_contain_text("Tom Becker")
+    assert served.run(lambda: type(first).objects.get(pk=first.pk).assignee_id) == push["gail"].pk
+    expect(gail.locator("#live-state")).to_have_text("Live")
+
+    # when a second case is offered with a short time and nobody answers
+    Queue.objects.filter(pk=push["billing"].pk).update(offer_seconds=2)
+    served.run(lambda: CaseFactory(queue=push["billing"], customer_name="Ada Park"))
+    served.run(lambda: assignment.queue_assign(queue_id=push["billing"].pk))
+    expect(gus.locator(".offer")).to_contain_text("Ada Park")
+    expect(gus.locator(".offer [data-slot=seconds]")).to_have_text("0", timeout=6_000)
+    served.run(assignment.assignment_sweep)
+
+    # then it times out on Gus's page and goes to Gail, on the case page she is working
+    expect(gus.locator(".offer")).to_have_count(0)
+    expect(gail.locator(".offer")).to_contain_text("Ada Park")
+    gail.screenshot(path=str(SHOTS / "offer-case-page-1440.png"))
+    kinds = served.run(lambda: sorted(Offer.objects.values_list("state", flat=True)))
+    assert kinds == ["accepted", "declined", "pending", "timed_out"]
