@@ -49,7 +49,7 @@ class JsonLinesFormatter(JsonFormatter):
             timestamp="time",
             # Django hands the request object itself to django.request and django.server's
             # records: a repr of it says nothing the message does not.
-            reserved_attrs=[*RESERVED_ATTRS, "request", "server_time"],
+            reserved_attrs=[*RESERVED_ATTRS, "request", "server_time", "color_message"],
         )
 
     def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
