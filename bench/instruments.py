@@ -59,7 +59,7 @@ def intake_cpu_ms(rounds: int, per_round: int) -> tuple[float, float]:
     from tests.factories import IntegrationFactory, QueueFactory, full_package
 
     QueueFactory(slug="general", name="General", is_default=True)
-    integration = IntegrationFactory(name="bench-bot")
+    integration: Any = IntegrationFactory(name="bench-bot")
     real: Any = intake.INTAKE_SECONDS
     serial = iter(range(10**9))
 
