@@ -20,6 +20,7 @@ from cases.models import Case, CsatResponse, EscalationPolicy, Message, RiskFlag
 from cases.package import HandoffPackage
 from escalation.assess import Assessment, Policy, assess
 from escalation.conversation import Customer, Step
+from observability.instruments import ASSESS_SECONDS
 
 
 def published_policy() -> Policy:
@@ -51,6 +52,11 @@ def _customer(package: HandoffPackage) -> Customer | None:
 
 def assess_package(package: HandoffPackage, policy: Policy | None = None) -> Assessment:
     """``POST /api/v1/assess``: the policy's answer on the conversation so far."""
+    with ASSESS_SECONDS.time():
+        return _assess_package(package, policy)
+
+
+def _assess_package(package: HandoffPackage, policy: Policy | None) -> Assessment:
     intent = package.intent
     return assess(
         [

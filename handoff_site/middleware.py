@@ -12,6 +12,7 @@ from django.shortcuts import resolve_url
 from django_htmx.http import HttpResponseClientRedirect
 
 from api.problems import TITLES, is_api_request, problem
+from observability.logs import REQUEST_ID, request_id_from
 
 
 class SyncAndAsyncMiddleware:
@@ -47,6 +48,43 @@ class SyncAndAsyncMiddleware:
         return None
 
     def after(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        return response
+
+
+class RequestIdMiddleware:
+    """Each request gets an id (the proxy's ``X-Request-ID`` when it sent a plain one), on
+    every log line written while it is served and on the response, so a line in the logs and
+    a complaint about one response meet."""
+
+    sync_capable = True
+    async_capable = True
+    HEADER = "X-Request-ID"
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.is_async:
+            return self._acall(request)
+        request_id = request_id_from(request.headers.get(self.HEADER))
+        token = REQUEST_ID.set(request_id)
+        try:
+            response: HttpResponse = self.get_response(request)
+        finally:
+            REQUEST_ID.reset(token)
+        response[self.HEADER] = request_id
+        return response
+
+    async def _acall(self, request: HttpRequest) -> HttpResponse:
+        # Not reset: Django's ASGI handler serves each request in a task of its own, whose
+        # context ends with it, and logs a 4xx/5xx response after the middleware returned.
+        request_id = request_id_from(request.headers.get(self.HEADER))
+        REQUEST_ID.set(request_id)
+        response: HttpResponse = await self.get_response(request)
+        response[self.HEADER] = request_id
         return response
 
 

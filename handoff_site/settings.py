@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import os
 import re
 from datetime import timedelta
@@ -78,6 +79,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every log line of the request, whichever layer writes it, carries its id.
+    "handoff_site.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
@@ -278,7 +281,7 @@ if HTTPS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = True
     # The probes of a load balancer speak plain HTTP inside the network.
-    SECURE_REDIRECT_EXEMPT = [r"^healthz/?$"]
+    SECURE_REDIRECT_EXEMPT = [r"^healthz/?$", r"^prometheus/?$"]
     # A year, as `check --deploy` and the preload list ask; HSTS_PRELOAD only by choice.
     SECURE_HSTS_SECONDS = env_int("HSTS_SECONDS", 365 * 24 * 3600)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("HSTS_INCLUDE_SUBDOMAINS", True)
@@ -416,11 +419,53 @@ HANDOFF_ALLOW_PRIVATE_CALLBACKS = env_bool("HANDOFF_ALLOW_PRIVATE_CALLBACKS", EM
 # The demo's stand-in bot platform at /demo/bot/ (receives and shows callbacks).
 HANDOFF_DEMO = env_bool("HANDOFF_DEMO", EMBEDDED)
 
+# --- operations: the Prometheus endpoint and the logs (#18) ------------------------------------
+# GET /prometheus serves the desk's own metrics (handoff_site/monitoring.py) only when switched
+# on, and then only to a scraper that sends the bearer token and/or comes from an allowed
+# address (both when both are set). Switched on with neither, the desk refuses to start.
+HANDOFF_PROMETHEUS = env_bool("HANDOFF_PROMETHEUS", False)
+HANDOFF_PROMETHEUS_TOKEN = os.environ.get("HANDOFF_PROMETHEUS_TOKEN", "")
+
+
+def prometheus_networks(values: list[str]) -> list[str]:
+    """Addresses or networks (CIDR), normalised; a typo stops the desk instead of locking the
+    scraper out (or everyone in)."""
+    try:
+        return [str(ipaddress.ip_network(value, strict=False)) for value in values]
+    except ValueError as error:
+        raise ImproperlyConfigured(f"HANDOFF_PROMETHEUS_ALLOWED_IPS: {error}") from None
+
+
+HANDOFF_PROMETHEUS_ALLOWED_IPS = prometheus_networks(env_list("HANDOFF_PROMETHEUS_ALLOWED_IPS", []))
+if HANDOFF_PROMETHEUS and not (HANDOFF_PROMETHEUS_TOKEN or HANDOFF_PROMETHEUS_ALLOWED_IPS):
+    raise ImproperlyConfigured(
+        "HANDOFF_PROMETHEUS=1 needs HANDOFF_PROMETHEUS_TOKEN (a long random string) or "
+        "HANDOFF_PROMETHEUS_ALLOWED_IPS (the scrapers' addresses), or both."
+    )
+if HANDOFF_PROMETHEUS_TOKEN and len(HANDOFF_PROMETHEUS_TOKEN) < 16:
+    raise ImproperlyConfigured("HANDOFF_PROMETHEUS_TOKEN must be at least 16 characters.")
+
+# LOG_FORMAT=json: one JSON object a line (time, level, logger, message, request_id, exception)
+# for a log shipper; the default stays key=value text for people.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").strip().lower()
+if LOG_FORMAT not in {"text", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be text or json, not {LOG_FORMAT!r}.")
+_log_handler = {"handlers": ["console"], "propagate": False}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"kv": {"format": "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "kv"}},
+    "formatters": {
+        "kv": {"format": "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"},
+        "json": {"()": "observability.logs.JsonLinesFormatter"},
+    },
+    "filters": {"request_id": {"()": "observability.logs.RequestIdFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "kv",
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
@@ -428,5 +473,13 @@ LOGGING = {
         "httpx": {"level": "WARNING"},
         # Axes says INFO for every step of every sign-in; its failures and lockouts are WARNINGs.
         "axes": {"level": "WARNING"},
+        # uvicorn set up its own text handlers before Django started: JSON means every line.
+        **(
+            {name: _log_handler for name in ("uvicorn", "uvicorn.error", "uvicorn.access")}
+            if LOG_FORMAT == "json"
+            else {}
+        ),
     },
 }
+# Celery replaces the root logger's handlers with its own text format unless told not to.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = LOG_FORMAT != "json"

@@ -39,6 +39,7 @@ from cases.live.events import (
 )
 from cases.models import AgentStatus, Case, CaseEvent, Offer
 from cases.permissions import sees_all_queues, visible_queue_ids
+from observability.instruments import WEBSOCKET_CONNECTIONS
 from queues.models import AssignmentMode, Membership
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
     closing: asyncio.Task[None] | None = None
     touched_at: float = 0.0
     newest: int = 0
+    counted: bool = False  # in the open-connections gauge
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         # With Redis away, Channels' own subscription of this socket's channel fails before
@@ -72,6 +74,10 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
             logger.warning("ws_layer_unavailable error=%s", type(error).__name__)
             with contextlib.suppress(RuntimeError, OSError):  # the socket may be gone already
                 await send({"type": "websocket.close", "code": LAYER_DOWN})
+        finally:
+            # Here rather than in disconnect(): the consumer ends here however it ends.
+            if self.counted:
+                WEBSOCKET_CONNECTIONS.dec()
 
     async def connect(self) -> None:
         self.groups_joined = []
@@ -81,6 +87,8 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
             return
         cursor = await self._join_visible_groups()
         await self.accept()
+        WEBSOCKET_CONNECTIONS.inc()
+        self.counted = True
         await self.send_json({"type": "hello", "queues": sorted(self.queue_ids), "cursor": cursor})
         self.viewing = await self._present(user, self._requested_case())
         await self._announce_presence()

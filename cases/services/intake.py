@@ -47,6 +47,7 @@ from cases.services.availability import (
 from cases.services.escalation_timing import enqueue_escalation_timing
 from cases.services.ownership import holder_changed, holder_sync, require_bot_may_write
 from cases.services.queue_updates import queue_changed_on_commit
+from observability.instruments import INTAKE_SECONDS
 from queues.hours import business_deadline
 from queues.selectors import active_queues, default_queue, published_rules
 from vocabulary import PRIORITY_FLAGS
@@ -91,6 +92,19 @@ def handoff_receive(
     conversations refuses it when one is open (or a concurrent handoff just opened it), and the
     handoff is then applied to that case. ``on_stored`` runs inside the same transaction.
     """
+    with INTAKE_SECONDS.time():
+        return _handoff_receive(
+            integration=integration, package=package, on_stored=on_stored, format_gaps=format_gaps
+        )
+
+
+def _handoff_receive(
+    *,
+    integration: Integration,
+    package: HandoffPackage,
+    on_stored: Callable[[HandoffOutcome], None] | None,
+    format_gaps: Sequence[str],
+) -> HandoffOutcome:
     update_open_case = False
     for attempt in range(3):
         saved: list[str] = []  # attachment files written in this attempt
