@@ -9,7 +9,13 @@ from django.utils import timezone
 from cases import presence
 from cases.callbacks import outbox as deliveries
 from cases.models import IdempotencyKey
-from cases.services import availability, escalation_timing, queue_updates, sla
+from cases.services import (
+    availability,
+    escalation_timing,
+    metrics_rollups,
+    queue_updates,
+    sla,
+)
 
 
 @shared_task(ignore_result=True)
@@ -50,3 +56,8 @@ def sweep_escalation_timing() -> int:
 @shared_task(ignore_result=True, expires=15)
 def sweep_queue_updates() -> int:
     return queue_updates.queues_updates_sweep()
+
+
+@shared_task(ignore_result=True, expires=240)
+def refresh_metrics_rollups() -> int:
+    return len(metrics_rollups.metrics_rollups_refresh())

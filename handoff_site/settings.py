@@ -222,6 +222,9 @@ CELERY_BEAT_SCHEDULE = {
     # Queue updates held back by the one-a-minute throttle, or due to a change of who is
     # online, go out within this period (cases/services/queue_updates.py).
     "queue-updates-sweep": {"task": "cases.tasks.sweep_queue_updates", "schedule": 15.0},
+    # The metrics' daily rollups: days whose cases changed are recomputed; until then the
+    # metrics page reads those days' cases directly (cases/metrics/rollups.py).
+    "metrics-rollups": {"task": "cases.tasks.refresh_metrics_rollups", "schedule": 300.0},
 }
 
 # --- auth -------------------------------------------------------------------------------------
