@@ -385,7 +385,13 @@ class Period:
     @classmethod
     def of(cls, filters: Filters) -> Period:
         settled = rollups.settled_days(filters.start, filters.end, timezone.now())
-        return cls(settled, cases_in(filters).exclude(rollups.handed_off_on(settled)))
+        if not settled:
+            return cls(settled, cases_in(filters))
+        # the other days as ranges of handed_off_at, not "not the settled days": an index
+        # range scan of those days rather than of the whole period
+        days = (filters.end - filters.start).days + 1
+        other = {filters.start + timedelta(days=n) for n in range(days)} - set(settled)
+        return cls(settled, cases_in(filters).filter(rollups.handed_off_on(other)))
 
     def rolled(self, filters: Filters) -> QuerySet[MetricsRollup]:
         rows = MetricsRollup.objects.filter(rollups.rolled_on(self.settled))
