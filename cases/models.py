@@ -275,6 +275,9 @@ class Case(models.Model):
             ),
             # Recent claims of a queue: the wait estimate and time-to-claim metrics.
             models.Index(fields=["queue", "first_claimed_at"], name="case_queue_claimed"),
+            # Cases changed since a day's metrics rollup was computed: the days whose rollup
+            # is out of date (cases/metrics/rollups.py), found without reading every case.
+            models.Index(fields=["updated_at"], name="case_updated"),
         ]
         permissions = [
             ("work_case", "Can claim, reply, note, correct intent and resolve"),
@@ -811,3 +814,96 @@ class CannedReplyUse(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reply_id} on case {self.case_id}"
+
+
+class MetricsDay(models.Model):
+    """One day (handed off on that local date) whose metrics are rolled up: the figures of its
+    cases as of ``computed_at`` (cases/metrics/rollups.py). A case of the day changed after
+    that (``Case.updated_at``), an unclaimed case whose SLA falls due after it
+    (``stale_after``), or another time zone or late-escalation threshold makes the day's rows
+    stale: the metrics then read that day's cases directly until the beat task recomputes it."""
+
+    day = models.DateField(primary_key=True)
+    computed_at = models.DateTimeField(
+        help_text="The rows hold every change to the day's cases made before this time."
+    )
+    stale_after = models.DateTimeField(
+        null=True, blank=True, help_text="The first SLA due time of an unclaimed case, if later."
+    )
+    time_zone = models.CharField(max_length=64)
+    late_after = models.PositiveSmallIntegerField(
+        help_text="HANDOFF_LATE_ESCALATION_MESSAGES when computed: the rows' late count."
+    )
+
+    def __str__(self) -> str:
+        return str(self.day)
+
+
+class MetricsRollup(models.Model):
+    """A day's cases counted by queue, bot, rule, intents and trigger: every count of
+    ``cases.metrics.figures._counts`` (same names), so a period's figures are sums of these."""
+
+    day = models.DateField()
+    queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="+", db_index=False)
+    integration = models.ForeignKey(
+        Integration, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    routing_rule = models.CharField(max_length=120, blank=True)
+    detected_intent = models.CharField(max_length=100, blank=True)
+    current_intent = models.CharField(max_length=100, blank=True)
+    trigger_reason = models.CharField(max_length=30)
+    handoffs = models.PositiveIntegerField(default=0)
+    resolved = models.PositiveIntegerField(default=0)
+    answered = models.PositiveIntegerField(default=0)
+    repeated = models.PositiveIntegerField(default=0)
+    answered_any = models.PositiveIntegerField(default=0)
+    repeated_any = models.PositiveIntegerField(default=0)
+    detected = models.PositiveIntegerField(default=0)
+    missing = models.PositiveIntegerField(default=0)
+    overridden = models.PositiveIntegerField(default=0)
+    misrouted = models.PositiveIntegerField(default=0)
+    sla_counted = models.PositiveIntegerField(default=0)
+    sla_met = models.PositiveIntegerField(default=0)
+    csat_sum = models.PositiveIntegerField(default=0)
+    csat_n = models.PositiveIntegerField(default=0)
+    csat_satisfied = models.PositiveIntegerField(default=0)
+    missing_customer_identity = models.PositiveIntegerField(default=0)
+    missing_intent = models.PositiveIntegerField(default=0)
+    missing_attempted_steps = models.PositiveIntegerField(default=0)
+    missing_customer_message = models.PositiveIntegerField(default=0)
+    # the late-escalation figures: handoffs assessed at intake, and those the bot handed off
+    # late (HANDOFF_LATE_ESCALATION_MESSAGES customer messages after the first risk, or more)
+    assessed = models.PositiveIntegerField(default=0)
+    late = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["day"], name="rollup_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} queue {self.queue_id}: {self.handoffs}"
+
+
+class MetricsDuration(models.Model):
+    """How many of a day's cases (by queue and bot) took a duration in one bucket: the
+    histograms the period's medians and p90s are read from (cases/metrics/rollups.py)."""
+
+    class Kind(models.IntegerChoices):
+        RESOLUTION = 1, "handoff to resolved"
+        FIRST_RESPONSE = 2, "handoff to first human reply"
+        LEAD_MESSAGES = 3, "customer messages from the first risk to the handoff"
+        LEAD_SECONDS = 4, "seconds from the first risk to the handoff"
+
+    day = models.DateField()
+    queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="+", db_index=False)
+    integration = models.ForeignKey(
+        Integration, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    kind = models.PositiveSmallIntegerField(choices=Kind.choices)
+    bucket = models.PositiveSmallIntegerField()
+    n = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["day", "kind"], name="duration_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.get_kind_display()} bucket {self.bucket}: {self.n}"

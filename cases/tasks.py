@@ -9,7 +9,14 @@ from django.utils import timezone
 from cases import presence
 from cases.callbacks import outbox as deliveries
 from cases.models import IdempotencyKey
-from cases.services import assignment, availability, escalation_timing, queue_updates, sla
+from cases.services import (
+    assignment,
+    availability,
+    escalation_timing,
+    metrics_rollups,
+    queue_updates,
+    sla,
+)
 
 
 @shared_task(ignore_result=True)
@@ -55,3 +62,8 @@ def sweep_queue_updates() -> int:
 @shared_task(ignore_result=True, expires=5)
 def sweep_assignment() -> int:
     return assignment.assignment_sweep()
+
+
+@shared_task(ignore_result=True, expires=240)
+def refresh_metrics_rollups() -> int:
+    return len(metrics_rollups.metrics_rollups_refresh())

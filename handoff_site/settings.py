@@ -228,6 +228,9 @@ CELERY_BEAT_SCHEDULE = {
     # Push queues (cases/services/assignment.py): overdue offers time out, lapsed agents go
     # offline, and what still waits is offered, within this period even if a task was lost.
     "assignment-sweep": {"task": "cases.tasks.sweep_assignment", "schedule": 5.0},
+    # The metrics' daily rollups: days whose cases changed are recomputed; until then the
+    # metrics page reads those days' cases directly (cases/metrics/rollups.py).
+    "metrics-rollups": {"task": "cases.tasks.refresh_metrics_rollups", "schedule": 300.0},
 }
 
 # --- auth -------------------------------------------------------------------------------------

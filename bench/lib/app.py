@@ -17,6 +17,7 @@ from cases.models import (
 from cases.selectors import QueueFilters, waiting_cases
 from cases.services.agent_work import CaseActionError, case_claim, case_take_next
 from cases.services.integrations import integration_create
+from cases.services.metrics_rollups import metrics_rollups_backfill
 from demo.replay import read_star, star_to_package
 from handoff_site.celery import app as celery_app
 from queues.models import Membership, Queue
@@ -31,6 +32,6 @@ __all__ = [
     "METRICS_MODULE", "AttemptedStep", "Case", "CaseActionError", "CaseEvent", "CompiledRules",
     "Delivery", "Integration", "Intent", "IntentCorrection", "Membership", "Message", "Queue",
     "QueueFilters", "RuleSpec", "case_claim", "case_take_next", "celery_app", "events",
-    "integration_create", "queue_ensure", "read_star", "reporting", "route",
-    "rule_set_create_draft", "rule_set_publish", "star_to_package", "waiting_cases",
+    "integration_create", "metrics_rollups_backfill", "queue_ensure", "read_star", "reporting",
+    "route", "rule_set_create_draft", "rule_set_publish", "star_to_package", "waiting_cases",
 ]  # fmt: skip

@@ -44,7 +44,16 @@ from django.db.models import (
 from django.db.models.functions import TruncDate, TruncHour
 from django.utils import timezone
 
-from cases.models import Case, Integration, IntentCorrection, Message, RiskFlagReview
+from cases.metrics import rollups
+from cases.models import (
+    Case,
+    Integration,
+    IntentCorrection,
+    Message,
+    MetricsDuration,
+    MetricsRollup,
+    RiskFlagReview,
+)
 from queues.models import Queue
 
 KEY_CONTEXT = ("customer_identity", "intent", "attempted_steps", "customer_message")
@@ -223,14 +232,41 @@ def _percentile_aggregates() -> dict[str, Any]:
     }
 
 
-def _percentiles(filters: Filters) -> dict[str, timedelta | None]:
-    """The four durations' percentiles: one query on PostgreSQL, two per figure elsewhere."""
+def _percentiles(filters: Filters, period: Period | None = None) -> dict[str, timedelta | None]:
+    """The four durations' percentiles: one query on PostgreSQL, two per figure elsewhere;
+    with settled days (and no intent filter: the histograms are by queue and bot), from their
+    histograms and the other days' durations bucketed alike (within ``rollups.BUCKET_ERROR``)."""
+    if period is not None and period.settled and not filters.intent:
+        return _bucketed_percentiles(filters, period)
     cases = cases_in(filters)
     if on_postgresql():
         return cases.aggregate(**_percentile_aggregates())
     return {
         name: percentile(cases.filter(which), duration(end), fraction)
         for name, (end, which, fraction) in PERCENTILES.items()
+    }
+
+
+PERCENTILE_KINDS = {  # figure -> the histogram it is read from
+    "resolution_median": MetricsDuration.Kind.RESOLUTION,
+    "resolution_p90": MetricsDuration.Kind.RESOLUTION,
+    "first_response_median": MetricsDuration.Kind.FIRST_RESPONSE,
+    "first_response_p90": MetricsDuration.Kind.FIRST_RESPONSE,
+}
+
+
+def _bucketed_percentiles(filters: Filters, period: Period) -> dict[str, timedelta | None]:
+    histograms = rollups.rolled_histograms(period.settled, filters.queue_id, filters.integration_id)
+    for name, (end, which, _) in PERCENTILES.items():
+        kind = PERCENTILE_KINDS[name]
+        if name.endswith("_median"):  # one read per duration: the median's and p90's are alike
+            rows = period.direct.filter(which).values_list("handed_off_at", end)
+            seconds = ((ended - handed).total_seconds() for handed, ended in rows)
+            for bucket, n in rollups.bucketed(seconds).items():
+                histograms[kind][bucket] = histograms[kind].get(bucket, 0) + n
+    return {
+        name: rollups.percentile_of(histograms[PERCENTILE_KINDS[name]], fraction)
+        for name, (_, _, fraction) in PERCENTILES.items()
     }
 
 
@@ -322,7 +358,12 @@ def _headline(totals: dict[str, Any]) -> Headline:
 def headline(filters: Filters) -> Headline:
     """One query on PostgreSQL: the counts, CSAT and the four percentiles in a single pass over
     the period's cases (the ``case_metrics`` index). Elsewhere the percentiles take two queries
-    each."""
+    each. With settled days, their rollups and a pass over the other days' cases."""
+    period = Period.of(filters)
+    if period.settled:
+        groups = _groups(filters, period)
+        totals = _add_up(groups).get(None) or dict.fromkeys(_counts(timezone.now()), 0)
+        return _headline(totals | _percentiles(filters, period))
     cases = cases_in(filters)
     counts = _counts(timezone.now())
     if on_postgresql():
@@ -333,13 +374,53 @@ def headline(filters: Filters) -> Headline:
 GROUP_KEYS = ("queue_id", "integration_id", "routing_rule")
 
 
-def _groups(filters: Filters) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Period:
+    """A period split in two: the settled days read from their rollups, and the cases of every
+    other day (today's, and any whose cases changed since their rollup) read directly."""
+
+    settled: list[date]
+    direct: QuerySet[Case]
+
+    @classmethod
+    def of(cls, filters: Filters) -> Period:
+        settled = rollups.settled_days(filters.start, filters.end, timezone.now())
+        if not settled:
+            return cls(settled, cases_in(filters))
+        # the other days as ranges of handed_off_at, not "not the settled days": an index
+        # range scan of those days rather than of the whole period
+        days = (filters.end - filters.start).days + 1
+        other = {filters.start + timedelta(days=n) for n in range(days)} - set(settled)
+        return cls(settled, cases_in(filters).filter(rollups.handed_off_on(other)))
+
+    def rolled(self, filters: Filters) -> QuerySet[MetricsRollup]:
+        rows = MetricsRollup.objects.filter(rollups.rolled_on(self.settled))
+        if filters.queue_id:
+            rows = rows.filter(queue_id=filters.queue_id)
+        if filters.integration_id:
+            rows = rows.filter(integration_id=filters.integration_id)
+        if filters.intent:
+            rows = rows.filter(detected_intent=filters.intent)
+        return rows
+
+
+def _rolled_counts(names: Iterable[str]) -> dict[str, Any]:
+    """The rollups' sums under the names of ``_counts`` (their missing-context columns are
+    ``missing_<field>``)."""
+    return {name: Sum(f"missing_{name}" if name in KEY_CONTEXT else name) for name in names}
+
+
+def _groups(filters: Filters, period: Period | None = None) -> list[dict[str, Any]]:
     """The period's counts by queue, bot and rule in one pass: the per-queue, per-bot and
     per-rule tables and the headline add these (few) groups up instead of each reading the
-    cases again."""
-    return list(
-        cases_in(filters).values(*GROUP_KEYS).annotate(**_counts(timezone.now())).order_by()
-    )
+    cases again. Settled days add their rollups' groups."""
+    period = period or Period.of(filters)
+    counts = _counts(timezone.now())
+    groups = list(period.direct.values(*GROUP_KEYS).annotate(**counts).order_by())
+    if period.settled:
+        rolled = period.rolled(filters).values(*GROUP_KEYS).annotate(**_rolled_counts(counts))
+        groups += list(rolled.order_by())
+    return groups
 
 
 def _add_up(groups: list[dict[str, Any]], key: str | None = None) -> dict[Any, dict[str, int]]:
@@ -494,13 +575,6 @@ def misroutes_by_rule(filters: Filters) -> list[dict[str, Any]]:
     return _misroutes(_groups(filters))
 
 
-def _intent_pairs(filters: Filters) -> list[dict[str, Any]]:
-    """Cases by detected and current intent: the override table and the confusion matrix both
-    add these up."""
-    pairs = cases_in(filters).values("detected_intent", "current_intent").annotate(n=Count("pk"))
-    return [dict(pair) for pair in pairs.order_by()]
-
-
 def _overrides(pairs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     intents: dict[str, dict[str, int]] = {}
     for pair in pairs:
@@ -536,12 +610,12 @@ def _confusion(pairs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def overrides_by_intent(filters: Filters) -> list[dict[str, Any]]:
-    return _overrides(_intent_pairs(filters))
+    return _overrides(_pairs_and_days(filters, Period.of(filters))[0])
 
 
 def confusion(filters: Filters) -> list[dict[str, Any]]:
     """Detected → corrected, the last correction of each case (its ``current_intent``)."""
-    return _confusion(_intent_pairs(filters))
+    return _confusion(_pairs_and_days(filters, Period.of(filters))[0])
 
 
 def _volume(days: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -549,19 +623,8 @@ def _volume(days: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"day": r["day"], "trigger": r["trigger_reason"], "n": r["n"]} for r in ordered]
 
 
-def _days(filters: Filters) -> list[dict[str, Any]]:
-    days = (
-        cases_in(filters)
-        .annotate(day=TruncDate("handed_off_at"))
-        .values("day", "trigger_reason")
-        .annotate(n=Count("pk"))
-    )
-    # sorted in Python (_volume): asked for sorted groups, PostgreSQL sorts every row
-    return [dict(day) for day in days.order_by()]
-
-
 def volume_by_day(filters: Filters) -> list[dict[str, Any]]:
-    return _volume(_days(filters))
+    return _volume(_pairs_and_days(filters, Period.of(filters))[1])
 
 
 def volume_by_hour(filters: Filters) -> list[dict[str, Any]]:
@@ -577,19 +640,52 @@ def volume_by_hour(filters: Filters) -> list[dict[str, Any]]:
     return [{"hour": r["hour"], "trigger": r["trigger_reason"], "n": r["n"]} for r in ordered]
 
 
-def _pairs_and_days(filters: Filters) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _pairs_and_days(
+    filters: Filters, period: Period
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The intent pairs and the volume by day and trigger: the settled days' rollups, and the
+    other days' cases (on PostgreSQL in one pass)."""
+    pairs, days = _direct_pairs_and_days(period.direct)
+    if not period.settled:
+        return pairs, days
+    rolled = period.rolled(filters)
+    merged: dict[tuple[str, str], int] = {}
+    for pair in [
+        *pairs,
+        *rolled.values("detected_intent", "current_intent").annotate(n=Sum("handoffs")).order_by(),
+    ]:
+        key = (pair["detected_intent"], pair["current_intent"])
+        merged[key] = merged.get(key, 0) + pair["n"]
+    days += [
+        dict(row)
+        for row in rolled.values("day", "trigger_reason").annotate(n=Sum("handoffs")).order_by()
+    ]
+    return [
+        {"detected_intent": detected, "current_intent": current, "n": n}
+        for (detected, current), n in merged.items()
+    ], days
+
+
+def _direct_pairs_and_days(
+    cases: QuerySet[Case],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The intent pairs and the volume by day and trigger. On PostgreSQL in one pass with
     GROUPING SETS, which the ORM cannot say: the period's cases are the ORM's own SQL, grouped
     around it. Elsewhere two queries."""
     if not on_postgresql():
-        return _intent_pairs(filters), _days(filters)
-    cases = (
-        cases_in(filters)
-        .annotate(day=TruncDate("handed_off_at"))
+        by_pair = cases.values("detected_intent", "current_intent").annotate(n=Count("pk"))
+        by_day = (
+            cases.annotate(day=TruncDate("handed_off_at"))
+            .values("day", "trigger_reason")
+            .annotate(n=Count("pk"))
+        )
+        return [dict(p) for p in by_pair.order_by()], [dict(d) for d in by_day.order_by()]
+    rows_of = (
+        cases.annotate(day=TruncDate("handed_off_at"))
         .values("day", "trigger_reason", "detected_intent", "current_intent")
         .order_by()
     )
-    inner, params = cases.query.sql_with_params()  # values stay parameters
+    inner, params = rows_of.query.sql_with_params()  # values stay parameters
     with connection.cursor() as cursor:
         grouped = (
             "SELECT GROUPING(day, trigger_reason) = 0, day, trigger_reason, "  # noqa: S608
@@ -627,10 +723,11 @@ def current(filters: Filters) -> tuple[Headline, Tables]:
     PostgreSQL. The headline's counts are the sums of the per-queue/bot/rule groups, so only
     its percentiles need a pass of their own; the intent tables and the volume by day share
     the third."""
-    groups, (pairs, days) = _groups(filters), _pairs_and_days(filters)
+    period = Period.of(filters)
+    groups, (pairs, days) = _groups(filters, period), _pairs_and_days(filters, period)
     bounces = bounce_backs(filters)
     totals = _add_up(groups).get(None) or dict.fromkeys(_counts(timezone.now()), 0)
-    return _headline(totals | _percentiles(filters)), Tables(
+    return _headline(totals | _percentiles(filters, period)), Tables(
         queues=_queues(groups),
         integrations=_integrations(groups, bounces),
         misroutes=_misroutes(groups),
@@ -777,6 +874,82 @@ def _median_of(cases: QuerySet[Case], field: str) -> int | None:
 
 
 def late_escalations(filters: Filters) -> LateEscalations:
+    period = Period.of(filters)
+    if not period.settled:
+        return _late_escalations_direct(filters)
+    threshold = settings.HANDOFF_LATE_ESCALATION_MESSAGES
+    assessed = period.direct.filter(escalation_policy_version__isnull=False)
+    late = Q(risk_lead_messages__gte=threshold)
+    keys = ("integration_id", "detected_intent")
+    groups = [
+        *assessed.values(*keys).annotate(n=Count("pk"), late=Count("pk", filter=late)).order_by(),
+        *period.rolled(filters)
+        .values(*keys)
+        .annotate(n=Sum("assessed"), late=Sum("late"))
+        .filter(n__gt=0)
+        .order_by(),
+    ]
+    names = _names(Integration, {group["integration_id"] for group in groups})
+
+    def grouped(key: str, label: Any, name: str) -> list[dict[str, Any]]:
+        rows: dict[Any, list[int]] = {}
+        for group in groups:
+            row = rows.setdefault(label(group[key]), [0, 0])
+            row[0], row[1] = row[0] + group["n"], row[1] + group["late"]
+        # as the direct query's ORDER BY -late, key (the database's C collation: code points)
+        ordered = sorted(rows.items(), key=lambda item: (-item[1][1], item[0]))
+        return [
+            {
+                name: value or "(none)",
+                "handoffs": n,
+                "late": n_late,
+                "late_rate": ratio(n_late, n),
+            }
+            for value, (n, n_late) in ordered
+        ]
+
+    total = sum(group["n"] for group in groups)
+    total_late = sum(group["late"] for group in groups)
+    if filters.intent:  # the histograms are by queue and bot: the medians read the cases
+        direct = _late_escalations_direct(filters)
+        median_messages, median_seconds = direct.median_messages, direct.median_seconds
+    else:
+        median_messages, median_seconds = _bucketed_lead_medians(filters, period)
+    return LateEscalations(
+        assessed=total,
+        late=total_late,
+        share=ratio(total_late, total),
+        median_messages=median_messages,
+        median_seconds=median_seconds,
+        by_integration=grouped("integration_id", lambda pk: names.get(pk, "?"), "integration"),
+        by_intent=grouped("detected_intent", lambda intent: intent, "intent"),
+    )
+
+
+LEAD_KINDS = {
+    "risk_lead_messages": MetricsDuration.Kind.LEAD_MESSAGES,
+    "risk_lead_seconds": MetricsDuration.Kind.LEAD_SECONDS,
+}
+
+
+def _bucketed_lead_medians(filters: Filters, period: Period) -> tuple[int | None, int | None]:
+    """The medians of the lead in messages (exact: under 64 a bucket is one value) and in
+    seconds (within ``rollups.BUCKET_ERROR`` from a minute up)."""
+    histograms = rollups.rolled_histograms(period.settled, filters.queue_id, filters.integration_id)
+    risky = period.direct.filter(
+        escalation_policy_version__isnull=False, first_risk_seq__isnull=False
+    )
+    medians = []
+    for field, kind in LEAD_KINDS.items():
+        values = risky.exclude(**{f"{field}__isnull": True}).values_list(field, flat=True)
+        for bucket, n in rollups.bucketed(values).items():
+            histograms[kind][bucket] = histograms[kind].get(bucket, 0) + n
+        median = rollups.percentile_of(histograms[kind], 0.5)
+        medians.append(None if median is None else round(median.total_seconds()))
+    return medians[0], medians[1]
+
+
+def _late_escalations_direct(filters: Filters) -> LateEscalations:
     threshold = settings.HANDOFF_LATE_ESCALATION_MESSAGES
     assessed = cases_in(filters).filter(escalation_policy_version__isnull=False)
     late = Q(risk_lead_messages__gte=threshold)

@@ -28,6 +28,8 @@ def _keep(case: Case, policy: Policy) -> Timing:
         risk_lead_seconds=timing.lead_seconds,
         escalation_score=timing.score,
         escalation_policy_version=timing.policy_version,
+        # the late-escalation figures read these: the metrics' rollup of its day is stale now
+        updated_at=timezone.now(),
     )
     return timing
 
