@@ -37,6 +37,7 @@ class Item:
     p50_ms: float = 0.0
     p95_ms: float = 0.0
     max_ms: float = 0.0
+    cpu_ms: float = 0.0  # this process's CPU per request (mean): steadier than wall time
 
 
 @contextlib.contextmanager
@@ -62,9 +63,10 @@ def measure(
     wait_budget: float = 0.0,
 ) -> dict[str, Any]:
     """Round robin over the items (so drift touches them all alike), ``get(item)`` returning
-    (status, ms). Measured in chunks of ten rounds; a chunk during which other processes used
-    more than ``quiet_threshold`` cores is dropped and measured again once the machine is quiet,
-    for up to ``wait_budget`` seconds in all. Returns the CPU used in the chunks kept."""
+    (status, ms); this process's CPU per request is timed around it. Measured in chunks of ten
+    rounds; a chunk during which other processes used more than ``quiet_threshold`` cores is
+    dropped and measured again once the machine is quiet, for up to ``wait_budget`` seconds in
+    all. Returns the CPU used in the chunks kept."""
     for _ in range(warmup):
         for item in items:
             get(item)
@@ -74,16 +76,18 @@ def measure(
     totals = dict.fromkeys(("client_cores", "postgres_cores", "other_cores", "machine_cores"), 0.0)
     while kept < rounds:
         chunk_rounds = min(CHUNK_ROUNDS, rounds - kept)
-        chunk: dict[str, list[float]] = {item.name: [] for item in items}
+        chunk: dict[str, list[tuple[float, float]]] = {item.name: [] for item in items}
         before = snapshot([], database)
         for _ in range(chunk_rounds):
             for item in items:
+                cpu_started = time.process_time()
                 status, elapsed = get(item)
+                used = (time.process_time() - cpu_started) * 1000
                 if status != item.status:
                     raise RuntimeError(
                         f"{item.path or item.name} answered {status} while measuring"
                     )
-                chunk[item.name].append(elapsed)
+                chunk[item.name].append((elapsed, used))
         after = snapshot([], database)
         use = cpu_use(before, after)
         if use["other_cores"] > quiet_threshold and time.monotonic() < deadline:
@@ -92,7 +96,8 @@ def measure(
             wait_for_quiet(max(deadline - time.monotonic(), 0.0), database, quiet_threshold)
             continue
         for item in items:
-            item.samples.extend(chunk[item.name])
+            item.samples.extend(elapsed for elapsed, _ in chunk[item.name])
+            item.cpu_ms += sum(used for _, used in chunk[item.name])
         wall = after.at - before.at
         for key in totals:
             totals[key] += use[key] * wall
@@ -102,7 +107,7 @@ def measure(
     for item in items:
         ordered = sorted(item.samples)
         item.p50_ms, item.p95_ms = (round(percentile(ordered, pct), 2) for pct in (50, 95))
-        item.max_ms = round(ordered[-1], 2)
+        item.max_ms, item.cpu_ms = round(ordered[-1], 2), round(item.cpu_ms / len(ordered), 2)
     cpu: dict[str, Any] = {k: round(v / seconds, 3) if seconds else 0.0 for k, v in totals.items()}
     return cpu | {"rounds_dropped": dropped, "wait_exhausted": time.monotonic() >= deadline}
 
@@ -140,9 +145,9 @@ def lines(items: list[Item], cpu: dict[str, Any], p95_target: float, ratio: floa
         "",
         *report.table(
             "item<26|path<42|status>7|KB>8.1f|queries>8|sql ms>8.1f|p50 ms>9.2f|p95 ms>9.2f"
-            "|max ms>9.2f|p50/base>9.1f|p95/base>9.1f|<12",
+            "|max ms>9.2f|cpu ms>8.2f|p50/base>9.1f|p95/base>9.1f|<12",
             [(i.name, i.path, i.status, i.bytes / 1024, i.queries, i.sql_ms, i.p50_ms, i.p95_ms,
-              i.max_ms, i.p50_ms / base.p50_ms, i.p95_ms / base.p95_ms,
+              i.max_ms, i.cpu_ms, i.p50_ms / base.p50_ms, i.p95_ms / base.p95_ms,
               " (baseline)" if i.baseline else "") for i in items],
         ),
         "",
