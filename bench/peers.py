@@ -31,8 +31,16 @@ from bench.lib import db, http, procs, report, seed
 from bench.lib.stats import summary
 
 HELPDESK = "django-helpdesk==2.6.1"
-SHARED_PINS = ("Django", "psycopg", "psycopg-binary", "psycopg-pool", "uvicorn", "uvloop",
-               "httptools")  # fmt: skip  (the desk's versions, so only the app differs)
+# The desk's own versions of these, so that only the application differs.
+SHARED_PINS = (
+    "Django",
+    "psycopg",
+    "psycopg-binary",
+    "psycopg-pool",
+    "uvicorn",
+    "uvloop",
+    "httptools",
+)
 DEFAULT_VENV = Path.home() / ".cache" / "handoff-bench" / "helpdesk-venv"
 HELPDESK_SETTINGS = "bench.peers_helpdesk.settings"
 SIDES = ("desk", "helpdesk")
@@ -50,8 +58,10 @@ COPY (
   LEFT JOIN unnest(%(user_desk)s::int[], %(user_hd)s::int[]) AS u(desk, helpdesk)
     ON u.desk = c.assignee_id
 ) TO STDOUT"""
-TICKET_COLUMNS = ("id, title, created, modified, submitter_email, status, on_hold, description, "
-                  "resolution, priority, due_date, assigned_to_id, queue_id, secret_key")  # fmt: skip
+TICKET_COLUMNS = (
+    "id, title, created, modified, submitter_email, status, on_hold, description, resolution, "
+    "priority, due_date, assigned_to_id, queue_id, secret_key"
+)
 FOLLOWUPS_SQL = """
 COPY (
   SELECT m.case_id, m.sent_at, initcap(m.role), m.text, m.role <> 'note', u.helpdesk
@@ -104,8 +114,9 @@ def copy_cases(desk_url: str, helpdesk_url: str, ids: dict[str, Any]) -> dict[st
         psycopg.connect(db.conninfo(desk_url)) as source,
         psycopg.connect(db.conninfo(helpdesk_url)) as target,
     ):
-        for table, columns, sql in (("helpdesk_ticket", TICKET_COLUMNS, TICKETS_SQL),
-                                    ("helpdesk_followup", FOLLOWUP_COLUMNS, FOLLOWUPS_SQL)):  # fmt: skip
+        copies = [("helpdesk_ticket", TICKET_COLUMNS, TICKETS_SQL),
+                  ("helpdesk_followup", FOLLOWUP_COLUMNS, FOLLOWUPS_SQL)]  # fmt: skip
+        for table, columns, sql in copies:
             with (
                 source.cursor().copy(sql, ids) as out,
                 target.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as into,
@@ -116,7 +127,8 @@ def copy_cases(desk_url: str, helpdesk_url: str, ids: dict[str, Any]) -> dict[st
         for table in ("helpdesk_ticket", "helpdesk_followup"):
             target.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                            f"(SELECT max(id) FROM {table}))")  # fmt: skip
-            found[table] = int(target.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # type: ignore[index]
+            row = target.execute(f"SELECT count(*) FROM {table}").fetchone()
+            found[table] = int(row[0]) if row else 0
         target.commit()
     db.vacuum_analyze(helpdesk_url)
     return found
@@ -312,7 +324,7 @@ def main() -> int:
     )
     add = parser.add_argument
     add("--helpdesk-database", default="handoff_bench_peers_helpdesk",
-        help="django-helpdesk's database, dropped and recreated (handoff_bench_peers_helpdesk)")  # fmt: skip
+        help="django-helpdesk's, dropped and recreated (handoff_bench_peers_helpdesk)")  # fmt: skip
     add("--helpdesk-venv", type=Path, default=DEFAULT_VENV, help=f"({DEFAULT_VENV})")
     add("--cases", type=int, default=100_000, help="cases (100,000)")
     add("--waiting", type=int, default=10_000, help="waiting cases in billing (10,000)")
@@ -347,7 +359,8 @@ def main() -> int:
         db.close_connections()
         desk_bodies, hd_bodies = create_bodies(args, hd["queues"]["billing"])
         big = seeded["big_case_id"]
-        queue, hd_queue = "/queues/billing/", f"/tickets/?queue={hd['queues']['billing']}&status=1&assigned_to=-1"  # fmt: skip
+        queue = "/queues/billing/"
+        hd_queue = f"/tickets/?queue={hd['queues']['billing']}&status=1&assigned_to=-1"
         sides = {
             "desk": {
                 "session": desk_session, "bodies": desk_bodies, "create": http.INTAKE_PATH,
@@ -408,7 +421,6 @@ def main() -> int:
         for op in OPERATIONS:
             batches = samples[side][op]
             latencies = [value for b in batches for value in b["latencies"]]
-            seconds = sum(b["seconds"] for b in batches)
             count = len(latencies)
             server = sum(b["cpu"]["server_cores"] * b["seconds"] for b in batches)
             pg = sum(b["cpu"]["postgres_cores"] * b["seconds"] for b in batches)
