@@ -191,22 +191,28 @@ def requests_per_s(step: dict[str, Any]) -> float:
     return sum(f["count"] for f in step["interactions"].values()) / step["seconds"]
 
 
+SUPERVISING = {"console", "console queue page", "console refresh (live)", "reassign"}
+BOTS = {"handoff (API)"}
+
+
 def project(step: dict[str, Any]) -> dict[str, Any]:
-    """The desk's cores (server, PostgreSQL, Celery, Redis, receiver) of a step, split into what
-    the bots' handoffs cost and what the people cost (by the views' CPU: the handoff API's
-    against the rest; the cores outside views in the same shares), each scaled to the target."""
+    """The desk's cores (server, PostgreSQL, Celery, Redis, receiver) of a step split between
+    the bots' handoffs, the supervisors and the agents (with their customers) by the views' CPU
+    (the cores outside views in the same shares), then scaled: the handoffs to the target rate,
+    the agents to the target count, the supervisors kept (a console refreshes at most once a
+    second, however busy the desk)."""
     desk = sum(step["cpu"][key] for key in DESK_CORES)
-    per_s = {n: f["count"] / step["seconds"] * (f["cpu_ms"] or 0.0) / 1000
-             for n, f in step["interactions"].items()}  # fmt: skip
-    bots = per_s.get("handoff (API)", 0.0)
-    views = sum(per_s.values())
-    share = bots / views if views else 0.0
-    handoffs, people = desk * share, desk * (1 - share)
-    need = people * TARGET[0] / step["agents"] + (
-        handoffs * TARGET[1] / step["rate"] if step["rate"] else 0
-    )
-    return {"agents": step["agents"], "rate": step["rate"], "desk_cores": round(desk, 3),
-            "handoff_cores": round(handoffs, 3), "people_cores": round(people, 3),
+    views = {"bots": 0.0, "supervisors": 0.0, "agents": 0.0}
+    for name, f in step["interactions"].items():
+        group = "bots" if name in BOTS else "supervisors" if name in SUPERVISING else "agents"
+        views[group] += f["count"] / step["seconds"] * (f["cpu_ms"] or 0.0) / 1000
+    total = sum(views.values()) or 1.0
+    cores = {group: desk * value / total for group, value in views.items()}
+    need = cores["supervisors"] + cores["agents"] * TARGET[0] / step["agents"]
+    need += cores["bots"] * TARGET[1] / step["rate"] if step["rate"] else 0.0
+    return {"agents": step["agents"], "rate": step["rate"], "workers": step["workers"],
+            "supervisors": step["supervisors"], "desk_cores": round(desk, 3),
+            **{f"{group}_cores": round(value, 3) for group, value in cores.items()},
             "target_cores": round(need, 2)}  # fmt: skip
 
 
@@ -290,12 +296,14 @@ def render(figures: dict[str, Any]) -> str:
     if p := figures["projection"]:
         lines += [
             "",
-            f"where the time goes at {p['agents']} agents and {p['rate']:g}/s (pace "
-            f"{config['pace']:g} s): the desk used {p['desk_cores']:.2f} cores (server + "
-            f"PostgreSQL + Celery + Redis + receiver), {p['people_cores']:.2f} for the people and "
-            f"{p['handoff_cores']:.2f} for the handoffs; scaled to {TARGET[0]:,} agents and "
-            f"{TARGET[1]:g}/s: ≈ {p['target_cores']:.1f} cores against the 2 here (shared with "
-            "the load generator and other sessions)",
+            f"where the time goes at {p['agents']} agents, {p['supervisors']} supervisors and "
+            f"{p['rate']:g} handoffs/s ({p['workers']} workers, pace {config['pace']:g} s): the "
+            f"desk (server + PostgreSQL + Celery + Redis + receiver) used {p['desk_cores']:.2f} "
+            f"cores: agents and their customers {p['agents_cores']:.2f}, supervisors "
+            f"{p['supervisors_cores']:.2f}, bots' handoffs {p['bots_cores']:.2f}; at "
+            f"{TARGET[0]:,} agents and {TARGET[1]:g}/s (the same supervisors) ≈ "
+            f"{p['target_cores']:.1f} cores against the 2 here (shared with the load generator "
+            "and other sessions)",
         ]  # fmt: skip
     lines.append("")
     lines.append(f"target {TARGET[0]:,} agents and {TARGET[1]:g} handoffs/s, every p99 < "
