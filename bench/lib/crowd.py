@@ -28,9 +28,7 @@ import random  # noqa: E402
 import re  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-from bisect import bisect_right  # noqa: E402
 from collections import Counter, defaultdict  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
 from typing import Any  # noqa: E402
 from urllib.parse import urlencode, urlsplit  # noqa: E402
 
@@ -43,12 +41,12 @@ from locust.contrib.fasthttp import FastHttpSession  # noqa: E402
 from locust.env import Environment  # noqa: E402
 from locust.exception import StopUser  # noqa: E402
 
+from bench.lib.frames import Session, lost_frames, parse_sent  # noqa: E402
 from bench.lib.stats import summary  # noqa: E402
 
 PING_EVERY = 10.0  # live.js
 CONSOLE_GAP = 1.0  # console.js: at most one refresh of the live parts a second
 CONSOLE_EVERY = 30.0  # console.js: and every 30 s whatever happens
-CLOSE_GRACE = 1.0  # a frame for an event within this long of its socket's close may be lost
 SETTLE = 2.0  # seconds after a window for its last frames
 SENT_KEY = "bench:capacity:sent"  # bench.capacity_probe
 CPU_HEADER = "X-Bench-CPU"
@@ -72,17 +70,6 @@ CONSOLE_ROW = re.compile(
 
 
 # --- what the window measured -------------------------------------------------------------------
-
-
-@dataclass
-class Session:
-    """One page's socket."""
-
-    opened: float
-    groups: set[str] = field(default_factory=set)
-    hello_at: float | None = None
-    closed_at: float | None = None
-    received: set[int] = field(default_factory=set)
 
 
 class Window:
@@ -551,41 +538,6 @@ def bots(state: dict[str, float]) -> None:
         gevent.spawn(api, "/api/v1/handoffs", "handoff (API)", body, (201,))
 
 
-# --- frames: which were lost ----------------------------------------------------------------------
-
-
-def frame_figures(client: Any, started: float, ended: float) -> dict[str, Any]:
-    """Each event committed in the window should reach every socket of its groups that had its
-    hello before the commit and was still open CLOSE_GRACE after it."""
-    sent = []
-    for item in client.lrange(SENT_KEY, 0, -1):
-        cursor, committed, groups = item.decode().split(" ", 2)
-        if started <= float(committed) <= ended:
-            sent.append((int(cursor), float(committed), groups.split(",")))
-    by_group: dict[str, list[Session]] = defaultdict(list)
-    for session in WINDOW.sessions:
-        if session.hello_at is not None and (session.closed_at or ended) >= started:
-            for group in session.groups:
-                by_group[group].append(session)
-    for sessions in by_group.values():
-        sessions.sort(key=lambda s: s.hello_at or 0.0)
-    expected = lost = 0
-    for cursor, committed, groups in sent:
-        seen: set[int] = set()
-        for group in groups:
-            sessions = by_group.get(group, [])
-            opened = [s.hello_at or 0.0 for s in sessions]
-            for session in sessions[: bisect_right(opened, committed)]:
-                if id(session) in seen:
-                    continue
-                seen.add(id(session))
-                if session.closed_at is not None and session.closed_at < committed + CLOSE_GRACE:
-                    continue
-                expected += 1
-                lost += cursor not in session.received
-    return {"events": len(sent), "expected": expected, "lost": lost}
-
-
 # --- the commands ---------------------------------------------------------------------------------
 
 
@@ -667,7 +619,8 @@ def main() -> None:
                 "frames": dict(WINDOW.frames), "lag_ms": summary(WINDOW.lags, digits=1),
                 "lagged": len(WINDOW.lags), "open_sockets": sum(
                     1 for s in WINDOW.sessions if s.closed_at is None and s.hello_at),
-                **frame_figures(client, WINDOW.started, ended),
+                **lost_frames(parse_sent(client.lrange(SENT_KEY, 0, -1)), WINDOW.sessions,
+                              WINDOW.started, ended),
             })  # fmt: skip
     runner.quit()
 
