@@ -281,7 +281,7 @@ def render(figures: dict[str, Any]) -> str:
             ]
             lines += report.table(
                 "interaction<32|count>7|/s>7.2f|p50 ms>8.1f|p99 ms>8.1f|max ms>8.1f|errors>7"
-                "|409s>6|view CPU ms>12.2f|cores>7.3f",
+                "|409/404>8|view CPU ms>12.2f|cores>7.3f",
                 where_time_goes(s), indent="  ",
             )  # fmt: skip
             views = sum(r[-1] for r in where_time_goes(s) if math.isfinite(r[-1]))
