@@ -105,7 +105,8 @@ def latency(chats: list[list[Message]]) -> dict:
     assess(chats[0], model=model)  # the artefact and VADER's lexicon are loaded
     walls, cpus, grown = [], [], []
     for chat in chats:
-        features.read.cache_clear()  # never seen: every message read and looked up afresh
+        features.read.cache_clear()  # never seen: every message read and looked up afresh,
+        features._word_char_ngrams.cache_clear()  # every word's character n-grams too
         model.resolved.clear()
         cpu, wall = time.process_time(), time.perf_counter()
         assess(chat, model=model)

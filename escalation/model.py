@@ -38,6 +38,16 @@ def sublinear(count: int) -> float:
 @dataclass(frozen=True)
 class Block:
     terms: dict[str, tuple[float, float]]  # term -> (idf, coefficient * block weight)
+    # term -> (idf, idf * coefficient, idf squared): what a hit needs, multiplied once at load
+    prepared: dict[str, tuple[float, float, float]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def __post_init__(self) -> None:
+        if not self.prepared:
+            self.prepared.update(
+                (term, (idf, idf * coef, idf * idf)) for term, (idf, coef) in self.terms.items()
+            )
 
     def contribution(self, counts: Mapping[str, int]) -> float:
         total = 0.0
@@ -260,14 +270,12 @@ class Replay:
 
 
 def _hits(block: Block, counts: Mapping[str, int]) -> tuple[Hit, ...]:
-    terms = block.terms
-    hits = []
-    for term, count in counts.items():
-        entry = terms.get(term)
-        if entry is not None:
-            idf, coef = entry
-            hits.append((term, count, idf, idf * coef, idf * idf))
-    return tuple(hits)
+    prepared = block.prepared
+    return tuple(
+        (term, count, *entry)
+        for term, count in counts.items()
+        if (entry := prepared.get(term)) is not None
+    )
 
 
 def load(path: Path = ARTEFACT) -> FrustrationModel:

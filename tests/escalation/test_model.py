@@ -12,7 +12,7 @@ import pytest
 from escalation import train
 from escalation.conversation import Message
 from escalation.features import Features
-from escalation.model import ARTEFACT, FORMAT, FrustrationModel, load, logistic
+from escalation.model import ARTEFACT, FORMAT, ArtefactError, FrustrationModel, load, logistic
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -123,3 +123,25 @@ def test_extra_examples_are_trained_on(small_star):
     artefact, _ = train.train(small_star, extra_examples=extra)
 
     assert artefact["trained_on"]["extra_examples"] == 1
+
+
+def test_each_known_term_is_multiplied_once_at_load():
+    # given an artefact with one block term
+    artefact = json.loads(ARTEFACT.read_text(encoding="utf-8"))
+    # when it loads
+    model = FrustrationModel.from_artefact(artefact)
+    # then every term's hit figures are ready: idf, idf * coefficient, idf squared
+    for block in model.blocks.values():
+        assert block.prepared.keys() == block.terms.keys()
+        for term, (idf, coef) in list(block.terms.items())[:50]:
+            assert block.prepared[term] == pytest.approx((idf, idf * coef, idf * idf))
+
+
+def test_an_artefact_with_blocks_this_code_does_not_read_is_refused():
+    # given the shipped artefact with a block of terms this code does not count
+    artefact = json.loads(ARTEFACT.read_text(encoding="utf-8"))
+    artefact["blocks"]["agent_chars"] = {"sor": [1.0, 0.5]}
+    # when it loads, then it is refused rather than scored without that block
+    with pytest.raises(ArtefactError):
+        FrustrationModel.from_artefact(artefact)
+
