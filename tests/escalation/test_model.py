@@ -144,4 +144,3 @@ def test_an_artefact_with_blocks_this_code_does_not_read_is_refused():
     # when it loads, then it is refused rather than scored without that block
     with pytest.raises(ArtefactError):
         FrustrationModel.from_artefact(artefact)
-
