@@ -9,7 +9,7 @@ from datetime import datetime
 from django.db.models import Count
 from django.utils import timezone
 
-from cases.models import Delivery
+from cases.models import Delivery, Offer
 from cases.selectors import QueueStats, queue_stats
 from queues.selectors import active_queues
 
@@ -73,6 +73,9 @@ def desk_gauges(now: datetime | None = None) -> DeskGauges:
 
 
 def offers_open_by_queue() -> dict[int, int]:
-    """Offers to agents not yet accepted or declined, by queue id. Auto-assignment (#17) has no
-    offers yet: every queue reads 0 until it counts them here (one grouped count)."""
-    return {}
+    """Offers of push queues (#17) waiting for an agent's answer, by queue id: one grouped
+    count over the partial unique index of pending offers."""
+    pending = Offer.objects.filter(state=Offer.State.PENDING)
+    return dict(
+        pending.values_list("queue").annotate(open=Count("id")).values_list("queue", "open")
+    )

@@ -18,7 +18,7 @@ from django.test import Client
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from cases.models import Case, Delivery
+from cases.models import Case, Delivery, Offer
 from tests.factories import CaseFactory, IntegrationFactory, QueueFactory, UserFactory, full_package
 from tests.sockets import communicator, frame
 
@@ -145,9 +145,31 @@ def test_waiting_cases_and_the_oldest_wait_per_queue(prometheus_on):
     assert 120 <= value(samples, "desk_queue_oldest_wait_seconds", queue="billing") < 180
     assert value(samples, "desk_queue_waiting_cases", queue="vip") == 0
     assert value(samples, "desk_queue_oldest_wait_seconds", queue="vip") == 0
-    # Auto-assignment's offers read 0 on every queue until it lands.
     assert value(samples, "desk_queue_offers_open", queue="billing") == 0
     assert value(samples, "desk_queue_offers_open", queue=vip.slug) == 0
+
+
+@pytest.mark.django_db
+def test_pending_offers_are_counted_per_queue_and_answered_ones_are_not(prometheus_on):
+    billing = QueueFactory(slug="billing")
+    now = timezone.now()
+
+    def offer(state: str) -> None:
+        case = CaseFactory(queue=billing, handed_off_at=now)
+        Offer.objects.create(
+            case=case,
+            agent=UserFactory(role="agent"),
+            queue=billing,
+            state=state,
+            offered_at=now,
+            expires_at=now + timedelta(seconds=30),
+        )
+
+    offer(Offer.State.PENDING)
+    offer(Offer.State.PENDING)
+    offer(Offer.State.DECLINED)
+
+    assert value(scrape(), "desk_queue_offers_open", queue="billing") == 2
 
 
 @pytest.mark.django_db
