@@ -159,6 +159,7 @@ def _case_context(request: HttpRequest, case: Case, **extra: Any) -> dict[str, A
     detected = languages.detected_besides(
         declared, (row["text"] for row in transcript if row["role"] == Message.Role.CUSTOMER)
     )
+    may_work = actions.agent_may_work(request.user, case)  # one membership query, used thrice
     return {
         "case": case,
         "messages_list": transcript,
@@ -166,7 +167,7 @@ def _case_context(request: HttpRequest, case: Case, **extra: Any) -> dict[str, A
         "events": selectors.case_timeline(case),
         "corrections": case.intent_corrections.select_related("agent").order_by("id"),
         "risks": selectors.case_risk_items(case),
-        "may_judge": actions.agent_may_work(request.user, case)
+        "may_judge": may_work
         and (
             case.assignee_id in (None, request.user.pk)
             or request.user.has_perm("cases.reassign_case")
@@ -174,7 +175,7 @@ def _case_context(request: HttpRequest, case: Case, **extra: Any) -> dict[str, A
         "related": selectors.related_cases(case),
         "intents": Intent.objects.filter(is_active=True).only("name", "label"),
         "resolutions": AGENT_RESOLUTIONS,
-        "can_work": actions.agent_may_work(request.user, case),
+        "can_work": may_work,
         "can_reassign": request.user.has_perm("cases.reassign_case"),
         "reassign_queues": Queue.objects.filter(is_active=True)
         if request.user.has_perm("cases.reassign_case")
@@ -187,7 +188,7 @@ def _case_context(request: HttpRequest, case: Case, **extra: Any) -> dict[str, A
         "holds": case.assignee_id == request.user.pk,
         # one owner at a time: only the person holding the conversation returns it to the bot
         "holds_conversation": case.held_by_id == request.user.pk,
-        "can_compose": _may_compose(request.user, case),
+        "can_compose": _may_compose(request.user, case, may_work=may_work),
         "compose": ComposeForm(initial={"mode": "reply"}),
         "promise": selectors.customer_promise(case),
         "previous": selectors.previous_case(case),
@@ -200,9 +201,9 @@ def _case_context(request: HttpRequest, case: Case, **extra: Any) -> dict[str, A
     }
 
 
-def _may_compose(user: Any, case: Case) -> bool:
+def _may_compose(user: Any, case: Case, *, may_work: bool) -> bool:
     """The composer is live once the case is yours (or a supervisor's to step into)."""
-    if not actions.agent_may_work(user, case) or not case.is_open:
+    if not may_work or not case.is_open:
         return False
     if case.assignee_id == user.pk:
         return True
