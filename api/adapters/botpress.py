@@ -1,8 +1,9 @@
 """Botpress: the HITL interface's ``startHitl`` and ``stopHitl`` actions.
 
 Field names from Botpress's HITL interface definition (github.com/botpress/botpress,
-``interfaces/hitl/interface.definition.ts``, version 0.4.0): ``startHitl`` takes ``userId``,
-``title``, ``description`` (optional) and ``messageHistory`` (optional), each message
+``interfaces/hitl/interface.definition.ts``; 0.4.0 required ``title``, 2.1.0 made it optional):
+``startHitl`` takes ``userId``, ``title``, ``description`` and ``messageHistory`` (all but
+``userId`` optional), each message
 ``{"source": {"type": "user", "userId"} | {"type": "bot"}, "type": <message type>,
 "payload": <that type's payload>}`` with the SDK's default message types (``text``: ``text``;
 ``image``: ``imageUrl``; ``file``: ``fileUrl``, ``title``; ``markdown``: ``markdown``; ``choice``
@@ -50,7 +51,7 @@ TITLE = "Botpress HITL (startHitl)"
 
 REQUEST_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "required": ["userId", "title"],
+    "required": ["userId"],
     "properties": {
         "userId": TEXT,
         "title": TEXT,
@@ -107,7 +108,7 @@ def _payload(kind: Any, payload: Any) -> tuple[str | None, list[Carried]]:
 def handoff_map(body: Any) -> Mapped:
     body = require_object(body, [], "startHitl's input")
     user_id = require_text(body.get("userId"), ["userId"], "the user who starts HITL")
-    title = require_text(body.get("title"), ["title"], "the HITL ticket's title")
+    title = optional_text(body.get("title"), 500) or ""
     history = body.get("messageHistory", [])
     if not isinstance(history, list):
         raise refuse(["messageHistory"], "must be a list of messages")
@@ -127,7 +128,7 @@ def handoff_map(body: Any) -> Mapped:
     description = optional_text(body.get("description"), 9_000) or ""
     conversation_id = optional_text(body.get("conversationId"))
     customer = customer_from({"id": user_id, "email": body.get("userEmail")})
-    summary = f"{title}\n\n{description}".strip() if description else title
+    summary = f"{title}\n\n{description}".strip()
     data = {
         "external_id": conversation_id or f"user:{user_id}"[:200],
         "channel": "botpress",

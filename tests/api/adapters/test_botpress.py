@@ -99,11 +99,24 @@ def test_without_a_conversation_id_the_user_names_the_conversation(api, stored):
     assert stored(answer.handoffDesk["case_id"]).case.external_id == "user:bp-user-9"
 
 
+@pytest.mark.parametrize("title", [None, " "], ids=["no-title", "blank-title"])
+def test_start_hitl_without_a_title_opens_a_case_summarised_by_its_description(api, stored, title):
+    # HITL interface 2.1.0 made the title optional; 0.4.0's bots still send one
+    body = start_hitl(title=title)
+    if title is None:
+        del body["title"]
+
+    response = api.post(URL, body)
+
+    assert response.status_code == 201
+    case = stored(StartHitlOutput.model_validate(response.json()).handoffDesk["case_id"]).case
+    assert case.summary == "Customer was double-charged for order A-1009."
+
+
 @pytest.mark.parametrize(
     ("change", "loc"),
     [
         ({"userId": None}, ["body", "userId"]),
-        ({"title": " "}, ["body", "title"]),
         ({"messageHistory": "hi"}, ["body", "messageHistory"]),
         ({"messageHistory": [{"type": "text"}]}, ["body", "messageHistory", 0, "source"]),
         (
@@ -111,7 +124,7 @@ def test_without_a_conversation_id_the_user_names_the_conversation(api, stored):
             ["body", "messageHistory", 0, "source", "type"],
         ),
     ],
-    ids=["no-user", "blank-title", "history-not-a-list", "no-source", "unknown-source"],
+    ids=["no-user", "history-not-a-list", "no-source", "unknown-source"],
 )
 def test_start_hitl_that_cannot_be_mapped_is_a_422_in_botpress_terms(api, change, loc):
     response = api.post(URL, start_hitl(**change))
