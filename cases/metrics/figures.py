@@ -27,6 +27,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
 from django.db.models import (
     Aggregate,
@@ -685,7 +686,10 @@ def _direct_pairs_and_days(
         .values("day", "trigger_reason", "detected_intent", "current_intent")
         .order_by()
     )
-    inner, params = rows_of.query.sql_with_params()  # values stay parameters
+    try:
+        inner, params = rows_of.query.sql_with_params()  # values stay parameters
+    except EmptyResultSet:  # every day of the period is rolled up: no case to read directly
+        return [], []
     with connection.cursor() as cursor:
         grouped = (
             "SELECT GROUPING(day, trigger_reason) = 0, day, trigger_reason, "  # noqa: S608
