@@ -34,3 +34,13 @@ else:  # the embedded layer's relay socket: this run's own, not a running desk's
 # files set their own MEDIA_ROOT).
 MEDIA_ROOT = Path(tempfile.gettempdir()) / f"handoff-media-{TEST_RUN_ID}"
 HANDOFF_DEMO = True  # the demo bot platform's pages are tested too
+
+# One test process holds what production spreads over processes: the test's own thread, the
+# in-process servers' request threads (live_server, the ASGI servers of tests/e2e) and the
+# long-lived executor threads of async tests all draw on this one pool, and a thread that lives
+# on keeps its connection checked out. Production's 8 ran dry in the browser tests.
+if "pool" in DATABASES["default"].get("OPTIONS", {}):  # noqa: F405
+    DATABASES["default"]["OPTIONS"]["pool"]["max_size"] = max(  # noqa: F405
+        DATABASES["default"]["OPTIONS"]["pool"]["max_size"],
+        20,  # noqa: F405
+    )

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.db import connection
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -38,7 +39,15 @@ class Served(AsgiServer):
         self.loop = loop
 
     def run(self, work: Callable[[], Any]) -> Any:
-        call = sync_to_async(work, thread_sensitive=False)
+        def work_then_close() -> Any:
+            try:
+                return work()
+            finally:
+                # The loop's executor thread outlives this call: left open, its connection
+                # stays checked out of the pool, and a few tests later the pool runs dry.
+                connection.close()
+
+        call = sync_to_async(work_then_close, thread_sensitive=False)
         return asyncio.run_coroutine_threadsafe(call(), self.loop).result(timeout=10)
 
 
@@ -62,7 +71,13 @@ def served(transactional_db: None) -> Iterator[Served]:
         )
     )
     loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_until_complete, args=(server.serve(),), daemon=True)
+
+    def serve() -> None:
+        loop.run_until_complete(server.serve())
+        loop.run_until_complete(loop.shutdown_default_executor())  # its threads end with the test
+        loop.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started:
