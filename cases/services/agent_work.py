@@ -24,6 +24,7 @@ from cases.models import (
     AGENT_RESOLUTIONS,
     CLOSED,
     OPEN_WORK,
+    AgentStatus,
     Case,
     Intent,
     IntentCorrection,
@@ -121,17 +122,32 @@ def _open_cases_by_queue(agent: Any) -> dict[int, int]:
     return {row["queue_id"]: row["n"] for row in rows}
 
 
+def _lock_memberships(agent: Any) -> list[Membership]:
+    # All of the agent's, in one order, as take-next and offer acceptance lock them: one agent's
+    # parallel claims in two queues cannot both fit the last slot of the overall cap. Take-next
+    # skips locked cases, so taking these after a case's lock cannot deadlock.
+    return list(Membership.objects.select_for_update().filter(agent=agent).order_by("pk"))
+
+
+def _overall_cap_reached(agent: Any, held: dict[int, int]) -> int | None:
+    """The agent's cap across queues (AgentStatus.max_open) when their open cases fill it."""
+    cap = AgentStatus.objects.filter(user_id=agent.pk).values_list("max_open", flat=True).first()
+    return cap if cap is not None and sum(held.values()) >= cap else None
+
+
 def _check_capacity(agent: Any, queue_id: int) -> None:
-    # Locked, as take-next locks them, so one agent's parallel claims cannot both fit the last
-    # slot. Take-next skips locked cases, so taking this after the case's lock cannot deadlock.
-    membership = (
-        Membership.objects.select_for_update().filter(agent=agent, queue_id=queue_id).first()
-    )
+    membership = next((m for m in _lock_memberships(agent) if m.queue_id == queue_id), None)
     if membership is None:  # supervisors and admins work any queue, without a quota
         return
-    if _open_cases_by_queue(agent).get(queue_id, 0) >= membership.capacity:
+    held = _open_cases_by_queue(agent)
+    if held.get(queue_id, 0) >= membership.capacity:
         raise CapacityReached(
             f"You already hold {membership.capacity} open cases from this queue, your capacity. "
+            "Resolve or release one first."
+        )
+    if (cap := _overall_cap_reached(agent, held)) is not None:
+        raise CapacityReached(
+            f"You already hold {cap} open cases across your queues, your overall cap. "
             "Resolve or release one first."
         )
 
@@ -184,10 +200,10 @@ def case_take_next(*, agent: Any, prefer_queue_id: int | None = None) -> Case | 
     ``FOR UPDATE SKIP LOCKED``: concurrent agents each get a different case, never the same one.
     The agent's memberships are locked first, so one agent's parallel clicks respect capacity.
     """
-    memberships = list(Membership.objects.select_for_update().filter(agent=agent).order_by("pk"))
+    memberships = _lock_memberships(agent)
     held = _open_cases_by_queue(agent)
     queue_ids = [m.queue_id for m in memberships if held.get(m.queue_id, 0) < m.capacity]
-    if not queue_ids:
+    if not queue_ids or _overall_cap_reached(agent, held) is not None:
         return None
     case = None
     if prefer_queue_id in queue_ids:

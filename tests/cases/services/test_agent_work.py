@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from cases import locks
 from cases.models import (
+    AgentStatus,
     Case,
     CaseEvent,
     Delivery,
@@ -86,6 +87,29 @@ def test_claim_respects_capacity(membership, agent):
 
     with pytest.raises(actions.CapacityReached):
         actions.case_claim(case_id=CaseFactory(queue=membership.queue).pk, agent=agent)
+
+
+def overall_cap(agent, cap: int) -> None:
+    AgentStatus.objects.update_or_create(user=agent, defaults={"max_open": cap})
+
+
+def test_claim_and_take_next_respect_the_overall_cap_across_queues(membership, agent):
+    # given: room in both queues (2 and 5), but a cap of 2 open cases across them
+    other = MembershipFactory(agent=agent, capacity=5).queue
+    overall_cap(agent, 2)
+    actions.case_claim(case_id=CaseFactory(queue=membership.queue).pk, agent=agent)
+    actions.case_claim(case_id=CaseFactory(queue=other).pk, agent=agent)
+    waiting = CaseFactory(queue=other)
+
+    with pytest.raises(actions.CapacityReached, match="overall cap"):
+        actions.case_claim(case_id=waiting.pk, agent=agent)
+    with pytest.raises(actions.CapacityReached, match="overall cap"):
+        actions.case_reply(case_id=waiting.pk, agent=agent, text="On it.")
+    assert actions.case_take_next(agent=agent) is None
+    assert Case.objects.get(pk=waiting.pk).status == Case.Status.WAITING
+
+    overall_cap(agent, 3)
+    assert actions.case_take_next(agent=agent) == waiting
 
 
 def test_a_write_from_a_stale_page_is_a_conflict_not_an_overwrite(case, agent):
@@ -377,6 +401,20 @@ def test_one_agents_parallel_claims_never_exceed_their_capacity():
     assert sum(isinstance(r, Case) for r in results) == 3
     assert sum(isinstance(r, actions.CapacityReached) for r in results) == 9
     assert Case.objects.filter(assignee=membership.agent).count() == 3
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_one_agents_parallel_claims_in_many_queues_never_exceed_their_overall_cap():
+    agent = UserFactory()
+    queues = [MembershipFactory(agent=agent, capacity=5).queue for _ in range(4)]
+    overall_cap(agent, 3)
+    cases = [CaseFactory(queue=queues[n % 4]) for n in range(12)]
+
+    results = run_threads(12, lambda n: actions.case_claim(case_id=cases[n].pk, agent=agent))
+
+    assert sum(isinstance(r, Case) for r in results) == 3
+    assert Case.objects.filter(assignee=agent).count() == 3
 
 
 # --- who may work a case someone else holds ----------------------------------------------------

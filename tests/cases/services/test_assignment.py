@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from cases import presence
@@ -362,6 +362,76 @@ def run_threads(count: int, target: Any) -> list[Any]:
     for thread in threads:
         thread.join(timeout=120)
     return results
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_case_locked_by_a_short_write_is_offered_by_a_run_a_moment_later(monkeypatch):
+    """SKIP LOCKED passes over a case another transaction is writing (the escalation timing
+    just after intake); the run looks again shortly, a bounded number of times, instead of
+    leaving the case to the next handoff or the sweep."""
+    # given: a free agent, and a waiting case held by another connection's write
+    queue = push_queue()
+    online_agent(queue)
+    case = CaseFactory(queue=queue)
+    locked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                Case.objects.select_for_update().get(pk=case.pk)
+                locked.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    locked.wait(10)
+    later: list[tuple[Any, float]] = []
+    monkeypatch.setattr(
+        assignment.assign_queue,
+        "apply_async",
+        lambda args, countdown: later.append((args, countdown)),
+    )
+
+    # when: the run meets the lock, then the write ends
+    assert assignment.queue_assign(queue_id=queue.pk) == []
+    release.set()
+    holder.join(10)
+
+    # then: a second look was asked for, and it offers the case
+    assert later == [((queue.pk, 1), assignment.LOCKED_RETRY_SECONDS)]
+    assignment.assign_queue(*later[0][0])
+    assert pending(case) is not None
+    assert len(later) == 1  # nothing left out: no third look
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_second_looks_at_a_locked_case_stop_after_a_few(monkeypatch):
+    queue = push_queue()
+    online_agent(queue)
+    case = CaseFactory(queue=queue)
+    later: list[Any] = []
+    monkeypatch.setattr(
+        assignment.assign_queue, "apply_async", lambda args, countdown: later.append(args)
+    )
+
+    with transaction.atomic(using="default"):
+        Case.objects.select_for_update().get(pk=case.pk)
+        for retry in range(assignment.LOCKED_RETRIES + 1):
+            outcome: list[Any] = []
+            thread = threading.Thread(
+                target=lambda r=retry: (
+                    outcome.append(assignment.assign_queue(queue.pk, r)),
+                    connection.close(),
+                )
+            )
+            thread.start()
+            thread.join(10)
+
+    assert later == [(queue.pk, n) for n in range(1, assignment.LOCKED_RETRIES + 1)]
 
 
 @pytest.mark.postgres
