@@ -8,7 +8,7 @@ from pathlib import Path
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production")
 
 from handoff_site.settings import *  # noqa: F403
-from handoff_site.settings import CHANNEL_LAYERS, REDIS_URL
+from handoff_site.settings import CHANNEL_LAYERS, DATABASES, REDIS_URL
 
 # Hashing test users' passwords with PBKDF2 would dominate the suite's time.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -39,8 +39,6 @@ HANDOFF_DEMO = True  # the demo bot platform's pages are tested too
 # in-process servers' request threads (live_server, the ASGI servers of tests/e2e) and the
 # long-lived executor threads of async tests all draw on this one pool, and a thread that lives
 # on keeps its connection checked out. Production's 8 ran dry in the browser tests.
-if "pool" in DATABASES["default"].get("OPTIONS", {}):  # noqa: F405
-    DATABASES["default"]["OPTIONS"]["pool"]["max_size"] = max(  # noqa: F405
-        DATABASES["default"]["OPTIONS"]["pool"]["max_size"],
-        20,  # noqa: F405
-    )
+_pool = DATABASES["default"].get("OPTIONS", {}).get("pool")
+if _pool is not None:
+    _pool["max_size"] = max(_pool["max_size"], 20)

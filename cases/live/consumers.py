@@ -54,6 +54,20 @@ PRESENCE_TOUCH_EVERY = 20.0  # seconds; presence rows go stale after 75 s
 LAYER_ERRORS = (RedisError, OSError, TimeoutError)
 
 
+def _dropped_once_gone(send: Any) -> Any:
+    """The server's send, for which a frame to a page that has just left is dropped. Raised
+    (uvicorn's ClientDisconnected, an OSError), it ended the consumer before disconnect() ran,
+    so the agent stayed "online" with no page until their presence lapsed, and got offers."""
+
+    async def to_page(message: dict[str, Any]) -> None:
+        try:
+            await send(message)
+        except OSError:
+            logger.debug("ws_send_after_close type=%s", message.get("type"))
+
+    return to_page
+
+
 class DeskConsumer(AsyncJsonWebsocketConsumer):
     groups_joined: list[str]
     queue_ids: set[int]
@@ -69,7 +83,7 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
         # With Redis away, Channels' own subscription of this socket's channel fails before
         # connect() runs: refuse the socket with one log line (the page retries), not a traceback.
         try:
-            await super().__call__(scope, receive, send)
+            await super().__call__(scope, receive, _dropped_once_gone(send))
         except LAYER_ERRORS as error:
             logger.warning("ws_layer_unavailable error=%s", type(error).__name__)
             with contextlib.suppress(RuntimeError, OSError):  # the socket may be gone already
@@ -292,7 +306,13 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
 
     async def _heartbeat(self, since: int | None) -> None:
         """The page's ping: a trip through the layer to this socket's own channel (``desk_echo``
-        answers it), what the page missed since its cursor, and its presence kept fresh."""
+        answers it), what the page missed since its cursor, and its presence kept fresh.
+
+        The echo's clock starts once this handler's database work is done: the consumer handles
+        one message at a time, so the echo waits behind that work, and on a busy server (the
+        sync thread seconds behind) timing it from the send closed every page as "layer down"
+        (bench/assignment.py: 170-193 of 200 agents' sockets at 5-20 handoffs/s)."""
+        echo_sent = False
         if self.echo_due is None:  # one trip at a time: a page pinging faster gains nothing
             try:
                 message = {"type": "desk.echo"}
@@ -302,8 +322,15 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
             except LAYER_ERRORS as error:
                 await self._layer_lost(f"send_{type(error).__name__}")
                 return
-            loop = asyncio.get_running_loop()
-            self.echo_due = loop.call_later(ECHO_TIMEOUT, self._echo_missing)
+            echo_sent = True
+        try:
+            await self._catch_up(since)
+        finally:
+            if echo_sent:
+                loop = asyncio.get_running_loop()
+                self.echo_due = loop.call_later(ECHO_TIMEOUT, self._echo_missing)
+
+    async def _catch_up(self, since: int | None) -> None:
         touch = time.monotonic() - self.touched_at >= PRESENCE_TOUCH_EVERY
         if touch:
             self.touched_at = time.monotonic()

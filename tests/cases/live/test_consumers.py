@@ -4,6 +4,8 @@ the channel layer, the socket closed with 4503 when the layer fails)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -14,8 +16,11 @@ from channels.layers import channel_layers, get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
+from uvicorn.protocols.utils import ClientDisconnected
 
+from cases import presence
 from cases.live import consumers
+from cases.live.consumers import DeskConsumer
 from cases.models import Presence
 from cases.presence import STALE_AFTER, online_user_ids, presence_purge
 from cases.services import agent_work as actions
@@ -29,7 +34,7 @@ from tests.factories import (
     UserFactory,
     full_package,
 )
-from tests.sockets import communicator, frame, quiet
+from tests.sockets import PRESENCE_FRAMES, communicator, frame, quiet
 
 
 @pytest.fixture(autouse=True)
@@ -230,13 +235,14 @@ LAYER_DOWN = 4503  # cases.live.consumers.LAYER_DOWN: the page says "Reconnectin
 
 
 async def closed_with(page: Any) -> int | None:
-    """The code the socket is closed with, past the presence updates sent before it."""
+    """The code the socket is closed with, past the presence and agent-state updates sent
+    before it (the agent's own "online" frame may come after the page's first frames)."""
     while True:
         output = await page.receive_output(timeout=2)
         if output["type"] == "websocket.close":
             await page.disconnect(code=output.get("code", 1000), timeout=2)  # as the server does
             return output.get("code")
-        assert '"type": "presence"' in output.get("text", ""), output
+        assert json.loads(output.get("text", "{}")).get("type") in PRESENCE_FRAMES, output
 
 
 def given_an_agent() -> tuple[Any, ApiClient]:
@@ -336,6 +342,72 @@ async def test_the_socket_is_closed_when_the_heartbeat_does_not_come_back(monkey
     await page.send_json_to({"type": "ping"})
 
     assert await closed_with(page) == LAYER_DOWN
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_heartbeat_slowed_by_a_busy_database_is_not_taken_for_the_layer_down(monkeypatch):
+    # the heartbeat's database work takes longer than the echo may: a server whose sync thread
+    # is behind (the layer itself answers at once)
+    monkeypatch.setattr(consumers, "ECHO_TIMEOUT", 0.2)
+    agent, _ = await database_sync_to_async(given_an_agent)()
+    page = communicator(agent)
+    await page.connect()
+    hello = await frame(page, 2)
+    beat = consumers.DeskConsumer._beat
+
+    async def slow_beat(self: Any, since: int | None, *, touch: bool) -> Any:
+        await asyncio.sleep(0.5)
+        return await beat(self, since, touch=touch)
+
+    monkeypatch.setattr(consumers.DeskConsumer, "_beat", slow_beat)
+    await page.send_json_to({"type": "ping", "since": hello["cursor"]})
+
+    # the echo still counts: a pong, and the socket stays open past the echo's time
+    assert await frame(page, 2) == {"type": "pong", "cursor": hello["cursor"]}
+    assert await quiet(page, 0.5)
+    await page.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_page_that_leaves_while_a_frame_is_on_its_way_takes_the_agent_offline():
+    # given an agent's only page, whose server raises for a frame sent after the page left
+    # (uvicorn's ClientDisconnected), before the disconnect itself comes through
+    agent, _ = await database_sync_to_async(given_an_agent)()
+    left = False
+    consumer = DeskConsumer.as_asgi()
+
+    async def served(scope: Any, receive: Any, send: Any) -> None:
+        async def send_to_page(message: dict[str, Any]) -> None:
+            if left:
+                raise ClientDisconnected()
+            await send(message)
+
+        await consumer(scope, receive, send_to_page)
+
+    page = WebsocketCommunicator(served, "/ws/desk/")
+    page.scope["user"] = agent
+    await page.connect()
+    hello = await frame(page, 2)
+    assert await state_of(agent, becomes="online")
+
+    # when the page leaves as the answer to its ping is sent, then the disconnect arrives
+    left = True
+    await page.send_json_to({"type": "ping", "since": hello["cursor"]})
+    await asyncio.sleep(0.3)
+    await page.send_input({"type": "websocket.disconnect", "code": 1001})
+    await page.wait(timeout=5)
+
+    # then the agent is offline at once, not when their presence lapses
+    assert await state_of(agent, becomes="offline")
+
+
+async def state_of(agent: Any, *, becomes: str) -> bool:
+    """Whether the agent's state becomes this within two seconds."""
+    for _ in range(20):
+        if await sync_to_async(presence.agent_states)([agent.pk]) == {agent.pk: becomes}:
+            return True
+        await asyncio.sleep(0.1)
+    return False
 
 
 @pytest.mark.django_db(transaction=True)
