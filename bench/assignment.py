@@ -22,7 +22,14 @@ from urllib.parse import urlencode, urlsplit
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.lib import db, http, procs, report
-from bench.lib.desk import agent_users, commit_times, handoff_body, routed_queues, session_cookie
+from bench.lib.desk import (
+    agent_users,
+    commit_times,
+    commit_times_reset,
+    handoff_body,
+    routed_queues,
+    session_cookie,
+)
 from bench.lib.stats import summary
 
 P99_TARGET_MS = 250.0
@@ -423,10 +430,13 @@ def main() -> int:
             env = db.environment(
                 db.database_url(args.database_url, args.database_name), settings=args.settings,
                 redis_url=redis_url, pool=(2, 8), CHANNEL_LAYER_PREFIX=f"assign{run_id}",
+                BENCH_CELERY_QUEUE=f"assign-{run_id}",
             )  # fmt: skip
             machine = report.machine(db.prepare(args, env))
             db.setup_django()
             from bench.lib import app
+
+            commit_times_reset()
 
             agents, queues, api_key = setup_desk(run_id, args.agents, args.queues)
             packages = db.star_packages(args.star, 200)

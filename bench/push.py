@@ -21,7 +21,14 @@ from urllib.parse import urlsplit
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.lib import db, http, procs, report
-from bench.lib.desk import agent_users, commit_times, handoff_body, routed_queues, session_cookie
+from bench.lib.desk import (
+    agent_users,
+    commit_times,
+    commit_times_reset,
+    handoff_body,
+    routed_queues,
+    session_cookie,
+)
 from bench.lib.stats import percentile, summary
 
 RATIO_TARGET = 2.0
@@ -524,6 +531,7 @@ def main() -> int:
             from django.urls import get_resolver
 
             get_resolver().url_patterns  # noqa: B018  (the URLconf now, not mid-restart)
+            commit_times_reset()  # a shared Redis may hold an earlier run's
             desk = setup_desk(run_id, args.agents, args.queues)
             packages = db.star_packages(args.star, 200)
             db.close_connections()

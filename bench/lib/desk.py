@@ -65,6 +65,20 @@ def handoff_body(packages: list[Any], n: int, external_id: str, slug: str) -> by
     return db.body(db.template(packages[n % len(packages)], **{ROUTING_FACT: slug}), external_id)
 
 
+def commit_times_reset() -> None:
+    """Forget the stamps of earlier runs (a fresh database numbers its cases from 1 again)."""
+    import redis
+    from django.conf import settings
+
+    from bench.push_probe import COMMITS_KEY
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        client.delete(COMMITS_KEY)
+    finally:
+        client.close()
+
+
 def commit_times(case_ids: list[int]) -> dict[int, float]:
     """When each case's intake committed: its on-commit callback's start, as the server's probe
     (``bench.push_probe``) noted it."""
