@@ -21,9 +21,16 @@ from urllib.parse import urlsplit
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.lib import db, http, procs, report
+from bench.lib.desk import (
+    agent_users,
+    commit_times,
+    commit_times_reset,
+    handoff_body,
+    routed_queues,
+    session_cookie,
+)
 from bench.lib.stats import percentile, summary
 
-ROUTING_FACT = "bench_queue"
 RATIO_TARGET = 2.0
 P99_TARGET_MS = 250.0
 RESYNC_TARGET_S = 5.0
@@ -171,11 +178,6 @@ async def sockets_setup(base_url: str, specs: list[Spec]) -> dict[str, Any]:
 # --- the sender process: handoffs over HTTP or bare group_sends, at a fixed rate ---------------
 
 
-def handoff_body(packages: list[Any], n: int, external_id: str, slug: str) -> bytes:
-    """The n-th package (round robin) with this external id, routed to the queue ``slug``."""
-    return db.body(db.template(packages[n % len(packages)], **{ROUTING_FACT: slug}), external_id)
-
-
 async def sender_setup(
     base_url: str, api_key: str, packages: list[Any], run: str, workers: int
 ) -> Any:
@@ -223,64 +225,22 @@ class Desk:
 
 
 def setup_desk(run: str, agents: int, queue_count: int) -> Desk:
-    """Queues, agents (plain bulk inserts: no page is open yet, no live event is due),
-    memberships, a routing rule per queue and one session per agent."""
-    from django.conf import settings
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.auth.hashers import make_password
-    from django.contrib.auth.models import Group, User
-    from django.contrib.sessions.backends.db import SessionStore
-
+    """Queues routed by a fact, agents (plain bulk inserts: no page is open yet, no live event
+    is due), each a member of one queue, and one session per agent."""
     from bench.lib import app
 
-    queues = list(app.Queue.objects.filter(is_default=True)[:1])
-    queues += [
-        app.queue_ensure(slug=f"push-{n}", name=f"Push {n}", is_default=n == 0)
-        for n in range(len(queues), queue_count)
-    ]
-    users = User.objects.bulk_create(
-        User(username=f"push-agent-{n:03d}", first_name=f"Agent{n}", password=make_password(None))
-        for n in range(agents)
-    )
-    Group.objects.get(name="agent").user_set.add(*users)
+    queues, api_key = routed_queues(run, queue_count, "push")
+    users = agent_users("push", agents)
     app.Membership.objects.bulk_create(
         app.Membership(agent=user, queue=queues[n % queue_count], capacity=5)
         for n, user in enumerate(users)
     )
-    rules = [
-        {"name": f"bench {q.slug}", "queue": q.slug, "conditions": {"all": [
-            {"field": f"facts.{ROUTING_FACT}", "op": "eq", "value": q.slug}]}}
-        for q in queues if not q.is_default
-    ]  # fmt: skip
-    app.rule_set_publish(ruleset=app.rule_set_create_draft(rules=rules), note="bench/push.py")
-    _, api_key = app.integration_create(name=f"push-{run}")
     specs, members = [], defaultdict(list)
     for n, user in enumerate(users):
-        session = SessionStore()
-        session[SESSION_KEY] = str(user.pk)
-        session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-        session.create()
         queue_id = queues[n % queue_count].pk
-        specs.append(Spec(n, f"{settings.SESSION_COOKIE_NAME}={session.session_key}", queue_id))
+        specs.append(Spec(n, session_cookie(user), queue_id))
         members[queue_id].append(n)
     return Desk(api_key, [(q.pk, q.slug) for q in queues], specs, dict(members))
-
-
-def commit_times(case_ids: list[int]) -> dict[int, float]:
-    """When each case's intake committed: its on-commit callback's start, as the server's probe
-    (``bench.push_probe``) noted it."""
-    import redis
-    from django.conf import settings
-
-    from bench.push_probe import COMMITS_KEY
-
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    try:
-        stamps = client.hmget(COMMITS_KEY, [str(case_id) for case_id in case_ids])
-    finally:
-        client.close()
-    return {case_id: float(stamp) for case_id, stamp in zip(case_ids, stamps, strict=True) if stamp}
 
 
 @dataclass
@@ -571,6 +531,7 @@ def main() -> int:
             from django.urls import get_resolver
 
             get_resolver().url_patterns  # noqa: B018  (the URLconf now, not mid-restart)
+            commit_times_reset()  # a shared Redis may hold an earlier run's
             desk = setup_desk(run_id, args.agents, args.queues)
             packages = db.star_packages(args.star, 200)
             db.close_connections()

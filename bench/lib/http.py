@@ -27,13 +27,18 @@ class Connection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
 
-    async def request(self, head: bytes, body: bytes) -> tuple[int, bytes, bool]:
-        """(status, body, whether the connection stays open)."""
+    async def request(
+        self, head: bytes, body: bytes, answer: dict[str, str] | None = None
+    ) -> tuple[int, bytes, bool]:
+        """(status, body, whether the connection stays open); the answer's headers into
+        ``answer`` (names in lower case) when given."""
         self.writer.write(head + body)
         header = await self.reader.readuntil(b"\r\n\r\n")
         length, keep_alive = None, True
         for line in header.split(b"\r\n")[1:]:
             name, _, value = line.partition(b":")
+            if answer is not None and name:
+                answer[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
             name, value = name.strip().lower(), value.lower()
             if name == b"content-length":
                 length = int(value)
@@ -57,7 +62,12 @@ class Transport:
         return Connection(*await asyncio.open_connection(self.host, self.port))
 
     async def request(
-        self, method: str, path: str, headers: dict[str, str], body: bytes = b""
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: bytes = b"",
+        answer: dict[str, str] | None = None,
     ) -> tuple[int, bytes]:
         lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
         lines += [f"{k}: {v}" for k, v in headers.items()] + [f"Content-Length: {len(body)}"]
@@ -74,13 +84,13 @@ class Transport:
             try:
                 async with asyncio.timeout(TIMEOUT):
                     try:
-                        status, content, reusable = await conn.request(head, body)
+                        status, content, reusable = await conn.request(head, body, answer)
                     except (asyncio.IncompleteReadError, ConnectionError):
                         if not reused:
                             raise
                         conn.writer.close()  # a kept connection dropped just now: one retry
                         conn = await self.open()
-                        status, content, reusable = await conn.request(head, body)
+                        status, content, reusable = await conn.request(head, body, answer)
             finally:
                 if reusable:
                     self.idle.append(conn)
