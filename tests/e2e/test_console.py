@@ -171,10 +171,11 @@ def test_bulk_reassign_from_a_paged_list_with_select_all_by_keyboard(browser, se
     boxes = sue.locator("input[name=case]")
 
     # the action bar is above the list (it was below it), and the list shows a page of 25
-    listing = sue.locator("table", has=boxes.first)
     send = bar.locator("button", has_text="Reassign")
-    assert send.bounding_box()["y"] < listing.bounding_box()["y"]
     expect(boxes).to_have_count(25)
+    expect(send).to_be_visible()
+    # read in the page, in one go: a live refresh of the list may land between two reads
+    sue.wait_for_function(BAR_ABOVE_LIST)
     expect(sue.locator("#console-cases .pager")).to_contain_text("Page 1 of 2 · 30 open cases")
 
     # when the supervisor ticks the whole page from the keyboard
@@ -227,6 +228,15 @@ def test_bulk_reassign_from_a_paged_list_with_select_all_by_keyboard(browser, se
     expect(sue.locator("#console-cases .pager")).to_have_count(0)
     assert Case.objects.filter(queue=desk["vip"]).count() == 25
     assert Case.objects.get(pk=held.pk).queue == desk["vip"]
+
+
+BAR_ABOVE_LIST = """() => {
+    const send = [...document.querySelectorAll("form[action$='/reassign/'] button")]
+        .find(button => button.textContent.includes("Reassign"));
+    const list = document.querySelector("input[name=case]")?.closest("table");
+    return Boolean(send && list)
+        && send.getBoundingClientRect().top < list.getBoundingClientRect().top;
+}"""
 
 
 def services_claim(served: Served, case: Case, user: Any) -> Case:
