@@ -153,15 +153,11 @@ def queue_assign(*, queue_id: int, retry: int = 0) -> list[Offer]:
     with transaction.atomic():
         offers, skipped_locked = _offer_waiting(queue)
         if skipped_locked and retry < LOCKED_RETRIES:
-            transaction.on_commit(functools.partial(_look_again_soon, queue.pk, retry + 1))
+            look_again = functools.partial(
+                _enqueue, assign_queue, queue.pk, retry + 1, countdown=LOCKED_RETRY_SECONDS
+            )
+            transaction.on_commit(look_again)
         return offers
-
-
-def _look_again_soon(queue_id: int, retry: int) -> None:
-    try:
-        assign_queue.apply_async((queue_id, retry), countdown=LOCKED_RETRY_SECONDS)
-    except Exception:  # broker down: the sweep offers the case within its period
-        logger.warning("assignment_enqueue_failed task=assign_queue id=%s", queue_id)
 
 
 def _offer_waiting(queue: Queue) -> tuple[list[Offer], bool]:
@@ -406,11 +402,11 @@ def agent_assignment_on_commit(user_id: int) -> None:
     transaction.on_commit(functools.partial(_enqueue, assign_for_agent, user_id))
 
 
-def _enqueue(task: Any, object_id: int) -> None:
+def _enqueue(task: Any, *args: int, countdown: float | None = None) -> None:
     try:
-        task.delay(object_id)
+        task.apply_async(args, countdown=countdown)
     except Exception:  # broker down: the sweep offers the case within its period
-        logger.warning("assignment_enqueue_failed task=%s id=%s", task.name, object_id)
+        logger.warning("assignment_enqueue_failed task=%s args=%s", task.name, args)
 
 
 def push_queue_ids_of(user_id: int) -> list[int]:
