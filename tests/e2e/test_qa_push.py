@@ -11,10 +11,11 @@ import pytest
 from playwright.sync_api import expect
 
 from cases.models import AgentStatus
+from cases.services import assignment
 from queues.models import Queue
 from tests.e2e.test_assignment import open_page, wait_for
 from tests.e2e.test_console import served  # noqa: F401 - the fixture
-from tests.factories import MembershipFactory, QueueFactory, UserFactory
+from tests.factories import CaseFactory, MembershipFactory, QueueFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SHOTS = Path("/tmp/qa-push")
@@ -76,3 +77,45 @@ def test_presence_menu_keeps_the_keyboard_focus(browser, served, push):  # noqa:
     wait_for(lambda: chosen(served, push["gus"].pk) == "away")
     assert gus.locator("header.topbar").count() == 1
     assert gus.locator("#agent-state").count() == 1
+
+
+def test_offer_banner_leaves_take_next_and_the_page_end_in_reach(browser, served, push):  # noqa: F811
+    SHOTS.mkdir(exist_ok=True)
+    # given cases waiting in the agent's pull queue, enough to fill a phone's screen
+    for number in range(8):
+        served.run(
+            lambda n=number: CaseFactory(queue=push["general"], customer_name=f"Pat Number{n}")
+        )
+    wide = open_page(browser, served, "gus", "/", 1280)
+    phone = open_page(browser, served, "gus", "/queues/general/", 390)
+    padding = "getComputedStyle(document.body).paddingBottom"
+    padding_before = phone.evaluate(padding)
+
+    # when a case is offered to the agent from the push queue
+    served.run(lambda: CaseFactory(queue=push["billing"], customer_name="Tom Becker"))
+    served.run(lambda: assignment.queue_assign(queue_id=push["billing"].pk))
+    expect(wide.locator(".offer")).to_contain_text("Tom Becker")
+    expect(phone.locator(".offer")).to_contain_text("Tom Becker")
+    wide.screenshot(path=str(SHOTS / "offer-home-1280.png"))
+
+    # then, on a wide screen, "Take next case" is not under the banner
+    take_next = wide.locator("[data-shortcut=t]").first.bounding_box()
+    shelf = wide.locator("#offer-shelf").bounding_box()
+    assert take_next is not None and shelf is not None
+    assert not boxes_overlap(take_next, shelf), (take_next, shelf)
+
+    # and on a phone, the end of the page scrolls clear of the banner
+    phone.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
+    phone.screenshot(path=str(SHOTS / "offer-queue-end-390.png"))
+    last_row = phone.locator("main tbody tr").last.bounding_box()
+    shelf = phone.locator("#offer-shelf").bounding_box()
+    assert last_row is not None and shelf is not None
+    assert last_row["y"] + last_row["height"] <= shelf["y"], (last_row, shelf)
+    width = phone.evaluate("[document.documentElement.scrollWidth, innerWidth]")
+    assert width[0] <= width[1]
+
+    # and once the offer is answered, the page is as it was (no room kept for a banner)
+    phone.keyboard.press("d")
+    expect(phone.locator(".offer")).to_have_count(0)
+    expect(wide.locator(".offer")).to_have_count(0)
+    assert phone.evaluate(padding) == padding_before
