@@ -119,3 +119,24 @@ def test_offer_banner_leaves_take_next_and_the_page_end_in_reach(browser, served
     expect(phone.locator(".offer")).to_have_count(0)
     expect(wide.locator(".offer")).to_have_count(0)
     assert phone.evaluate(padding) == padding_before
+
+
+def test_console_names_away_and_hides_presence_from_non_members(browser, served, push):  # noqa: F811
+    # given an agent online and a supervisor, who works no queue, on the console
+    gus = open_page(browser, served, "gus", "/", 1280)
+    sue = open_page(browser, served, "sue", "/console/", 1280)
+    chip = sue.locator(f'#console-table .load[data-agent="{push["gus"].pk}"]').first
+    expect(chip).to_have_attribute("data-state", "online")
+
+    # when the agent steps away with the shortcut
+    gus.keyboard.press("p")
+
+    # then the console shows them away, and its legend says what the amber dot means
+    expect(chip).to_have_attribute("data-state", "away")
+    expect(sue.locator("main p.muted.small")).to_contain_text("away")
+    assert sue.locator("header.topbar").count() == 1
+    assert sue.locator("#console-table").count() == 1
+
+    # and the supervisor, in no queue, is offered no status of their own to set
+    expect(sue.locator("#agent-state")).to_have_count(0)
+    expect(gus.locator("#agent-state")).to_have_count(1)
