@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 from cases.models import AgentStatus
 from cases.services import assignment
 from queues.models import Queue
-from tests.e2e.test_assignment import open_page, wait_for
+from tests.e2e.test_assignment import open_page
 from tests.e2e.test_console import served  # noqa: F401 - the fixture
 from tests.factories import CaseFactory, MembershipFactory, QueueFactory, UserFactory
 
@@ -57,24 +57,28 @@ def test_presence_menu_keeps_the_keyboard_focus(browser, served, push):  # noqa:
             break
     expect(menu).to_be_focused()
 
-    # when they step through the menu with the arrow keys, each step is saved
+    # when they step through the menu with the arrow keys, each step is saved (the control the
+    # desk sends back says so; the database is read once at the end, as a read during a write
+    # locks the tests' in-memory SQLite)
+    state = gus.locator("#agent-state")
     gus.keyboard.press("ArrowDown")
-    wait_for(lambda: chosen(served, push["gus"].pk) == "away")
+    expect(state).to_have_attribute("data-chosen", "away")
 
     # then the menu they are using is still the one focused, so the next step works too
-    expect(gus.locator("#agent-state")).to_have_attribute("data-chosen", "away")
     expect(gus.locator("[data-state-select]")).to_be_focused()
     gus.keyboard.press("ArrowDown")
-    wait_for(lambda: chosen(served, push["gus"].pk) == "offline")
+    expect(state).to_have_attribute("data-chosen", "offline")
     expect(gus.locator("[data-state-select]")).to_be_focused()
     gus.keyboard.press("ArrowUp")
+    expect(state).to_have_attribute("data-chosen", "away")
     gus.keyboard.press("ArrowUp")
-    wait_for(lambda: chosen(served, push["gus"].pk) == "online")
-    expect(gus.locator("#agent-state")).to_have_attribute("data-chosen", "online")
+    expect(state).to_have_attribute("data-chosen", "online")
+    assert chosen(served, push["gus"].pk) == "online"
     # and Esc leaves the menu, so the next letter is a shortcut again (p: away)
     gus.keyboard.press("Escape")
     gus.keyboard.press("p")
-    wait_for(lambda: chosen(served, push["gus"].pk) == "away")
+    expect(state).to_have_attribute("data-chosen", "away")
+    assert chosen(served, push["gus"].pk) == "away"
     assert gus.locator("header.topbar").count() == 1
     assert gus.locator("#agent-state").count() == 1
 
