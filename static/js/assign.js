@@ -16,6 +16,14 @@
   var unseen = 0;
   var timers = {};
 
+  // --- room for the shelf: the page's end scrolls clear of an offer (desk.css, --offer-room) ------
+  if (shelf && "ResizeObserver" in window) {
+    new ResizeObserver(function () {
+      var room = shelf.children.length ? window.innerHeight - shelf.getBoundingClientRect().top + 8 : 0;
+      body.style.setProperty("--offer-room", Math.max(0, Math.round(room)) + "px");
+    }).observe(shelf);
+  }
+
   // --- the tab title and the sound -----------------------------------------------------------
   function looking() {
     return !document.hidden && document.hasFocus();

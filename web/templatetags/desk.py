@@ -151,15 +151,19 @@ def _number(value: object) -> bool:
 
 @register.simple_tag
 def agent_desk(user: Any) -> dict[str, Any]:
-    """The signed-in agent's assignment controls: the state they chose, and the pull queues
-    whose new cases they are told of (a push queue's come as offers). One query, on every page."""
+    """The signed-in agent's assignment controls: the state they chose, whether they work any
+    queue (a supervisor in none has no state to set: nothing is offered to them), and the pull
+    queues whose new cases they are told of (a push queue's come as offers). One query, on every
+    page."""
     rows = User.objects.filter(pk=user.pk).values_list(
         "desk__chosen", "memberships__queue_id", "memberships__queue__assignment_mode"
     )
     chosen: str = AgentStatus.State.ONLINE
     pull = []
+    member = False
     for state, queue_id, mode in rows:
         chosen = state or chosen
+        member = member or queue_id is not None
         if queue_id is not None and mode == AssignmentMode.PULL:
             pull.append(str(queue_id))
-    return {"chosen": chosen, "pull_queues": ",".join(pull)}
+    return {"chosen": chosen, "member": member, "pull_queues": ",".join(pull)}
