@@ -260,8 +260,15 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
                 await self._agent_state_send(AgentStatus.State.OFFLINE)
 
     def _leave(self) -> bool:
+        user_id = self.scope["user"].pk
         presence.presence_leave(channel_name=self.channel_name)
-        return presence.agent_page_left(user_id=self.scope["user"].pk)
+        gone = presence.agent_page_left(user_id=user_id)
+        if gone and Offer.objects.filter(agent_id=user_id, state=Offer.State.PENDING).exists():
+            try:  # by name: the assignment service sits above this layer
+                current_app.send_task("cases.tasks.agent_left", args=[user_id])
+            except Exception:  # broker down: the offer times out and goes on as before
+                logger.warning("agent_left_enqueue_failed user_id=%s", user_id)
+        return gone
 
     async def receive(
         self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any

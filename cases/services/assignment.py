@@ -345,14 +345,29 @@ def agent_state_choose(*, user: Any, state: str) -> AgentStatus:
     queue_ids = _queue_ids_of(user.pk)
     publish_agent_state(user.pk, status.state, queue_ids)
     if status.state != State.ONLINE:
-        # An agent who steps away hands back the offer they have not answered.
-        for offer in Offer.objects.filter(agent_id=user.pk, state=Offer.State.PENDING):
-            offer.expires_at = now
-            offer.save(update_fields=["expires_at"])
-            transaction.on_commit(functools.partial(_expire_later, offer.pk, 0))
+        # An agent who steps away hands back the offer they have not answered: withdrawn, not a
+        # miss. After the commit, in a transaction of its own: it locks cases, and a time-out
+        # locks a case before an agent's status, never the other way round.
+        hand_back = functools.partial(agent_offers_hand_back, user_id=user.pk, reason=state)
+        transaction.on_commit(hand_back)
     else:
         agent_assignment_on_commit(user.pk)
     return status
+
+
+@transaction.atomic
+def agent_offers_hand_back(*, user_id: int, reason: str) -> int:
+    """The agent stepped away, or their last page closed: each offer they have not answered is
+    withdrawn (no miss counted) and goes to the next agent. How many there were."""
+    pending = Offer.objects.filter(agent_id=user_id, state=Offer.State.PENDING)
+    handed_back = 0
+    for case_id in list(pending.values_list("case_id", flat=True)):
+        case = lock_case(case_id)
+        if pending.filter(case_id=case_id).exists():  # not answered meanwhile
+            pending_offers_withdraw(case, reason=f"agent_{reason}")
+            assignment_on_commit(case.queue)
+            handed_back += 1
+    return handed_back
 
 
 @transaction.atomic
@@ -428,6 +443,7 @@ def assignment_sweep() -> int:
     for user_id in presence.agents_lapsed():
         with transaction.atomic():
             publish_agent_state(user_id, State.OFFLINE, _queue_ids_of(user_id))
+        agent_offers_hand_back(user_id=user_id, reason="offline")
     queue_ids = (
         Case.objects.filter(
             status=Case.Status.WAITING,
@@ -451,6 +467,12 @@ def assign_queue(queue_id: int, retry: int = 0) -> None:
 def assign_for_agent(user_id: int) -> None:
     for queue_id in push_queue_ids_of(user_id):
         queue_assign(queue_id=queue_id)
+
+
+@shared_task(name="cases.tasks.agent_left", ignore_result=True)
+def agent_left(user_id: int) -> None:
+    """The agent's last page closed (the websocket consumer sends this by name)."""
+    agent_offers_hand_back(user_id=user_id, reason="offline")
 
 
 @shared_task(name="cases.tasks.expire_offer", ignore_result=True)

@@ -21,10 +21,12 @@ from uvicorn.protocols.utils import ClientDisconnected
 from cases import presence
 from cases.live import consumers
 from cases.live.consumers import DeskConsumer
-from cases.models import Presence
+from cases.models import Offer, Presence
 from cases.presence import STALE_AFTER, online_user_ids, presence_purge
 from cases.services import agent_work as actions
+from cases.services import assignment
 from queues import services as queue_services
+from queues.models import AssignmentMode
 from tests.conftest import ApiClient
 from tests.factories import (
     CaseFactory,
@@ -366,6 +368,40 @@ async def test_a_heartbeat_slowed_by_a_busy_database_is_not_taken_for_the_layer_
     assert await frame(page, 2) == {"type": "pong", "cursor": hello["cursor"]}
     assert await quiet(page, 0.5)
     await page.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_an_agents_last_page_closing_with_an_offer_pending_asks_for_the_hand_back(
+    monkeypatch,
+):
+    # given an agent of a push queue with an offer pending, on their only page
+    def given() -> tuple[Any, Any]:
+        queue = QueueFactory(slug="push", name="Push", assignment_mode=AssignmentMode.PUSH)
+        agent = MembershipFactory(queue=queue).agent
+        presence.agent_page_seen(user_id=agent.pk)
+        CaseFactory(queue=queue)
+        (offer,) = assignment.queue_assign(queue_id=queue.pk)
+        return agent, offer
+
+    agent, offer = await database_sync_to_async(given)()
+    sent: list[tuple[str, list[int]]] = []
+    monkeypatch.setattr(
+        consumers.current_app, "send_task", lambda name, args: sent.append((name, args))
+    )
+    page = communicator(agent)
+    await page.connect()
+    await frame(page, 2)
+
+    # when the page closes
+    await page.disconnect()
+
+    # then the assignment service is asked to hand the offer back (by task name: it sits above
+    # the live layer)
+    assert ("cases.tasks.agent_left", [agent.pk]) in sent
+    await database_sync_to_async(assignment.agent_left)(agent.pk)
+    assert await database_sync_to_async(lambda: Offer.objects.get(pk=offer.pk).state)() == (
+        Offer.State.WITHDRAWN
+    )
 
 
 @pytest.mark.django_db(transaction=True)

@@ -277,17 +277,67 @@ def test_the_sweep_times_out_offers_and_offers_what_waits():
     assert pending(case).agent == second != first
 
 
-def test_an_agent_going_away_hands_back_their_pending_offer():
+@pytest.mark.parametrize("state", ["away", "offline"])
+def test_an_agent_stepping_away_hands_back_their_offer_without_a_miss(
+    state, django_capture_on_commit_callbacks
+):
+    # given an offer to the first agent, who had missed one before, and a colleague free
+    queue = push_queue(misses_before_away=2)
+    agent = online_agent(queue, missed_offers=1, last_assigned_at=timezone.now() - timedelta(1))
+    colleague = online_agent(queue, last_assigned_at=timezone.now())
+    case = CaseFactory(queue=queue)
+    (offer,) = assignment.queue_assign(queue_id=queue.pk)
+    assert offer.agent == agent
+
+    # when they step away
+    with django_capture_on_commit_callbacks(execute=True):
+        assignment.agent_state_choose(user=agent, state=state)
+
+    # then the offer is withdrawn, not let time out: no miss, the state they chose
+    offer.refresh_from_db()
+    assert offer.state == Offer.State.WITHDRAWN
+    event = CaseEvent.objects.get(case=case, kind="offer_withdrawn")
+    assert event.data == {"offer": offer.pk, "agent": agent.pk, "reason": f"agent_{state}"}
+    assert not CaseEvent.objects.filter(kind="offer_timed_out").exists()
+    status = AgentStatus.objects.get(user=agent)
+    assert (status.chosen, status.missed_offers) == (state, 0)
+    # and the case goes to the colleague
+    assignment.queue_assign(queue_id=queue.pk)
+    assert pending(case).agent == colleague
+
+
+def test_an_agent_whose_last_page_closed_hands_back_their_offer():
     queue = push_queue()
-    agent = online_agent(queue)
-    CaseFactory(queue=queue)
+    agent = UserFactory(role="agent")
+    MembershipFactory(queue=queue, agent=agent)
+    presence.presence_join(channel_name="c1", user=agent, case_id=None)
+    presence.agent_page_seen(user_id=agent.pk)
+    case = CaseFactory(queue=queue)
     (offer,) = assignment.queue_assign(queue_id=queue.pk)
 
-    assignment.agent_state_choose(user=agent, state="away")
+    # the page closes (the socket's disconnect), then the task it sends runs
+    presence.presence_leave(channel_name="c1")
+    assert presence.agent_page_left(user_id=agent.pk) is True
+    assignment.agent_left(agent.pk)
+
+    assert Offer.objects.get(pk=offer.pk).state == Offer.State.WITHDRAWN
+    assert CaseEvent.objects.get(case=case, kind="offer_withdrawn").data["reason"] == (
+        "agent_offline"
+    )
+    assert AgentStatus.objects.get(user=agent).missed_offers == 0
+
+
+def test_the_sweep_hands_back_the_offer_of_an_agent_whose_pages_lapsed():
+    queue = push_queue()
+    agent = online_agent(queue)
+    case = CaseFactory(queue=queue)
+    (offer,) = assignment.queue_assign(queue_id=queue.pk)
+    AgentStatus.objects.filter(user=agent).update(online_until=timezone.now() - timedelta(1))
+
     assignment.assignment_sweep()
 
-    assert Offer.objects.get(pk=offer.pk).state == Offer.State.TIMED_OUT
-    assert AgentStatus.objects.get(user=agent).state == "away"
+    assert Offer.objects.get(pk=offer.pk).state == Offer.State.WITHDRAWN
+    assert pending(case) is None  # nobody else online: the case waits, offered to no one
 
 
 # --- the agent's state ------------------------------------------------------------------------
