@@ -245,9 +245,10 @@ def _offer(case: Case, agent_id: int, queue: Queue, now: datetime) -> Offer | No
     return offer
 
 
-def offer_end_publish(offer: Offer, case: Case) -> None:
-    """After the commit, the agent's banner hears how the offer ended."""
-    frame = offer_frame(offer, case)
+def offer_end_publish(offer: Offer, case: Case, *, set_away: bool = False) -> None:
+    """After the commit, the agent's banner hears how the offer ended (and, for a time-out,
+    whether it set them away: the page says why no more offers come)."""
+    frame = offer_frame(offer, case) | {"set_away": set_away}
     transaction.on_commit(lambda: broadcast([user_group(offer.agent_id)], frame))
 
 
@@ -304,7 +305,7 @@ def offer_time_out(*, offer_id: int) -> bool:
         actor_label="desk",
         data={"offer": offer.pk, "agent": offer.agent_id, "set_away": set_away},
     )
-    offer_end_publish(offer, case)
+    offer_end_publish(offer, case, set_away=set_away)
     if set_away:
         publish_agent_state(offer.agent_id, status.state, _queue_ids_of(offer.agent_id))
     assignment_on_commit(case.queue)

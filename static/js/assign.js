@@ -12,6 +12,8 @@
   var pullQueues = (body.dataset.pullQueues || "").split(",").filter(Boolean);
   var shelf = document.getElementById("offer-shelf");
   var template = document.getElementById("offer-template");
+  var missedTemplate = document.getElementById("offer-missed-template");
+  var MISSED_SHOWN_FOR = 12000;  // a time-out note goes by itself; "set away" stays until read
   var baseTitle = document.title;
   var unseen = 0;
   var timers = {};
@@ -125,6 +127,7 @@
     var id = String(frame.offer_id);
     if (frame.state !== "pending") {
       endOffer(id);
+      if (frame.state === "timed_out") showMissed(frame);
       return;
     }
     if (shelf.querySelector('[data-offer="' + id + '"]')) return;
@@ -187,11 +190,32 @@
     showOffer(event.detail);
   });
 
+  // An offer let time out: the banner does not just vanish. The agent reads that the case went
+  // on, and, when the misses set them away, why no offer comes now and how to be back.
+  function showMissed(frame) {
+    if (!shelf || !missedTemplate) return;
+    var old = shelf.querySelector(".offer-missed");
+    if (old) old.remove();
+    var note = missedTemplate.content.firstElementChild.cloneNode(true);
+    note.querySelector("[data-slot=text]").textContent =
+      "The offer of case #" + frame.case_id + " was not answered in time: it goes to the next free agent.";
+    note.querySelector("[data-slot=away]").hidden = !frame.set_away;
+    note.querySelector("[data-slot=dismiss]").addEventListener("click", function () {
+      note.remove();
+    });
+    shelf.appendChild(note);
+    if (!frame.set_away) setTimeout(function () { note.remove(); }, MISSED_SHOWN_FOR);
+  }
+
   // --- the agent's state, kept in step across their tabs ---------------------------------------
   document.addEventListener("desk:agent", function (event) {
     var frame = event.detail;
     if (String(frame.agent_id) !== myId) return;
     var control = document.getElementById("agent-state");
+    if (frame.state === "online" && shelf) {  // back: the "set away" note has done its job
+      var missed = shelf.querySelector(".offer-missed");
+      if (missed) missed.remove();
+    }
     if (!control || frame.state === "offline") return;  // offline: this page is open, it will be back
     control.dataset.chosen = frame.state;
     var select = control.querySelector("select[data-state-select]");

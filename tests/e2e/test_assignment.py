@@ -97,3 +97,38 @@ def test_offers_are_declined_accepted_and_timed_out_by_keyboard(browser, served,
     gail.screenshot(path=str(SHOTS / "offer-case-page-1440.png"))
     kinds = served.run(lambda: sorted(Offer.objects.values_list("state", flat=True)))
     assert kinds == ["accepted", "declined", "pending", "timed_out"]
+    # and Gus's page says so, rather than the banner just vanishing
+    missed = gus.locator(".offer-missed")
+    expect(missed).to_contain_text("was not answered in time: it goes to the next free agent")
+    expect(missed.locator("[data-slot=away]")).to_be_hidden()
+
+
+def test_an_agent_set_away_by_missed_offers_is_told_why_and_back_with_one_key(
+    browser,
+    served,  # noqa: F811
+    push,
+):
+    # given a queue that sets an agent away at their first miss, and Gus alone online
+    Queue.objects.filter(pk=push["billing"].pk).update(offer_seconds=1, misses_before_away=1)
+    gus = open_page(browser, served, "gus", "/queues/billing/", 390)
+    served.run(lambda: CaseFactory(queue=push["billing"], customer_name="Ada Park"))
+    served.run(lambda: assignment.queue_assign(queue_id=push["billing"].pk))
+    expect(gus.locator(".offer")).to_contain_text("Ada Park")
+
+    # when the offer times out
+    time.sleep(1.2)
+    served.run(assignment.assignment_sweep)
+
+    # then his page says the case went on, that he is away and how to come back
+    missed = gus.locator(".offer-missed")
+    expect(missed).to_contain_text("was not answered in time")
+    expect(missed.locator("[data-slot=away]")).to_be_visible()
+    expect(missed).to_contain_text("Unanswered offers set you to Away")
+    expect(gus.locator("#agent-state-select")).to_have_value("away")
+    gus.screenshot(path=str(SHOTS / "set-away-390.png"))
+
+    # and one key brings him back online, which takes the note away
+    gus.locator("main").focus()
+    gus.keyboard.press("p")
+    expect(gus.locator("#agent-state-select")).to_have_value("online")
+    expect(missed).to_have_count(0)

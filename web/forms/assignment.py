@@ -6,10 +6,12 @@ from django import forms
 
 from cases.models import AgentStatus
 
+SWITCH = "switch"  # the "p" shortcut: online ⇄ away, from the state the desk holds now
+
 
 class AgentStateForm(forms.Form):
     state = forms.ChoiceField(
-        choices=AgentStatus.State.choices,
+        choices=[*AgentStatus.State.choices, (SWITCH, "Switch online / away")],
         error_messages={
             "invalid_choice": "Pick online, away or offline.",
             "required": "Pick online, away or offline.",

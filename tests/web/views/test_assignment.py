@@ -45,6 +45,21 @@ def test_an_agent_sets_their_state_by_htmx_and_a_bad_one_is_a_message(client, of
     assert plain.status_code == 200 and "Pick online, away or offline." in plain.content.decode()
 
 
+def test_the_p_shortcut_switches_from_the_state_the_desk_holds_not_the_one_the_page_drew(
+    client, offered
+):
+    # given a page drawn while the agent was online, then the desk set them away (missed offers)
+    AgentStatus.objects.filter(user=offered.agent).update(chosen="away", state="away")
+
+    # when they press p on that page
+    response = client.post("/me/state/", {"state": "switch"}, headers={"HX-Request": "true"})
+
+    # then they are back online, and p again steps away
+    assert 'data-chosen="online"' in response.content.decode()
+    client.post("/me/state/", {"state": "switch"}, headers={"HX-Request": "true"})
+    assert AgentStatus.objects.get(user=offered.agent).chosen == "away"
+
+
 def test_accepting_opens_the_case(client, offered):
     response = client.post(f"/offers/{offered.pk}/accept/", {"next": "/"})
 
