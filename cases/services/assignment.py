@@ -46,6 +46,8 @@ logger = logging.getLogger(__name__)
 State = AgentStatus.State
 # A case an agent declined or let time out is not offered to them again for this long.
 ANSWER_COOLDOWN = timedelta(minutes=5)
+# What the "p" shortcut asks for: online ⇄ away, from the state the desk holds.
+SWITCH = "switch"
 # How many of a queue's waiting cases one run looks at: more than agents can take at once.
 CASES_PER_RUN = 200
 # A run that skipped a case locked by a short write (the escalation timing written just after
@@ -328,12 +330,15 @@ def _queue_ids_of(user_id: int) -> list[int]:
 
 @transaction.atomic
 def agent_state_choose(*, user: Any, state: str) -> AgentStatus:
-    """The agent picks online, away or offline (the top bar's control, or its shortcut). It holds
-    while a page of theirs is open, and again when they come back after being offline."""
-    if state not in State.values:
+    """The agent picks online, away or offline (the top bar's control), or ``SWITCH``es online ⇄
+    away (its shortcut). It holds while a page of theirs is open, and again when they come back
+    after being offline."""
+    if state not in (*State.values, SWITCH):
         raise ValueError(state)
     presence.agent_status(user.pk)  # the row, made once
     status = AgentStatus.objects.select_for_update().get(user_id=user.pk)
+    if state == SWITCH:  # from the state held now: the desk may have set them away since
+        state = State.AWAY if status.chosen == State.ONLINE else State.ONLINE
     now = timezone.now()
     status.chosen = state
     status.missed_offers = 0

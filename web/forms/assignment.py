@@ -5,8 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from cases.models import AgentStatus
-
-SWITCH = "switch"  # the "p" shortcut: online ⇄ away, from the state the desk holds now
+from cases.services.assignment import SWITCH
 
 
 class AgentStateForm(forms.Form):

@@ -10,10 +10,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from cases import presence
-from cases.models import AgentStatus
 from cases.services import assignment, offers
 from cases.services.agent_work import CaseActionError
-from web.forms.assignment import SWITCH, AgentStateForm, OfferAnswerForm
+from web.forms.assignment import AgentStateForm, OfferAnswerForm
 
 workers_only = permission_required("cases.work_case", raise_exception=True)
 
@@ -46,11 +45,7 @@ def agent_state(request: HttpRequest) -> HttpResponse:
             )
         messages.error(request, "Pick online, away or offline.")
         return _back(request, str(form.data.get("next", "")))
-    state = form.cleaned_data["state"]
-    if state == SWITCH:  # read here, not from the page: the desk may have set them away since
-        chosen = presence.agent_status(request.user.pk or 0).chosen
-        state = "away" if chosen == AgentStatus.State.ONLINE else "online"
-    status = assignment.agent_state_choose(user=request.user, state=state)
+    status = assignment.agent_state_choose(user=request.user, state=form.cleaned_data["state"])
     if request.htmx:  # type: ignore[attr-defined]
         return render(request, "cases/_agent_state.html", {"chosen": status.chosen})
     return _back(request, form.cleaned_data["next"])
