@@ -486,11 +486,7 @@ def main() -> int:
             beat = procs.celery(env, logs, "beat", "--schedule", str(logs / "beat"))
             started.append(beat)
             pids = {"server": server.wait_ready(), "beat": [beat.process.pid]}
-            deadline = time.monotonic() + 90
-            while not app.celery_app.control.ping(destination=[node], timeout=1.0):
-                worker.check_alive()
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the Celery worker did not answer within 90 s")
+            procs.worker_answering(worker, app.celery_app, node)
             pids["worker"] = [worker.process.pid, *procs.children(worker.process.pid)]
             crowd = procs.Helper("crowd", crowd_setup, server.base_url, api_key, agents,
                                  packages, run_id, args.workers)  # fmt: skip
@@ -500,7 +496,8 @@ def main() -> int:
             if (connected := crowd.call("connect", wait=130.0, timeout=120.0)) < len(agents):
                 raise RuntimeError(f"{connected} sockets got a hello:\n{server.log_tail()}")
             online = app.AgentStatus.objects.filter(state="online")
-            while online.count() < len(agents) and time.monotonic() < deadline + 30:
+            deadline = time.monotonic() + 30
+            while online.count() < len(agents) and time.monotonic() < deadline:
                 time.sleep(0.2)
             print(f"{len(agents)} agents online ({online.count()} by the database)", flush=True)
             run = Run(args, crowd, agents, [q.slug for q in queues], pids)

@@ -240,11 +240,7 @@ def run_phases(args: Any, run_id: str, env: dict[str, str], logs: Path, started:
         "prefork", "-I", "bench.callbacks", "--loglevel", "warning",
     )  # fmt: skip
     started.append(worker)
-    deadline = time.monotonic() + 90
-    while not app.celery_app.control.ping(destination=[node], timeout=1.0):
-        worker.check_alive()
-        if time.monotonic() > deadline:
-            raise RuntimeError("the Celery worker did not answer within 90 s")
+    procs.worker_answering(worker, app.celery_app, node)
     cpu = worker.cpu_seconds()
     wait_until(
         "the burst's callbacks",

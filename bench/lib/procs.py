@@ -275,6 +275,15 @@ def celery(env: dict[str, str], logs: Path, kind: str, *options: str) -> Logged:
     return Logged(kind, command, env, logs)
 
 
+def worker_answering(worker: Logged, celery_app: Any, node: str, seconds: float = 90.0) -> None:
+    """Until the worker ``node`` answers a ping (a task sent before would wait for it)."""
+    deadline = time.monotonic() + seconds
+    while not celery_app.control.ping(destination=[node], timeout=1.0):
+        worker.check_alive()
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the Celery worker did not answer within {seconds:.0f} s")
+
+
 # --- helper processes answering commands -------------------------------------------------------
 
 

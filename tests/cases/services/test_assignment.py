@@ -360,7 +360,6 @@ def test_state_follows_pages_and_comes_back_as_chosen():
     assert presence.agent_page_seen(user_id=agent.pk) == "away"
 
 
-
 def test_switch_goes_online_from_away_and_away_from_online_as_held_now():
     agent = UserFactory(role="agent")
     presence.presence_join(channel_name="c1", user=agent, case_id=None)
@@ -369,6 +368,7 @@ def test_switch_goes_online_from_away_and_away_from_online_as_held_now():
 
     assert assignment.agent_state_choose(user=agent, state=assignment.SWITCH).chosen == "online"
     assert assignment.agent_state_choose(user=agent, state=assignment.SWITCH).chosen == "away"
+
 
 def test_a_page_that_stops_beating_lapses_the_agent_by_the_sweep():
     queue = push_queue()
