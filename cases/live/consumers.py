@@ -49,6 +49,9 @@ UNSUPPORTED_DATA = 1003  # RFC 6455: a frame of a type this end cannot accept
 LAYER_DOWN = 4503  # the channel layer failed a round trip: reconnect (and resync) later
 RESYNC_LIMIT = 200
 ECHO_TIMEOUT = 5.0  # seconds for the heartbeat's trip through the layer (a local Redis: ~1 ms)
+# A reload, or a link to another desk page, closes the socket before the next one opens: the
+# agent's pending offer goes back only if no page of theirs is open this long after.
+PAGE_GONE_GRACE = 5.0
 PRESENCE_TOUCH_EVERY = 20.0  # seconds; presence rows go stale after 75 s
 # What a channel layer raises when Redis is away: refused, cut, or too slow to answer.
 LAYER_ERRORS = (RedisError, OSError, TimeoutError)
@@ -265,7 +268,9 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
         gone = presence.agent_page_left(user_id=user_id)
         if gone and Offer.objects.filter(agent_id=user_id, state=Offer.State.PENDING).exists():
             try:  # by name: the assignment service sits above this layer
-                current_app.send_task("cases.tasks.agent_left", args=[user_id])
+                current_app.send_task(
+                    "cases.tasks.agent_left", args=[user_id], countdown=PAGE_GONE_GRACE
+                )
             except Exception:  # broker down: the offer times out and goes on as before
                 logger.warning("agent_left_enqueue_failed user_id=%s", user_id)
         return gone

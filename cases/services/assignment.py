@@ -477,8 +477,11 @@ def assign_for_agent(user_id: int) -> None:
 
 @shared_task(name="cases.tasks.agent_left", ignore_result=True)
 def agent_left(user_id: int) -> None:
-    """The agent's last page closed (the websocket consumer sends this by name)."""
-    agent_offers_hand_back(user_id=user_id, reason="offline")
+    """The agent's last page closed a moment ago (the websocket consumer sends this by name,
+    after a grace): unless a page of theirs is open again (a reload, a link to another desk
+    page), their pending offer goes back."""
+    if presence.agent_states([user_id]).get(user_id, State.OFFLINE) == State.OFFLINE:
+        agent_offers_hand_back(user_id=user_id, reason="offline")
 
 
 @shared_task(name="cases.tasks.expire_offer", ignore_result=True)

@@ -132,3 +132,21 @@ def test_an_agent_set_away_by_missed_offers_is_told_why_and_back_with_one_key(
     gus.keyboard.press("p")
     expect(gus.locator("#agent-state-select")).to_have_value("online")
     expect(missed).to_have_count(0)
+
+
+def test_reloading_the_page_keeps_a_pending_offer(browser, served, push):  # noqa: F811
+    # given an offer on Gus's page
+    gus = open_page(browser, served, "gus", "/queues/billing/", 1280)
+    served.run(lambda: CaseFactory(queue=push["billing"], customer_name="Ada Park"))
+    (offer,) = served.run(lambda: assignment.queue_assign(queue_id=push["billing"].pk))
+    expect(gus.locator(".offer")).to_contain_text("Ada Park")
+
+    # when he reloads (the socket closes before the next page's opens), and the closing's task
+    # runs after its grace, as the worker would
+    gus.reload()
+    expect(gus.locator("#live-state")).to_have_text("Live")
+    served.run(lambda: assignment.agent_left(push["gus"].pk))
+
+    # then the offer is still his, on the new page
+    expect(gus.locator(".offer")).to_contain_text("Ada Park")
+    assert served.run(lambda: Offer.objects.get(pk=offer.pk).state) == Offer.State.PENDING

@@ -384,9 +384,11 @@ async def test_an_agents_last_page_closing_with_an_offer_pending_asks_for_the_ha
         return agent, offer
 
     agent, offer = await database_sync_to_async(given)()
-    sent: list[tuple[str, list[int]]] = []
+    sent: list[tuple[str, list[int], float]] = []
     monkeypatch.setattr(
-        consumers.current_app, "send_task", lambda name, args: sent.append((name, args))
+        consumers.current_app,
+        "send_task",
+        lambda name, args, countdown=0: sent.append((name, args, countdown)),
     )
     page = communicator(agent)
     await page.connect()
@@ -397,7 +399,8 @@ async def test_an_agents_last_page_closing_with_an_offer_pending_asks_for_the_ha
 
     # then the assignment service is asked to hand the offer back (by task name: it sits above
     # the live layer)
-    assert ("cases.tasks.agent_left", [agent.pk]) in sent
+    # the page after a grace (a reload opens the next page meanwhile)
+    assert ("cases.tasks.agent_left", [agent.pk], consumers.PAGE_GONE_GRACE) in sent
     await database_sync_to_async(assignment.agent_left)(agent.pk)
     assert await database_sync_to_async(lambda: Offer.objects.get(pk=offer.pk).state)() == (
         Offer.State.WITHDRAWN

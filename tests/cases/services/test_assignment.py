@@ -327,6 +327,25 @@ def test_an_agent_whose_last_page_closed_hands_back_their_offer():
     assert AgentStatus.objects.get(user=agent).missed_offers == 0
 
 
+def test_a_reload_keeps_the_offer_the_page_closed_and_opened_again_before_the_grace_ends():
+    queue = push_queue()
+    agent = UserFactory(role="agent")
+    MembershipFactory(queue=queue, agent=agent)
+    presence.presence_join(channel_name="c1", user=agent, case_id=None)
+    presence.agent_page_seen(user_id=agent.pk)
+    CaseFactory(queue=queue)
+    (offer,) = assignment.queue_assign(queue_id=queue.pk)
+
+    # the page closes, the next one opens (a reload), then the closing's task runs
+    presence.presence_leave(channel_name="c1")
+    presence.agent_page_left(user_id=agent.pk)
+    presence.presence_join(channel_name="c2", user=agent, case_id=None)
+    presence.agent_page_seen(user_id=agent.pk)
+    assignment.agent_left(agent.pk)
+
+    assert Offer.objects.get(pk=offer.pk).state == Offer.State.PENDING
+
+
 def test_the_sweep_hands_back_the_offer_of_an_agent_whose_pages_lapsed():
     queue = push_queue()
     agent = online_agent(queue)
