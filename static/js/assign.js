@@ -95,10 +95,12 @@
     });
   }
 
-  function tell(title, text, tag, url) {
+  // onShelf: an offer's banner counts itself in the title while it waits; counting the
+  // notification as well showed one offer as two.
+  function tell(title, text, tag, url, onShelf) {
     chime();
     if (looking()) return;  // the page shows it already
-    unseen += 1;
+    if (!onShelf) unseen += 1;
     showCount();
     if (!canNotify || Notification.permission !== "granted") return;
     var note = new Notification(title, { body: text, tag: tag });
@@ -159,7 +161,7 @@
     shelf.prepend(banner);
     showCount();
     var who = frame.customer || "a customer";
-    tell("Case offered: " + who, frame.queue + (frame.intent ? " · " + frame.intent : ""), "offer-" + id, null);
+    tell("Case offered: " + who, frame.queue + (frame.intent ? " · " + frame.intent : ""), "offer-" + id, null, true);
   }
 
   function declineOffer(form, banner, id) {
