@@ -6,10 +6,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.contrib.auth.models import User
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Prefetch, QuerySet
 from django.utils import timezone
 
-from cases.models import CLOSED, OPEN_WORK, Case
+from cases.models import CLOSED, OPEN_WORK, Case, Offer
 from cases.presence import agent_state_now
 from cases.selectors import QueueStats, queue_stats
 from queues.hours import HoursNow, hours_now
@@ -105,11 +105,15 @@ def console_rows(queues: list[Queue] | None = None) -> list[QueueRow]:
 
 
 def open_cases_of(queue: Queue) -> QuerySet[Case]:
-    """The queue's open cases by status, the most urgent first in each; the view pages them."""
+    """The queue's open cases by status, the most urgent first in each; the view pages them.
+    A waiting case of a push queue carries its pending offer (``pending_offers``: none or
+    one), so the console says whom it is offered to rather than only "Waiting"."""
+    pending = Offer.objects.filter(state=Offer.State.PENDING).select_related("agent")
     return (
         Case.objects.filter(queue=queue)
         .exclude(status__in=CLOSED)
         .select_related("assignee")
+        .prefetch_related(Prefetch("offers", queryset=pending, to_attr="pending_offers"))
         .only(
             "pk",
             "status",

@@ -428,6 +428,10 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
     async def desk_offer(self, message: dict[str, Any]) -> None:
         await self.send_json(message | {"type": "offer"})
 
+    async def desk_offers(self, message: dict[str, Any]) -> None:
+        """An offer made or ended, for the supervisors' consoles (whom a case is offered to)."""
+        await self.send_json(message | {"type": "offers"})
+
     async def desk_alert(self, message: dict[str, Any]) -> None:
         try:
             await self.send_json(message | {"type": "alert"})

@@ -208,7 +208,20 @@ def offer_frame(offer: Any, case: Case) -> dict[str, Any]:
     }
 
 
-def publish_offer(offer: Any, case: Case) -> None:
-    """After the commit, to the offered agent's pages only."""
-    frame = offer_frame(offer, case)
-    transaction.on_commit(lambda: broadcast([user_group(offer.agent_id)], frame))
+def publish_offer(offer: Any, case: Case, **extra: Any) -> None:
+    """After the commit: the offer to the offered agent's pages (a new offer, or how it ended),
+    and a word to the supervisors' consoles, which show whom a waiting case is offered to."""
+    frame = offer_frame(offer, case) | extra
+    seen = {
+        "type": "desk.offers",
+        "case_id": case.pk,
+        "queue_id": case.queue_id,
+        "agent_id": offer.agent_id,
+        "state": offer.state,
+    }
+
+    def send() -> None:
+        broadcast([user_group(offer.agent_id)], frame)
+        broadcast([SUPERVISORS_GROUP], seen)
+
+    transaction.on_commit(send)

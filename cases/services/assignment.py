@@ -33,7 +33,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from cases import presence
-from cases.live.events import broadcast, offer_frame, publish_agent_state, publish_offer, user_group
+from cases.live.events import publish_agent_state, publish_offer
 from cases.locks import lock_case
 from cases.models import OPEN_WORK, AgentStatus, Case, Offer
 from cases.services.audit import record_event
@@ -250,8 +250,7 @@ def _offer(case: Case, agent_id: int, queue: Queue, now: datetime) -> Offer | No
 def offer_end_publish(offer: Offer, case: Case, *, set_away: bool = False) -> None:
     """After the commit, the agent's banner hears how the offer ended (and, for a time-out,
     whether it set them away: the page says why no more offers come)."""
-    frame = offer_frame(offer, case) | {"set_away": set_away}
-    transaction.on_commit(lambda: broadcast([user_group(offer.agent_id)], frame))
+    publish_offer(offer, case, set_away=set_away)
 
 
 def pending_offers_withdraw(case: Case, *, reason: str, keep: Offer | None = None) -> None:

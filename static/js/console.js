@@ -49,6 +49,7 @@
 
   document.addEventListener("desk:event", schedule);
   document.addEventListener("desk:agent", schedule);  // online, away, offline (issue 17)
+  document.addEventListener("desk:offers", schedule);  // whom a waiting case is offered to
   document.addEventListener("desk:presence", function (event) {
     if (event.detail.online) schedule();  // an agent came or went (not a case viewer)
   });

@@ -17,7 +17,7 @@ from cases.services import assignment
 from queues.models import Queue
 from tests.e2e.conftest import log_in
 from tests.e2e.test_console import served  # noqa: F401 - the fixture
-from tests.factories import CaseFactory, MembershipFactory, QueueFactory
+from tests.factories import CaseFactory, MembershipFactory, QueueFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SHOTS = Path("/tmp/assign")
@@ -150,3 +150,35 @@ def test_reloading_the_page_keeps_a_pending_offer(browser, served, push):  # noq
     # then the offer is still his, on the new page
     expect(gus.locator(".offer")).to_contain_text("Ada Park")
     assert served.run(lambda: Offer.objects.get(pk=offer.pk).state) == Offer.State.PENDING
+
+
+def test_the_console_shows_whom_a_waiting_case_is_offered_to_live(browser, served, push):  # noqa: F811
+    # given a supervisor watching the push queue, and Gus and Gail online
+    UserFactory(username="sue", first_name="Sue", role="supervisor")
+    sue = open_page(browser, served, "sue", "/console/billing/", 390)
+    gus = open_page(browser, served, "gus", "/queues/billing/", 1280)
+    gail = open_page(browser, served, "gail", "/queues/billing/", 1280)
+
+    # when a case is offered to Gus (he has the most room)
+    case = served.run(lambda: CaseFactory(queue=push["billing"], customer_name="Tom Becker"))
+    served.run(lambda: assignment.queue_assign(queue_id=push["billing"].pk))
+    expect(gus.locator(".offer")).to_contain_text("Tom Becker")
+
+    # then the console says so, without a reload
+    row = sue.locator("#console-cases tr", has_text=f"#{case.pk}")
+    expect(row.locator(".offered-to")).to_have_text("offered to Gus")
+    expect(row).to_contain_text("Waiting")
+    sue.screenshot(path=str(SHOTS / "console-offered-390.png"))
+
+    # when Gus declines and the case goes to Gail, who accepts
+    gus.keyboard.press("d")
+    wait_for(lambda: served.run(lambda: Offer.objects.filter(state="declined").count()) == 1)
+    expect(row.locator(".offered-to")).to_have_count(0)
+    served.run(lambda: assignment.queue_assign(queue_id=push["billing"].pk))
+    expect(row.locator(".offered-to")).to_have_text("offered to Gail")
+    gail.keyboard.press("a")
+
+    # then the console shows the case as hers, with no offer left
+    expect(row).to_contain_text("Assigned")
+    expect(row.locator(".offered-to")).to_have_count(0)
+    expect(row).to_contain_text("Gail")
