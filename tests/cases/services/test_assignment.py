@@ -5,6 +5,7 @@ on PostgreSQL many agents and many cases at once: each case assigned exactly onc
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -484,6 +485,45 @@ def test_a_case_locked_by_a_short_write_is_offered_by_a_run_a_moment_later(monke
     assignment.assign_queue(*later[0][0])
     assert pending(case) is not None
     assert len(later) == 1  # nothing left out: no third look
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_case_held_by_a_write_that_ends_soon_is_offered_in_the_same_run(monkeypatch):
+    """The usual lock is a write of a millisecond or two: the run waits for it in place (up to
+    BRIEF_LOCK_WAIT_MS; long here, so a slow machine does not decide the test) and offers the
+    case at once, with no second look."""
+    # given: a free agent, and a waiting case another connection is writing for a moment
+    queue = push_queue()
+    online_agent(queue)
+    case = CaseFactory(queue=queue)
+    monkeypatch.setattr(assignment, "BRIEF_LOCK_WAIT_MS", 5_000)
+    later: list[Any] = []
+    monkeypatch.setattr(
+        assignment.assign_queue, "apply_async", lambda args, countdown: later.append(args)
+    )
+    locked = threading.Event()
+
+    def write_briefly() -> None:
+        try:
+            with transaction.atomic():
+                Case.objects.select_for_update().get(pk=case.pk)
+                locked.set()
+                time.sleep(0.3)
+        finally:
+            connection.close()
+
+    writer = threading.Thread(target=write_briefly)
+    writer.start()
+    locked.wait(10)
+
+    # when: a run starts while the write holds the case
+    offers = assignment.queue_assign(queue_id=queue.pk)
+    writer.join(10)
+
+    # then: the run waited for the write and offered the case itself
+    assert [offer.case_id for offer in offers] == [case.pk]
+    assert later == []
 
 
 @pytest.mark.postgres
