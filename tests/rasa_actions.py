@@ -11,6 +11,7 @@ file is dropped into an ``actions`` package as the README tells users, and the r
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -148,7 +149,7 @@ def actions_server(python: Path, workdir: Path, env: dict[str, str]) -> Iterator
         env={**os.environ, **env, "SANIC_HOST": "127.0.0.1"},
         stdout=log,
         stderr=subprocess.STDOUT,
-        start_new_session=True,  # Sanic runs its worker in a child: stop them as one group
+        start_new_session=True,  # a group of its own: nothing of it outlives the test
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -167,10 +168,14 @@ def actions_server(python: Path, workdir: Path, env: dict[str, str]) -> Iterator
             time.sleep(0.1)
         yield url
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
+        # The whole group: Sanic's main process, told alone just after it started serving,
+        # waited out its 15 s graceful shutdown before it stopped its worker.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
             process.wait()
         log.close()
