@@ -31,8 +31,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 ACTION_FILE = ROOT / "integrations" / "rasa" / "handoff_action.py"
 PINS = ROOT / "integrations" / "rasa" / "requirements-tested.txt"
-# A cold build (virtualenv, then pip on ~40 wheels) takes about 45 s here; a stuck index or a
-# build from source must not hold CI much longer than that.
+# A cold build (virtualenv, then pip on ~40 wheels) took 60-95 s here (pip's own cache warm or
+# not); a stuck index or a build from source must not hold CI much longer than that.
 BUILD_SECONDS = 300
 START_SECONDS = 60
 
@@ -93,8 +93,12 @@ def _run(command: list[str], deadline: float, what: str) -> None:
 def rasa_sdk_python() -> Path:
     """The Python of the cached rasa-sdk virtualenv, built first if it is not there."""
     venv = venv_dir()
-    if (venv / ".complete").exists():
+    if (venv / ".complete").exists() and venv_python(venv).exists():
         return venv_python(venv)
+    shutil.rmtree(venv, ignore_errors=True)  # its base Python gone (a dangling link): anew
+    for left in venv.parent.glob(f"{venv.name}.building-*"):  # runs killed while building
+        if time.time() - left.stat().st_mtime > 2 * BUILD_SECONDS:
+            shutil.rmtree(left, ignore_errors=True)
     reachable, host = _index_reachable()
     if not reachable:
         raise RasaSdkUnavailable(
