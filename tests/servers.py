@@ -136,6 +136,10 @@ class TcpProxy:
 
     def cut(self) -> None:
         if self._listener is not None:
+            # close() alone leaves the socket listening while _accept's thread is blocked in
+            # accept() (Linux): new connections would still be served. shutdown() ends it.
+            with contextlib.suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)
             self._listener.close()
             self._listener = None
         with self._lock:

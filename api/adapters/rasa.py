@@ -10,11 +10,11 @@ the Rasa SDK reference; the same dict the Rasa server sends an action server as 
 Timestamps are seconds since the epoch.
 
 Custom actions the assistant ran (``action_*`` other than Rasa's own) are the attempted steps;
-a rejected one, or Rasa's fallback, failed. A bot utterance's ``data.image`` and
-``data.attachment`` (URLs) become attachments: links the desk never fetches. A user event
-carries no file in Rasa's own format (a channel's metadata is its own). Not carried: customer
-identity beyond the sender id
-(slots named ``email``, ``name``, ``phone``, ``customer_id`` fill it), risk flags.
+a rejected one (logged as an ``action_execution_rejected`` event alone, with no ``action``
+event), or Rasa's fallback, failed. A bot utterance's ``data.image`` and ``data.attachment``
+(URLs) become attachments: links the desk never fetches. A user event carries no file in Rasa's
+own format (a channel's metadata is its own). Not carried: customer identity beyond the sender
+id (slots named ``email``, ``name``, ``phone``, ``customer_id`` fill it), risk flags.
 """
 
 from __future__ import annotations
@@ -134,19 +134,22 @@ def handoff_map(body: Any) -> Mapped:
                     files=_bot_files(event) if kind == "bot" else [],
                 )
             )
-        elif kind == "action" and isinstance(event.get("name"), str):
+        elif kind in {"action", "action_execution_rejected"} and isinstance(event.get("name"), str):
             name = event["name"]
             if name in FALLBACK_ACTIONS:
                 steps.append({"name": name, "outcome": "failed", "detail": "Rasa fell back"})
-            elif name.startswith("action_") and name not in RASA_ACTIONS:
+            elif not name.startswith("action_") or name in RASA_ACTIONS:
+                continue
+            elif kind == "action":
                 steps.append({"name": name[:200], "outcome": "succeeded"})
             else:
-                continue
+                # Rasa logs a rejected action by this event alone, no "action" event before it.
+                steps.append(
+                    {"name": name[:200], "outcome": "failed",
+                     "detail": "the action rejected its execution"}
+                )  # fmt: skip
             if (at := moment(event.get("timestamp"))) is not None:
                 steps[-1]["at"] = at
-        elif kind == "action_execution_rejected" and steps:
-            steps[-1]["outcome"] = "failed"
-            steps[-1]["detail"] = "the action rejected its execution"
     slots = require_object(state.get("slots", {}), ["slots"], "the tracker's slots")
     customer = {
         "id": sender_id[:200],

@@ -41,7 +41,7 @@ class ActionHandoffToDesk(Action):
         return "action_handoff_to_desk"
 
     def post(self, body: dict[str, Any], idempotency_key: str) -> tuple[int, dict[str, Any]]:
-        """POST the body to the desk: (status, answer). Tests replace this with their client."""
+        """POST the body to the desk: (status, answer)."""
         url = os.environ["HANDOFF_DESK_URL"].rstrip("/") + PATH
         request = urllib.request.Request(  # noqa: S310 - the configured desk's https URL
             url,
