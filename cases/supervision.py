@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from django.contrib.auth.models import User
 from django.db.models import Count, Prefetch, QuerySet
@@ -141,18 +142,30 @@ class ReassignChoices:
     the queue page."""
 
     queues: list[Queue]  # the other active queues
-    agents: list[tuple[User, str]]  # every agent of an active queue, with the queues they work
+    agents: list[AgentChoice]  # every agent of an active queue, with the queues they work
+
+
+class AgentChoice(NamedTuple):
+    agent: User
+    works: str  # the names of the queues they work, for the option's text
+    queue_ids: str  # their ids, "3,7": the form offers them only for a queue they work
 
 
 def reassign_choices(queue: Queue) -> ReassignChoices:
     """Two queries. Agents come with their queues because a case only goes to an agent of the
     queue it ends up in (``case_reassign`` refuses the rest)."""
     queues = list(Queue.objects.filter(is_active=True).exclude(pk=queue.pk).order_by("name"))
-    works: dict[User, list[str]] = defaultdict(list)
+    works: dict[User, list[Queue]] = defaultdict(list)
     for membership in (
         Membership.objects.filter(agent__is_active=True, queue__is_active=True)
         .select_related("agent", "queue")
         .order_by("agent__first_name", "agent__username", "queue__name")
     ):
-        works[membership.agent].append(membership.queue.name)
-    return ReassignChoices(queues, [(agent, ", ".join(names)) for agent, names in works.items()])
+        works[membership.agent].append(membership.queue)
+    return ReassignChoices(
+        queues,
+        [
+            AgentChoice(agent, ", ".join(q.name for q in their), ",".join(str(q.pk) for q in their))
+            for agent, their in works.items()
+        ],
+    )

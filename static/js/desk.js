@@ -185,6 +185,31 @@
   function hideFailed() {
     if (failed) failed.hidden = true;
   }
+  // Bulk reassign: a case goes only to an agent of the queue it ends up in (the service refuses
+  // the rest), so the agent list offers only that queue's agents; the others stay listed, greyed.
+  function agentsFollowQueue(form) {
+    var agents = form && form.querySelector("select[data-agents-of-queue]");
+    if (!agents) return;
+    var queue = form.querySelector("select[name=queue]");
+    var target = (queue && queue.value) || agents.dataset.agentsOfQueue;
+    Array.prototype.forEach.call(agents.options, function (option) {
+      if (!option.value) return;
+      option.disabled = option.dataset.queues.split(",").indexOf(target) === -1;
+    });
+    if (agents.selectedOptions[0] && agents.selectedOptions[0].disabled) agents.value = "";
+  }
+  document.addEventListener("change", function (event) {
+    if (event.target.name === "queue") agentsFollowQueue(event.target.form);
+  });
+  document.querySelectorAll("select[data-agents-of-queue]").forEach(function (agents) {
+    agentsFollowQueue(agents.form);
+  });
+  document.body.addEventListener("htmx:load", function (event) {
+    event.detail.elt.querySelectorAll("select[data-agents-of-queue]").forEach(function (agents) {
+      agentsFollowQueue(agents.form);
+    });
+  });
+
   // A form's mistake (400) answered with a fragment saying what to fix: shown like a result.
   document.body.addEventListener("htmx:beforeSwap", function (event) {
     var xhr = event.detail.xhr;

@@ -102,4 +102,4 @@ def test_reassign_choices_are_the_other_active_queues_and_every_agent_with_their
 
     # then
     assert choices.queues == [tech]
-    assert choices.agents == [(ana, "Billing, Technical")]
+    assert choices.agents == [(ana, "Billing, Technical", f"{billing.pk},{tech.pk}")]

@@ -199,20 +199,22 @@ def test_bulk_reassign_from_a_paged_list_with_select_all_by_keyboard(browser, se
     expect(bar.locator("legend")).to_have_text("Reassign 2 cases")
     expect(pick_all).to_have_js_property("indeterminate", True)
 
-    # when they send both to an agent who does not work Billing, by keyboard
+    # when one of them is resolved meanwhile, and they send both to Gail, by keyboard
+    Case.objects.filter(pk=cases[1].pk).update(status=Case.Status.RESOLVED)
     bar.locator("select[name=agent]").focus()
-    bar.locator("select[name=agent]").select_option(label="Vic (VIP)")
+    bar.locator("select[name=agent]").select_option(label="Gail (Billing)")
     bar.locator("input[name=reason]").focus()
-    sue.keyboard.type("Vic knows these customers")
+    sue.keyboard.type("Gail knows these customers")
     sue.keyboard.press("Enter")
 
-    # then the page names each case that did not move, and why; the ticks are cleared
+    # then the page says how many moved and names the case that did not, and why; the ticks
+    # are cleared
     flash = sue.locator("div.flash")
-    for case in (held, cases[1]):
-        expect(flash).to_contain_text(
-            f"Not moved: #{case.pk} ({case.customer_name}). Vic is not in that queue."
-        )
-    expect(flash).not_to_contain_text("reassigned")
+    expect(flash.filter(has_text="1 case reassigned to Gail.")).to_have_count(1)
+    expect(
+        flash.filter(has_text=f"Not moved: #{cases[1].pk} ({cases[1].customer_name}). This case")
+    ).to_contain_text("resolved")
+    assert Case.objects.get(pk=held.pk).assignee == desk["gail"]
     expect(bar.locator("legend")).to_have_text("Reassign the cases ticked in the list")
     assert boxes.evaluate_all("boxes => boxes.every(box => !box.checked)")
 
@@ -222,9 +224,9 @@ def test_bulk_reassign_from_a_paged_list_with_select_all_by_keyboard(browser, se
     bar.locator("input[name=reason]").fill("VIP week")
     bar.locator("button[type=submit]").click()
 
-    # then 25 moved, and the 5 left fit one page
+    # then 25 moved, and the 4 left (one was resolved) fit one page
     expect(flash).to_contain_text("25 cases reassigned to VIP.")
-    expect(boxes).to_have_count(5)
+    expect(boxes).to_have_count(4)
     expect(sue.locator("#console-cases .pager")).to_have_count(0)
     assert Case.objects.filter(queue=desk["vip"]).count() == 25
     assert Case.objects.get(pk=held.pk).queue == desk["vip"]
@@ -351,3 +353,35 @@ def test_in_the_quickstart_a_breach_marked_by_the_worker_alerts_the_console(brow
         expect(breached).to_have_text("1")
         SHOTS.mkdir(exist_ok=True)
         sue.screenshot(path=str(SHOTS / "quickstart-alert-1440.png"))
+
+
+def test_the_reassign_agent_list_offers_only_agents_of_the_queue_the_cases_go_to(
+    browser,
+    served,
+    desk,
+):
+    # given the supervisor on Billing's console page, where Gail and Gus work and Vic does not
+    sue = open_page(browser, served, "sue", "/console/billing/", 390)
+    agents = sue.locator("#reassign-form select[name=agent]")
+    option = {name: agents.locator("option", has_text=name) for name in ("Gail", "Gus", "Vic")}
+
+    # then, keeping Billing, Vic cannot be picked
+    expect(option["Vic"]).to_be_disabled()
+    expect(option["Gail"]).to_be_enabled()
+
+    # when she picks Gail, then sends the cases to VIP from the keyboard
+    agents.select_option(label=option["Gail"].inner_text())
+    queue = sue.locator("#reassign-form select[name=queue]")
+    queue.focus()
+    queue.select_option(label="VIP")
+
+    # then only Vic is offered, and Gail, who cannot take them there, is no longer chosen
+    expect(option["Vic"]).to_be_enabled()
+    expect(option["Gail"]).to_be_disabled()
+    expect(option["Gus"]).to_be_disabled()
+    expect(agents).to_have_value("")
+
+    # and back to Billing, Billing's agents again
+    queue.select_option(label="keep Billing")
+    expect(option["Gail"]).to_be_enabled()
+    expect(option["Vic"]).to_be_disabled()

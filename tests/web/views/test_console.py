@@ -105,7 +105,8 @@ def test_the_queue_page_offers_supervisors_and_admins_a_reassign_form(client, de
     assert '<form id="reassign-form"' in page and 'action="/console/billing/reassign/"' in page
     assert 'name="next" value="/queues/billing/"' in page
     assert f'<option value="{desk["vip"].pk}">VIP</option>' in page
-    assert f'<option value="{desk["ana"].pk}">Ana (Billing)</option>' in page
+    ana, billing = desk["ana"].pk, desk["billing"].pk
+    assert f'<option value="{ana}" data-queues="{billing}">Ana (Billing)</option>' in page
     assert '<div class="can-reassign">' in page
     assert f'value="{waiting.pk}" form="reassign-form"' in page
     assert f'data-reassign="{waiting.pk}"' in page
