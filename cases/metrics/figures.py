@@ -216,7 +216,11 @@ def duration(end: str, start: str = "handed_off_at") -> ExpressionWrapper:
     return ExpressionWrapper(F(end) - F(start), output_field=DurationField())
 
 
-RESOLVED = Q(status=Case.Status.RESOLVED, resolved_at__isnull=False)
+# Resolution time is the team's: a case the bot ended (Botpress's stopHitl: the customer left,
+# often while still waiting) was not resolved by a person, and its short wait would flatter it.
+RESOLVED = Q(status=Case.Status.RESOLVED, resolved_at__isnull=False) & ~Q(
+    resolution_code=Case.Resolution.ENDED_BY_BOT
+)
 REPLIED = Q(first_human_reply_at__isnull=False)
 PERCENTILES = {  # figure -> (the duration's end, which cases, fraction)
     "resolution_median": ("resolved_at", RESOLVED, 0.5),

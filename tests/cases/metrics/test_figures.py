@@ -45,6 +45,25 @@ def test_headline_figures(fixture):
     assert h.sla_attainment == pytest.approx(2 / 6)
 
 
+def test_a_case_the_bot_ended_is_no_resolution_by_the_team(fixture):
+    # given: a case of the week that the bot ended ten hours after the handoff
+    CaseFactory(
+        queue=fixture["a"].queue,
+        handed_off_at=DAY,
+        status=Case.Status.RESOLVED,
+        resolved_at=at(10),
+        resolution_code=Case.Resolution.ENDED_BY_BOT,
+    )
+
+    # when
+    h = metrics.headline(PERIOD)
+
+    # then: the resolution times are those of the four cases agents resolved (1-4 h)
+    assert h.resolution_median == timedelta(hours=2)
+    assert h.resolution_p90 == timedelta(hours=4)
+    assert h.handoffs == 7  # it was handed off all the same
+
+
 def test_an_empty_period_says_no_data_and_divides_by_nothing(fixture):
     empty = metrics.Filters(start=date(2025, 1, 1), end=date(2025, 1, 7))
 

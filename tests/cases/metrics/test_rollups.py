@@ -4,11 +4,13 @@ stated error (rollups.BUCKET_ERROR, or a second under a minute)."""
 
 from __future__ import annotations
 
+import importlib
 import random
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
+from django.apps import apps as django_apps
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db.models import Sum
@@ -290,6 +292,24 @@ def test_rollups_of_another_time_zone_are_not_read(settings):
     yesterday = timezone.localdate() - timedelta(days=1)
     metrics_rollups.metrics_day_rollup(day=yesterday)
     MetricsDay.objects.update(time_zone="Asia/Tokyo")
+    assert rollups.settled_days(yesterday, yesterday, timezone.now()) == []
+    assert yesterday in metrics_rollups.metrics_rollups_refresh()
+    assert rollups.settled_days(
+        yesterday, yesterday, timezone.now() + metrics_rollups.COMMIT_MARGIN
+    ) == [yesterday]
+
+
+def test_days_rolled_up_before_resolution_time_was_redefined_are_recomputed():
+    # given: a day rolled up under the old definition (cases the bot ended counted)
+    seed_desk(6, count=60)
+    yesterday = timezone.localdate() - timedelta(days=1)
+    metrics_rollups.metrics_day_rollup(day=yesterday)
+
+    # when the migration that redefined it runs
+    migration = importlib.import_module("cases.migrations.0026_resolution_time_without_bot_ended")
+    migration.unsettle_rolled_up_days(django_apps, None)
+
+    # then the day is read directly until the next pass has recomputed it
     assert rollups.settled_days(yesterday, yesterday, timezone.now()) == []
     assert yesterday in metrics_rollups.metrics_rollups_refresh()
     assert rollups.settled_days(
