@@ -168,18 +168,22 @@ def _offer_waiting(queue: Queue) -> tuple[list[Offer], bool]:
     """The offers made, and whether a waiting case was skipped (locked) while an agent had
     room for it."""
     now = timezone.now()
-    agent_ids = _available_agents(queue, now)
-    if not agent_ids:
-        return [], False
-    rooms = agent_rooms(queue, agent_ids)
-    if not _room_left(rooms):
-        return [], False
     waiting = (
         Case.objects.select_related("queue")
         .filter(queue=queue, status=Case.Status.WAITING)
         .exclude(offers__state=Offer.State.PENDING)
         .order_by("-priority", "sla_due_at", "pk")
     )
+    # A push queue's line is mostly empty (its cases are offered as they come): most runs, those
+    # after a resolve or an accept, end here on one query instead of five.
+    if not waiting.exists():
+        return [], False
+    agent_ids = _available_agents(queue, now)
+    if not agent_ids:
+        return [], False
+    rooms = agent_rooms(queue, agent_ids)
+    if not _room_left(rooms):
+        return [], False
     cases = list(waiting.select_for_update(skip_locked=True, of=("self",))[:CASES_PER_RUN])
     offers = _offer_in_order(cases, rooms, queue, now)
     if not _room_left(rooms) or len(cases) >= CASES_PER_RUN:
@@ -507,7 +511,9 @@ def assign_queue(queue_id: int, retry: int = 0) -> None:
 @shared_task(name="cases.tasks.assign_for_agent", ignore_result=True, expires=60)
 def assign_for_agent(user_id: int) -> None:
     for queue_id in push_queue_ids_of(user_id):
-        queue_assign(queue_id=queue_id)
+        offers = queue_assign(queue_id=queue_id)
+        if any(offer.agent_id == user_id for offer in offers):
+            return  # one offer at a time: their other queues have nothing more for them now
 
 
 @shared_task(name="cases.tasks.agent_left", ignore_result=True)

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from cases import presence
@@ -600,3 +601,44 @@ def test_many_agents_and_many_cases_each_case_assigned_exactly_once():
         Offer.objects.filter(state=Offer.State.ACCEPTED).count()
         == CaseEvent.objects.filter(kind="offer_accepted").count()
     )
+
+
+def test_a_run_finding_the_line_empty_stops_there():
+    """Most runs of a push queue come after a resolve or an accept, when its line is empty:
+    they read the queue and its line, nothing of its agents."""
+    queue = push_queue()
+    online_agent(queue)
+    CaseFactory(queue=queue, status=Case.Status.ASSIGNED)
+
+    with CaptureQueriesContext(connection) as queries:
+        assert assignment.queue_assign(queue_id=queue.pk) == []
+
+    read = [q["sql"] for q in queries if "SAVEPOINT" not in q["sql"]]  # the test's transaction
+    assert len(read) == 2
+    assert '"queues_queue"' in read[0] and '"cases_case"' in read[1]
+
+
+def test_an_agent_with_room_again_gets_one_offer_and_their_other_queues_are_not_run(
+    monkeypatch,
+):
+    # given an agent of two push queues, each with a case waiting, and no one else online
+    first, second = push_queue(name="A"), push_queue(name="B")
+    agent = online_agent(first, capacity=3)
+    MembershipFactory(queue=second, agent=agent, capacity=3)
+    for queue in (first, second):
+        CaseFactory(queue=queue)
+    runs: list[int] = []
+    run = assignment.queue_assign
+
+    def counted(*, queue_id: int, retry: int = 0) -> list[Offer]:
+        runs.append(queue_id)
+        return run(queue_id=queue_id, retry=retry)
+
+    monkeypatch.setattr(assignment, "queue_assign", counted)
+
+    # when they have room again
+    assignment.assign_for_agent(agent.pk)
+
+    # then one offer, from one run: the other queue has nothing for them while it is pending
+    assert Offer.objects.filter(agent=agent, state=Offer.State.PENDING).count() == 1
+    assert len(runs) == 1
