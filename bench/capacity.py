@@ -14,11 +14,9 @@ import os
 import secrets
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -26,6 +24,7 @@ from bench.callbacks import Receiver
 from bench.lib import db, procs, report
 
 P99_TARGET_MS = 250.0
+CELERY_PROCESSES = 2
 TARGET = (1000, 20.0)  # agents, handoffs a second
 ROUTING_FACT = "bench_queue"
 PASSWORD = "capacity-" + secrets.token_hex(6)
@@ -358,10 +357,6 @@ def main() -> int:
     add("--workers", default="2,1", help="uvicorn workers of each ladder, in order (2,1)")
     add("--spawn-rate", type=float, default=4.0, help="agents signing in a second (4)")
     add("--max-minutes", type=float, default=40.0, help="stop starting steps after this (40)")
-    add("--celery-concurrency", type=int, default=2, help="Celery worker processes (2)")
-    add("--pool-min", type=int, default=2, help="psycopg pool min per worker (2)")
-    add("--pool-max", type=int, default=8, help="psycopg pool max per worker (8)")
-    add("--redis-server", default="redis-server", help="the redis-server binary to start")
     add("--star", type=Path, default=db.STAR_PATH, help="STAR dialogues.jsonl.gz")
     args = parser.parse_args()
     args.ladder = ladder(args.steps)
@@ -375,53 +370,33 @@ def main() -> int:
         parser.error("--steps, --step-seconds and --workers must be positive")
     deadline = time.monotonic() + args.max_minutes * 60
     run_id, started_at = secrets.token_hex(4), report.utc_timestamp()
-    started: list[Any] = []
     steps: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="handoff-bench-capacity-") as tmp:
-        logs = Path(tmp)
-        try:
-            if not args.redis_url:
-                started.append(procs.PrivateRedis(logs, args.redis_server))
-            redis_url = args.redis_url or started[0].url
-            env = db.environment(
-                db.database_url(args.database_url, args.database_name), settings=args.settings,
-                redis_url=redis_url, pool=(args.pool_min, args.pool_max),
-                STATIC_ROOT=str(logs / "static"),  # pages from the manifest, as in production
-            )  # fmt: skip
-            machine = report.machine(db.prepare(args, env, str(logs / "static")))
-            db.setup_django()
-            from bench.lib import app
+    with procs.Started() as started:
+        redis_url, static = started.redis(args.redis_url), str(started.logs / "static")
+        env = db.environment(
+            db.database_url(args.database_url, args.database_name), settings=args.settings,
+            redis_url=redis_url, pool=(2, 8),
+            STATIC_ROOT=static,  # pages from the manifest, as in production
+        )  # fmt: skip
+        machine = report.machine(db.prepare(args, env, static))
+        db.setup_django()
+        from bench.lib import app
 
-            most = max(a for a, _ in args.ladder)
-            desk = setup_desk(run_id, most, args.supervisors, args.queues)
-            receiver = Receiver(desk.pop("integration").signing_secret, logs)
-            started.append(receiver)
-            app.Integration.objects.update(callback_url=receiver.url)
-            packages = db.star_packages(args.star, 200)
-            db.close_connections()
-            node = f"bench-capacity-{run_id}@localhost"
-            worker = procs.celery(env, logs, "worker", "-n", node, "--concurrency",
-                                  str(args.celery_concurrency), "--pool", "prefork",
-                                  "--loglevel", "warning")  # fmt: skip
-            started.append(worker)
-            beat = procs.celery(env, logs, "beat", "--loglevel", "warning", "-s",
-                                str(logs / "beat-schedule"))  # fmt: skip
-            started.append(beat)
-            time.sleep(3.0)
-            worker.check_alive()
-            beat.check_alive()
-            extra = {
-                "celery": [worker.process.pid, *procs.children(worker.process.pid)],
-                "beat": [beat.process.pid], "receiver": [receiver.process.pid or 0],
-                "redis": procs.redis_pids(urlsplit(redis_url).port or 6379),
-            }  # fmt: skip
-            for workers in worker_counts:
-                steps += run_ladder(args, env, logs, desk, workers, packages, deadline, extra)
-        finally:
-            for process in reversed(started):
-                process.stop()
+        most = max(a for a, _ in args.ladder)
+        desk = setup_desk(run_id, most, args.supervisors, args.queues)
+        receiver = started.add(Receiver(desk.pop("integration").signing_secret, started.logs))
+        app.Integration.objects.update(callback_url=receiver.url)
+        packages = db.star_packages(args.star, 200)
+        db.close_connections()
+        worker = started.worker(env, f"bench-capacity-{run_id}", CELERY_PROCESSES)
+        beat = started.beat(env)
+        extra = {"celery": worker.pids(), "beat": [beat.process.pid],
+                 "receiver": [receiver.process.pid or 0],
+                 "redis": procs.redis_pids(redis_url)}  # fmt: skip
+        for workers in worker_counts:
+            steps += run_ladder(args, env, started.logs, desk, workers, packages, deadline, extra)
     config = machine | {
-        "layer": redis_url, "celery_concurrency": args.celery_concurrency,
+        "layer": redis_url, "celery_concurrency": CELERY_PROCESSES,
         "locust": version("locust"), "queues": len(desk["queues"]),
         "supervisors": args.supervisors, "pace": args.pace, "reassign_every": args.reassign_every,
         "step_seconds": args.step_seconds, "steps": args.steps, "workers": worker_counts,

@@ -1,11 +1,15 @@
 """A live desk for the benchmarks that drive a running server (push, assignment): queues with a
 routing rule each (handoffs carry the queue's slug as a fact), agents with a signed-in session
-each (no sign-in form: a session row made directly), handoff bodies routed to a queue, and the
-commit times ``bench.push_probe`` notes in Redis."""
+each (no sign-in form: a session row made directly), their pages' sockets, handoff bodies routed
+to a queue, and the commit times ``bench.push_probe`` notes in Redis."""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
+from urllib.parse import urlsplit
 
 from bench.lib import db
 
@@ -58,6 +62,38 @@ def session_cookie(user: Any) -> str:
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
     session.create()
     return f"{settings.SESSION_COOKIE_NAME}={session.session_key}"
+
+
+async def keep_socket(
+    base_url: str, cookie: str, serve: Callable[[Any], Awaitable[None]],
+    failed: Callable[[str], None], closing: Callable[[], bool], open_timeout: float = 30.0,
+    sock: Callable[[], Awaitable[Any]] | None = None,
+) -> None:  # fmt: skip
+    """An agent page's ``/ws/desk/`` socket kept as ``static/js/live.js`` keeps it: the session
+    cookie and Origin, permessage-deflate as browsers ask, ``serve(ws)`` until it closes, then a
+    new one after min(30 s, 0.5 s x 2^attempt) x 0.75-1.25. A failed attempt is ``failed(what)``;
+    ``sock`` makes each attempt's TCP socket."""
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import InvalidStatus
+
+    url, origin, attempt = f"ws://{urlsplit(base_url).netloc}/ws/desk/", cast(Any, base_url), 0
+    while not closing():
+        extra = {"sock": await sock()} if sock else {}
+        try:
+            ws = await connect(
+                url, origin=origin, open_timeout=open_timeout, ping_interval=None, proxy=None,
+                compression="deflate", additional_headers={"Cookie": cookie}, **extra,
+            )  # fmt: skip
+        except InvalidStatus as exc:
+            failed(f"handshake rejected ({exc.response.status_code})")
+        except Exception as exc:
+            failed("refused" if isinstance(exc, ConnectionError) else type(exc).__name__)
+        else:
+            attempt = 0
+            await serve(ws)
+        if not closing():
+            attempt += 1
+            await asyncio.sleep(min(30.0, 0.5 * 2**attempt) * random.uniform(0.75, 1.25))
 
 
 def handoff_body(packages: list[Any], n: int, external_id: str, slug: str) -> bytes:
