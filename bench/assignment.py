@@ -23,11 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.lib import db, http, procs, report
 from bench.lib.desk import (
-    agent_users,
     commit_times,
     commit_times_reset,
     handoff_body,
     keep_socket,
+    people,
     routed_queues,
     session_cookie,
 )
@@ -217,7 +217,7 @@ def setup_desk(run: str, count: int, queue_count: int) -> tuple[list[Agent], lis
 
     queues, api_key = routed_queues(run, queue_count, "assign")
     set_mode(queues, "push")
-    users = agent_users("assign", count)
+    users = people("assign", count)
     members, statuses, agents = [], [], []
     for n, user in enumerate(users):
         two = n % 4 == 3 and queue_count > 1
@@ -299,8 +299,7 @@ def audit(case_ids: list[int], agents: list[Agent]) -> dict[str, Any]:
     )
     found = {"assigned_twice": sum(1 for n in times.values() if n > 1),
              "accepted_twice": sum(1 for n in accepted.values() if n > 1),
-             "agents_over_capacity": len(over), "jain": round(jain, 3),
-             "cases_per_agent": summary(got[agent.user_id] for agent in agents)}  # fmt: skip
+             "agents_over_capacity": len(over), "jain": round(jain, 3)}  # fmt: skip
     return found
 
 
@@ -404,8 +403,6 @@ def render(figures: dict[str, Any]) -> str:
         both("agents ever over capacity / client saw twice",
              lambda p: f"{p['agents_over_capacity']} / {p['client_twice']}"),
         both("fairness: Jain (cases / slots)", lambda p: f(p["jain"], 3)),
-        both("cases per agent p50 / max", lambda p: f"{f(p['cases_per_agent']['p50'], 0)} / "
-                                                    f"{f(p['cases_per_agent']['max'], 0)}"),
         *(both(f"CPU ms per handoff: {k}", lambda p, k=k: f(p["cpu_ms_per_handoff"][k]))
           for k in CORES),
         both("cores: desk (ours) / other / machine", lambda p: " / ".join(

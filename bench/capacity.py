@@ -22,11 +22,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.callbacks import Receiver
 from bench.lib import db, procs, report
+from bench.lib.desk import people, routed_queues
 
 P99_TARGET_MS = 250.0
 CELERY_PROCESSES = 2
 TARGET = (1000, 20.0)  # agents, handoffs a second
-ROUTING_FACT = "bench_queue"
 PASSWORD = "capacity-" + secrets.token_hex(6)
 RAMP_ONLY = {"sign-in form", "sign in", "home"}  # once a shift: reported, not held to 250 ms
 DESK_CORES = ("server_cores", "postgres_cores", "celery_cores", "beat_cores", "redis_cores",
@@ -36,39 +36,13 @@ DESK_CORES = ("server_cores", "postgres_cores", "celery_cores", "beat_cores", "r
 def setup_desk(run: str, agents: int, supervisors: int, queue_count: int) -> dict[str, Any]:
     """Queues with a routing rule each, agents (one queue each, capacity 5), supervisors, an
     integration whose callbacks go to the receiver; every person signs in with PASSWORD."""
-    from django.contrib.auth.hashers import make_password
-    from django.contrib.auth.models import Group, User
-
     from bench.lib import app
 
-    queues = list(app.Queue.objects.filter(is_default=True)[:1])
-    queues += [
-        app.queue_ensure(slug=f"capacity-{n}", name=f"Capacity {n}", is_default=n == 0)
-        for n in range(len(queues), queue_count)
-    ]
-    password = make_password(PASSWORD)  # the one hash: each sign-in still checks it in full
-    people = User.objects.bulk_create(
-        [User(username=f"cap-agent-{n:04d}", first_name="Agent", last_name=f"{n:04d}",
-              password=password) for n in range(agents)]
-        + [User(username=f"cap-super-{n:02d}", first_name="Supervisor", last_name=f"{n:02d}",
-                password=password) for n in range(supervisors)]
-    )  # fmt: skip
-    staff, bosses = people[:agents], people[agents:]
-    Group.objects.get(name="agent").user_set.add(*staff)
-    Group.objects.get(name="supervisor").user_set.add(*bosses)
-    app.Membership.objects.bulk_create(
-        app.Membership(agent=user, queue=queues[n % queue_count], capacity=5)
-        for n, user in enumerate(staff)
-    )
-    rules = [
-        {"name": f"bench {q.slug}", "queue": q.slug, "conditions": {"all": [
-            {"field": f"facts.{ROUTING_FACT}", "op": "eq", "value": q.slug}]}}
-        for q in queues if not q.is_default
-    ]  # fmt: skip
-    app.rule_set_publish(ruleset=app.rule_set_create_draft(rules=rules), note="bench/capacity.py")
-    integration, api_key = app.integration_create(name=f"capacity-{run}")
+    queues, api_key = routed_queues(run, queue_count, "capacity")
+    staff = people("cap", agents, password=PASSWORD, queues=queues)
+    bosses = people("cap", supervisors, "supervisor", PASSWORD)
     return {
-        "api_key": api_key, "integration": integration,
+        "api_key": api_key, "integration": app.Integration.objects.get(name=f"capacity-{run}"),
         "queues": [(q.pk, q.slug) for q in queues],
         "agents": [{"username": u.username, "name": u.get_full_name(),
                     "queue_id": queues[n % queue_count].pk, "slug": queues[n % queue_count].slug}
@@ -132,14 +106,13 @@ def held(step: dict[str, Any]) -> tuple[bool, list[str]]:
 
 
 def run_ladder(
-    args: Any, env: dict[str, str], logs: Path, desk: dict[str, Any], workers: int,
-    packages: list[Any], deadline: float, extra: dict[str, list[int]],
+    args: Any, env: dict[str, str], desk: dict[str, Any], workers: int, packages: list[Any],
+    deadline: float, extra: dict[str, list[int]],
 ) -> list[dict[str, Any]]:  # fmt: skip
     """One server of ``workers`` processes and a fresh crowd, up the steps until one fails."""
-    server = procs.Server(env, workers, logs)
-    crowd = None
     steps: list[dict[str, Any]] = []
-    try:
+    with procs.Started() as started:
+        server = started.server(env, workers)
         pids = server.wait_ready()
         config = {
             "base_url": server.base_url, "redis_url": env["REDIS_URL"], "api_key": desk["api_key"],
@@ -147,7 +120,7 @@ def run_ladder(
             "queues": desk["queues"], "packages": packages, "pace": args.pace,
             "reassign_every": args.reassign_every, "run": f"{secrets.token_hex(3)}-w{workers}",
         }  # fmt: skip
-        crowd = Crowd(env, logs, config)
+        crowd = started.add(Crowd(env, started.logs, config))
         meter = {**extra, "crowd": [crowd.pid]}
         for agents, rate in args.ladder:
             left = deadline - time.monotonic()
@@ -156,10 +129,9 @@ def run_ladder(
                 break
             print(f"[{workers} worker(s)] {agents} agents, {rate:g} handoffs/s: signing in ...",
                   flush=True)  # fmt: skip
+            timeout = min(agents / args.spawn_rate * 3 + 60, left - 30)
             ramp = crowd.ask({"cmd": "step", "agents": agents, "rate": rate,
-                              "spawn_rate": args.spawn_rate,
-                              "timeout": min(agents / args.spawn_rate * 3 + 60, left - 30)},
-                             )  # fmt: skip
+                              "spawn_rate": args.spawn_rate, "timeout": timeout})  # fmt: skip
             server.check_alive()
             print(f"  {ramp['signed_in']} signed in ({ramp['seconds']:.0f} s); measuring "
                   f"{args.step_seconds:g} s ...", flush=True)  # fmt: skip
@@ -169,17 +141,12 @@ def run_ladder(
             step = {"workers": workers, "agents": agents, "supervisors": len(desk["supervisors"]),
                     "rate": rate, "ramp": ramp, **measured,
                     "cpu": procs.cpu_use(before, after), "load": list(os.getloadavg())}  # fmt: skip
-            step["cpu"]["crowd_cpu_check"] = round(measured["crowd_cpu_s"] / measured["seconds"], 3)
             step["held"], step["why"] = held(step)
             steps.append(step)
             print("  " + ("held" if step["held"] else "NOT held: " + "; ".join(step["why"])),
                   flush=True)  # fmt: skip
             if not step["held"]:
                 break
-    finally:
-        if crowd is not None:
-            crowd.stop()
-        server.stop()
     return steps
 
 
@@ -394,7 +361,7 @@ def main() -> int:
                  "receiver": [receiver.process.pid or 0],
                  "redis": procs.redis_pids(redis_url)}  # fmt: skip
         for workers in worker_counts:
-            steps += run_ladder(args, env, started.logs, desk, workers, packages, deadline, extra)
+            steps += run_ladder(args, env, desk, workers, packages, deadline, extra)
     config = machine | {
         "layer": redis_url, "celery_concurrency": CELERY_PROCESSES,
         "locust": version("locust"), "queues": len(desk["queues"]),

@@ -21,11 +21,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.lib import db, http, procs, report
 from bench.lib.desk import (
-    agent_users,
     commit_times,
     commit_times_reset,
     handoff_body,
     keep_socket,
+    people,
     routed_queues,
     session_cookie,
 )
@@ -209,14 +209,9 @@ class Desk:
 def setup_desk(run: str, agents: int, queue_count: int) -> Desk:
     """Queues routed by a fact, agents (plain bulk inserts: no page is open yet, no live event
     is due), each a member of one queue, and one session per agent."""
-    from bench.lib import app
 
     queues, api_key = routed_queues(run, queue_count, "push")
-    users = agent_users("push", agents)
-    app.Membership.objects.bulk_create(
-        app.Membership(agent=user, queue=queues[n % queue_count], capacity=5)
-        for n, user in enumerate(users)
-    )
+    users = people("push", agents, queues=queues)
     specs, members = [], defaultdict(list)
     for n, user in enumerate(users):
         queue_id = queues[n % queue_count].pk
@@ -235,7 +230,6 @@ class Result:
     expected: int = 0
     missing: int = 0
     latency_ms: dict[str, float] = field(default_factory=dict)
-    post_ms: dict[str, float] = field(default_factory=dict)
     cpu: dict[str, float] = field(default_factory=dict)
 
 
@@ -313,7 +307,6 @@ class Run:
         found = result(name, rate, "case.created", sent, records, self.desk, excluded)
         found.statuses = dict(Counter(str(post.status) for post in posts))
         found.sent, found.errors, found.cpu = len(posts), len(posts) - len(created), cpu
-        found.post_ms = summary([post.answered - post.sent for post in posts], 1000)
         return found
 
 
@@ -344,9 +337,7 @@ def restart(run: Run, server: procs.Server, packages: list[Any], tag: str) -> di
     from django.test import Client
 
     reloads = run.drain(0.5)["reloads"]
-    stop_started = time.time()
     server.stop()
-    stopped = time.time()
     client, missed, key = Client(), {}, run.desk.api_key
     for number, (queue_id, slug) in enumerate(run.desk.queues):
         answer = client.post(
@@ -360,17 +351,13 @@ def restart(run: Run, server: procs.Server, packages: list[Any], tag: str) -> di
     server.start()
     run.server = server.wait_ready()
     ready, deadline = time.time(), time.monotonic() + WATCH_TIMEOUT
-    records, failures = [], []
+    failures: list[tuple[float, str]] = []
     resynced: dict[int, float] = {}
-    back: dict[int, float] = {}
     while len(resynced) < len(run.desk.specs) and time.monotonic() < deadline:
         drained = run.drain(0.25)
-        records += drained["records"]
         failures += drained["failures"]
-        for i, at, kind, ident, resync in records:
-            if kind == "hello":
-                back.setdefault(i, at - ready)
-            elif resync and ident == missed[run.desk.specs[i].queue_id]:
+        for i, at, _, ident, resync in drained["records"]:
+            if resync and ident == missed[run.desk.specs[i].queue_id]:
                 resynced.setdefault(i, at - ready)
     after_ready = sorted(resynced.values())
     slugs = [slug for _, slug in run.desk.queues]
@@ -382,12 +369,8 @@ def restart(run: Run, server: procs.Server, packages: list[Any], tag: str) -> di
             for i in run.desk.members[queues[post.number % len(queues)][0]]]  # fmt: skip
     return {
         "sockets": len(run.desk.specs), "resynced": len(after_ready),
-        "stop_seconds": round(stopped - stop_started, 2),
-        "down_seconds": round(ready - stop_started, 2),
         "resync_p50_s": round(percentile(after_ready, 50), 2) if after_ready else math.inf,
         "resync_max_s": round(after_ready[-1], 2) if after_ready else math.inf,
-        "hello_s": summary(back.values(), pcts=(50,), digits=3),
-        "refused_while_down": sum(1 for t, what in failures if what == "refused" and t < ready),
         "failed_joins": sum(1 for t, what in failures if t >= ready and what != "refused"),
         "reloads": after["reloads"] - reloads,
         "live_received": sum(live), "live_expected": len(live),
@@ -427,15 +410,14 @@ def render(figures: dict[str, Any]) -> str:
         "spread over the workers) or group_send with the site's layer settings, at a fixed rate, "
         "round robin over queues",
         "",
-        f"{'frames':>67}{'arrival - commit/sent_at, ms':>34}{'POST ms':>18}{'cores busy':>30}",
+        f"{'frames':>67}{'arrival - commit/sent_at, ms':>34}{'cores busy':>30}",
     )  # fmt: skip
     phases = [Result(**phase) for phase in figures["phases"]]
     lines += report.table(
-        "phase<38|rate/s>7g|sent>6|expected>9,|missing>8|p50>8.1f|p90>8.1f|p99>9.1f|max>9.1f|p50>9.0f"
-        "|p99>9.0f|server>8.2f|pg>6.2f|redis>6.2f|socks>6.2f|other>6.2f|all>6.2f",
+        "phase<38|rate/s>7g|sent>6|expected>9,|missing>8|p50>8.1f|p90>8.1f|p99>9.1f|max>9.1f"
+        "|server>8.2f|pg>6.2f|redis>6.2f|socks>6.2f|other>6.2f|all>6.2f",
         [(p.name, p.rate, p.sent, p.expected, p.missing, *(p.latency_ms[k] for k in LATENCY),
-          *(p.post_ms.get(k, math.nan) for k in ("p50", "p99")), *(p.cpu[k] for k in CORES))
-         for p in phases],
+          *(p.cpu[k] for k in CORES)) for p in phases],
     )  # fmt: skip
     lines.append("")
     lines += [f"errors in {p.name} at {p.rate:g}/s: {p.statuses}" for p in phases if p.errors]
@@ -456,16 +438,13 @@ def render(figures: dict[str, Any]) -> str:
         + report.verdict(verdict["one stalled socket"]["pass"]),
     ]
     lines += [
-        f"restart: SIGTERM → old server gone {r['stop_seconds']:.2f} s → new server answering "
-        f"{r['down_seconds']:.2f} s; 1 handoff per queue created while down",
+        "restart: SIGTERM, 1 handoff per queue created while down, the server again:",
         f"  {r['resynced']}/{r['sockets']} sockets reconnected and resynced; after the server "
         f"answered: p50 {f(r['resync_p50_s'], 2)} s, last {f(r['resync_max_s'], 2)} s "
         f"(target <= {RESYNC_TARGET_S:g} s)",
-        f"  attempts refused while down {r['refused_while_down']}; failed handshakes or closes "
-        f"before hello after it answered {r['failed_joins']}; reload frames {r['reloads']}",
-        f"  live after the restart: {r['live_received']}/{r['live_expected']} frames",
-        f"  server answering → hello again (live.js's backoff and the consumer's connect): "
-        f"p50 {f(r['hello_s']['p50'], 2)} s, max {f(r['hello_s']['max'], 2)} s",
+        f"  failed handshakes or closes before hello after it answered {r['failed_joins']}; "
+        f"reload frames {r['reloads']}; live after the restart: {r['live_received']}/"
+        f"{r['live_expected']} frames",
         f"restart: every socket back and resynced within {RESYNC_TARGET_S:g} s of the server "
         "answering, no failed join, no reload, live again "
         + report.verdict(verdict["restart"]["pass"]),

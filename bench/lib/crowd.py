@@ -296,9 +296,6 @@ class Person(FastHttpUser):
         self.socket = Socket(self, int(case.group(1)) if case else None)
         return answer
 
-    def form_token(self) -> str:
-        return self.csrf
-
     def on_event(self, frame: dict[str, Any]) -> None:
         pass
 
@@ -410,22 +407,20 @@ class Agent(Person):
 
 
 class Supervisor(Person):
-    """The console open (its live parts fetched again on events); now and then a queue's page
-    and a reassignment of waiting cases to another queue."""
+    """The console open, its live parts fetched again after a frame (at most once a second) and
+    every 30 s; now and then a queue's page and a reassignment of waiting cases."""
 
     fixed_count = 1
 
     def identity(self) -> tuple[str, str]:
-        self.due: float | None = None
-        self.busy = self.again = False
-        self.last = 0.0
+        self.changed, self.refreshed = False, time.time()
         spec = next(SUPERVISORS)
         return spec["username"], spec["name"]
 
     def on_start(self) -> None:
         super().on_start()
         self.open("/console/", "console")
-        self.ticker = gevent.spawn(self.every_30s)
+        self.ticker = gevent.spawn(self.keep_console)
 
     def on_stop(self) -> None:
         self.ticker.kill(block=False)
@@ -452,36 +447,20 @@ class Supervisor(Person):
         self.open("/console/", "console")
 
     def on_event(self, frame: dict[str, Any]) -> None:
-        self.schedule()
+        self.changed = True
 
-    def every_30s(self) -> None:
+    def keep_console(self) -> None:
+        """console.js: the page's live parts again, one request each, when a frame came within
+        the last CONSOLE_GAP and every CONSOLE_EVERY whatever happens."""
         while True:
-            gevent.sleep(CONSOLE_EVERY)
-            self.schedule()
-
-    def schedule(self) -> None:
-        if self.due is None:
-            self.due = max(time.time(), self.last + CONSOLE_GAP)
-            gevent.spawn_later(max(self.due - time.time(), 0.0), self.refresh)
-
-    def refresh(self) -> None:
-        self.due = None
-        if self.busy:
-            self.again = True
-            return
-        self.busy, self.last = True, time.time()
-        parts = (
-            ["console-table"] if self.page == "/console/" else ["console-cases", "console-agents"]
-        )
-        try:
-            jobs = [gevent.spawn(self.call, "GET", self.page, "console refresh (live)",
-                                 htmx=part, background=True) for part in parts]  # fmt: skip
-            gevent.joinall(jobs)
-        finally:
-            self.busy = False
-            if self.again:
-                self.again = False
-                self.schedule()
+            gevent.sleep(CONSOLE_GAP)
+            if self.changed or time.time() - self.refreshed >= CONSOLE_EVERY:
+                self.changed, self.refreshed = False, time.time()
+                whole = self.page == "/console/"
+                parts = ["console-table"] if whole else ["console-cases", "console-agents"]
+                name = "console refresh (live)"
+                gevent.joinall([gevent.spawn(self.call, "GET", self.page, name, htmx=part,
+                                             background=True) for part in parts])  # fmt: skip
 
 
 # --- bots and customers over the API ------------------------------------------------------------
@@ -562,6 +541,18 @@ def answer(payload: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
+def interactions() -> dict[str, Any]:
+    """Per interaction since the window's reset: count, errors, 409/404s, ms, view CPU ms."""
+    found = {}
+    for name in sorted(set(WINDOW.times) | set(WINDOW.errors)):
+        cpu = WINDOW.cpu.get(name)
+        found[name] = {"count": len(WINDOW.times.get(name, [])), "errors": WINDOW.errors[name],
+                       "conflicts": WINDOW.conflicts[name],
+                       "ms": summary(WINDOW.times.get(name, []), digits=1),
+                       "cpu_ms": round(sum(cpu) / len(cpu), 2) if cpu else None}  # fmt: skip
+    return found
+
+
 def main() -> None:
     global AGENTS, SUPERVISORS, BOTS
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
@@ -582,48 +573,29 @@ def main() -> None:
     for command in commands:
         if command["cmd"] == "quit":
             break
+        WINDOW.reset()
         if command["cmd"] == "step":
-            users = command["agents"] + len(CONFIG["supervisors"])
-            began = time.time()
-            WINDOW.reset()
+            users, began = command["agents"] + len(CONFIG["supervisors"]), time.time()
             state["rate"] = command["rate"]
             runner.start(users, spawn_rate=command["spawn_rate"])
-            deadline = began + command["timeout"]
-            while len(SIGNED_IN) < users and time.time() < deadline:
+            while len(SIGNED_IN) < users and time.time() < began + command["timeout"]:
                 gevent.sleep(0.5)
-            signin = WINDOW.times.get(SIGN_IN, [])
-            answer({"users": runner.user_count, "signed_in": len(SIGNED_IN),
-                    "seconds": round(time.time() - began, 1), "errors": dict(WINDOW.errors),
-                    "error_samples": WINDOW.error_samples,
-                    "sign_in_ms": summary(signin, digits=1) | {"count": len(signin)},
+            answer({"signed_in": len(SIGNED_IN), "seconds": round(time.time() - began, 1),
+                    "errors": dict(WINDOW.errors),
+                    "sign_in_ms": summary(WINDOW.times.get(SIGN_IN, []), digits=1),
                     "sign_in_cpu_ms": summary(WINDOW.cpu.get(SIGN_IN, []), digits=1)})  # fmt: skip
         elif command["cmd"] == "measure":
-            WINDOW.reset()
             WINDOW.sessions = [s for s in WINDOW.sessions if s.closed_at is None]
-            cpu_started = time.process_time()
             gevent.sleep(command["seconds"])
             ended = time.time()
-            cpu = time.process_time() - cpu_started
             gevent.sleep(SETTLE)
-            names = sorted(set(WINDOW.times) | set(WINDOW.errors))
-            answer({
-                "seconds": round(ended - WINDOW.started, 2),
-                "crowd_cpu_s": round(cpu, 2),
-                "interactions": {
-                    name: {"count": len(WINDOW.times.get(name, [])), "errors": WINDOW.errors[name],
-                           "conflicts": WINDOW.conflicts[name],
-                           "ms": summary(WINDOW.times.get(name, []), digits=1),
-                           "cpu_ms": round(sum(WINDOW.cpu.get(name, [])) / len(WINDOW.cpu[name]), 2)
-                           if WINDOW.cpu.get(name) else None}
-                    for name in names
-                },
-                "errors": sum(WINDOW.errors.values()), "error_samples": WINDOW.error_samples,
-                "frames": dict(WINDOW.frames), "lag_ms": summary(WINDOW.lags, digits=1),
-                "lagged": len(WINDOW.lags), "open_sockets": sum(
-                    1 for s in WINDOW.sessions if s.closed_at is None and s.hello_at),
-                **lost_frames(parse_sent(client.lrange(SENT_KEY, 0, -1)), WINDOW.sessions,
-                              WINDOW.started, ended),
-            })  # fmt: skip
+            sent = parse_sent(client.lrange(SENT_KEY, 0, -1))
+            open_sockets = [s for s in WINDOW.sessions if s.closed_at is None and s.hello_at]
+            answer({"seconds": round(ended - WINDOW.started, 2), "interactions": interactions(),
+                    "errors": sum(WINDOW.errors.values()), "error_samples": WINDOW.error_samples,
+                    "frames": dict(WINDOW.frames), "lag_ms": summary(WINDOW.lags, digits=1),
+                    "open_sockets": len(open_sockets),
+                    **lost_frames(sent, WINDOW.sessions, WINDOW.started, ended)})  # fmt: skip
     runner.quit()
 
 

@@ -36,17 +36,29 @@ def routed_queues(run: str, count: int, prefix: str) -> tuple[list[Any], str]:
     return queues, api_key
 
 
-def agent_users(prefix: str, count: int) -> list[Any]:
-    """``count`` agents (plain bulk inserts, no usable password) in the agent group."""
+def people(
+    prefix: str, count: int, group: str = "agent", password: str | None = None,
+    queues: list[Any] | None = None,
+) -> list[Any]:  # fmt: skip
+    """``count`` users of ``group`` (plain bulk inserts), each a member of one of ``queues`` in
+    turn (capacity 5) when given. No usable password unless ``password``: then one hash for
+    all, which each sign-in still checks in full."""
     from django.contrib.auth.hashers import make_password
     from django.contrib.auth.models import Group, User
 
+    from bench.lib import app
+
+    hashed = make_password(password)
     users = User.objects.bulk_create(
-        User(username=f"{prefix}-agent-{n:03d}", first_name=f"Agent{n}",
-             password=make_password(None))
-        for n in range(count)
+        User(username=f"{prefix}-{group}-{n:03d}", first_name=f"{group.title()}{n}",
+             password=hashed) for n in range(count)
     )  # fmt: skip
-    Group.objects.get(name="agent").user_set.add(*users)
+    Group.objects.get(name=group).user_set.add(*users)
+    if queues:
+        app.Membership.objects.bulk_create(
+            app.Membership(agent=user, queue=queues[n % len(queues)], capacity=5)
+            for n, user in enumerate(users)
+        )
     return users
 
 
