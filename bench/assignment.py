@@ -446,8 +446,7 @@ def main() -> int:
             redis_url=redis_url, pool=(2, 8), CHANNEL_LAYER_PREFIX=f"assign{run_id}",
             BENCH_CELERY_QUEUE=f"assign-{run_id}",
         )  # fmt: skip
-        machine = report.machine(db.prepare(args, env))
-        db.setup_django()
+        machine = db.prepare(args, env)
         from bench.lib import app
 
         commit_times_reset()

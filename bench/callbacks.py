@@ -376,8 +376,7 @@ def main() -> int:
             CHANNEL_LAYER_PREFIX=f"bench-callbacks-{run_id}",
             HANDOFF_ALLOW_PRIVATE_CALLBACKS="1",  # the receiver is on loopback
         )
-        run |= report.machine(db.prepare(args, env))
-        db.setup_django()
+        run |= db.prepare(args, env)
         figures = run_phases(args, run_id, env, started)
     run["load_after"] = report.machine()["load"]
     figures["run"] = run

@@ -281,7 +281,7 @@ def render(figures: dict[str, Any]) -> str:
             "target: once a shift, during each step's ramp, before its window.",
             "The sockets do not ask for permessage-deflate (websocket-client), which browsers do: "
             "the server's frames cost less CPU here than with browsers.",
-            "View CPU is the request thread's (bench.capacity_probe, outermost middleware, one "
+            "View CPU is the request thread's (bench.probe, outermost middleware, one "
             "more thread hop per request); the event loop's share, the sockets' and HTTP parsing "
             "are in 'sockets, event loop and HTTP'.",
         ],
@@ -345,8 +345,7 @@ def main() -> int:
             redis_url=redis_url, pool=(2, 8),
             STATIC_ROOT=static,  # pages from the manifest, as in production
         )  # fmt: skip
-        machine = report.machine(db.prepare(args, env, static))
-        db.setup_django()
+        machine = db.prepare(args, env, static)
         from bench.lib import app
 
         most = max(a for a, _ in args.ladder)

@@ -479,8 +479,7 @@ def main() -> int:
     # Every agent thread keeps one connection for the run: the pool must hold them all.
     env = db.environment(db_url, settings=args.settings, redis_url=args.redis_url,
                          pool=(THREADS, THREADS + 4))  # fmt: skip
-    machine = report.machine(db.prepare(args, env))
-    db.setup_django()
+    machine = db.prepare(args, env)
     from django.conf import settings
 
     # Cases the claim path can use up: every take-next and about one in `contention` claims,

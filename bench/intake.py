@@ -198,9 +198,8 @@ def main() -> int:
     run_id, started_at = secrets.token_hex(4), report.utc_timestamp()
     db_url = db.database_url(args.database_url, args.database_name)
     env = db.environment(db_url, settings=args.settings, redis_url=args.redis_url, pool=POOL)
-    machine = report.machine(db.prepare(args, env))
-    db.pg(db_url, BASELINE_TABLE)
-    db.setup_django()
+    machine = db.prepare(args, env)
+    db.execute(BASELINE_TABLE)
     from bench.lib import app
 
     _, api_key = app.integration_create(name=f"bench-{run_id}")

@@ -92,9 +92,7 @@ def helpdesk_venv(path: Path) -> Path:
 def helpdesk_prepare(python: Path, env: dict[str, str], url: str, spec: dict[str, Any]) -> Any:
     """Drop, recreate and migrate django-helpdesk's database; its queues, users, token and
     session (``bench/peers_helpdesk/setup.py``)."""
-    name = url.rsplit("/", 1)[1]
-    db.pg(db.database_url(url, "postgres"), f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    db.pg(db.database_url(url, "postgres"), f'CREATE DATABASE "{name}"')
+    db.recreate(url)
     for command in (["-m", "django", "migrate", "--noinput"], ["bench/peers_helpdesk/setup.py"]):
         done = subprocess.run(
             [python, *command], cwd=db.ROOT, env=env, input=json.dumps(spec), text=True,
@@ -326,9 +324,8 @@ def main() -> int:
     with procs.Started() as started:
         desk_url, static = db.database_url(args.database_url, args.database_name), started.logs
         env = db.environment(desk_url, settings=args.settings, pool=POOL, STATIC_ROOT=str(static))
-        machine = report.machine(db.prepare(args, env, str(static)))
+        machine = db.prepare(args, env, str(static))
         hd_env = env | {"DJANGO_SETTINGS_MODULE": HELPDESK_SETTINGS, "DATABASE_URL": hd_url}
-        db.setup_django()
         seeded, hd, desk_session, api_key = seed_both(args, python, hd_env, hd_url)
         db.close_connections()
         desk_bodies, hd_bodies = create_bodies(args, hd["queues"]["billing"])

@@ -474,8 +474,7 @@ def main() -> int:
             db.database_url(args.database_url, args.database_name), settings=args.settings,
             redis_url=redis_url, pool=(2, 8),
         )  # fmt: skip
-        machine = report.machine(db.prepare(args, env))
-        db.setup_django()
+        machine = db.prepare(args, env)
         from django.urls import get_resolver
 
         get_resolver().url_patterns  # noqa: B018  (the URLconf now, not mid-restart)

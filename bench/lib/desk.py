@@ -1,7 +1,7 @@
 """A live desk for the benchmarks that drive a running server (push, assignment): queues with a
 routing rule each (handoffs carry the queue's slug as a fact), agents with a signed-in session
 each (no sign-in form: a session row made directly), their pages' sockets, handoff bodies routed
-to a queue, and the commit times ``bench.push_probe`` notes in Redis."""
+to a queue, and the commit times ``bench.probe`` notes in Redis."""
 
 from __future__ import annotations
 
@@ -118,22 +118,22 @@ def commit_times_reset() -> None:
     import redis
     from django.conf import settings
 
-    from bench.push_probe import COMMITS_KEY
+    from bench.probe import COMMITS_KEY, SENT_KEY
 
     client = redis.Redis.from_url(settings.REDIS_URL)
     try:
-        client.delete(COMMITS_KEY)
+        client.delete(COMMITS_KEY, SENT_KEY)
     finally:
         client.close()
 
 
 def commit_times(case_ids: list[int]) -> dict[int, float]:
     """When each case's intake committed: its on-commit callback's start, as the server's probe
-    (``bench.push_probe``) noted it."""
+    (``bench.probe``) noted it."""
     import redis
     from django.conf import settings
 
-    from bench.push_probe import COMMITS_KEY
+    from bench.probe import COMMITS_KEY
 
     client = redis.Redis.from_url(settings.REDIS_URL)
     try:
