@@ -21,16 +21,7 @@ from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.lib import db, http, procs, report
-from bench.lib.desk import (
-    commit_times,
-    commit_times_reset,
-    handoff_body,
-    keep_socket,
-    people,
-    routed_queues,
-    session_cookie,
-)
+from bench.lib import db, http, live, procs, report
 from bench.lib.stats import summary
 
 P99_TARGET_MS = 250.0
@@ -66,7 +57,7 @@ async def crowd_setup(base_url: str, api_key: str, agents: list[Agent], packages
     await transport.balance(CONNECTIONS, workers)
     opened: list[set[int]] = [set() for _ in agents]
     hello = [asyncio.Event() for _ in agents]
-    live: dict[str, Any] = {"mode": "idle", "rng": random.Random(0)}
+    state: dict[str, Any] = {"mode": "idle", "rng": random.Random(0)}
     seen: set[int] = set()  # offers: one sent again to a page reconnecting is not a new one
     offers: list[tuple[int, int, float]] = []  # agent, case, arrival of its pending offer
     assigned: list[tuple[int, int, float]] = []  # agent, case, when the agent knew it had it
@@ -109,32 +100,32 @@ async def crowd_setup(base_url: str, api_key: str, agents: list[Agent], packages
         spawn(resolve(i, case_id))
 
     async def resolve(i: int, case_id: int) -> None:
-        await asyncio.sleep(live["rng"].uniform(*live["hold"]))
+        await asyncio.sleep(state["rng"].uniform(*state["hold"]))
         done = await asyncio.shield(spawn(asyncio.to_thread(resolve_now, i, case_id), inflight))
         answers[f"resolve {'ok' if done else 'refused'}"] += 1
         opened[i].discard(case_id)
 
     async def accept(i: int, offer_id: int, case_id: int) -> None:
-        await asyncio.sleep(live["rng"].uniform(*live["think"]))
+        await asyncio.sleep(state["rng"].uniform(*state["think"]))
         _, location = await post(i, "accept", f"/offers/{offer_id}/accept/", {"next": "/"})
         if location.endswith(f"/cases/{case_id}/"):
             took(i, case_id)
 
     async def pull(i: int) -> None:
-        every = live["pull_every"]
-        await asyncio.sleep(live["rng"].uniform(0, every))
+        every = state["pull_every"]
+        await asyncio.sleep(state["rng"].uniform(0, every))
         while True:
             if len(opened[i]) < agents[i].slots:
                 _, location = await post(i, "take-next", "/take-next/", {"next": "/"})
                 if found := re.search(r"/cases/(\d+)/$", location):
                     took(i, int(found.group(1)))
-            await asyncio.sleep(every * live["rng"].uniform(0.5, 1.5))
+            await asyncio.sleep(every * state["rng"].uniform(0.5, 1.5))
 
     def offer(i: int, offer_id: int, case_id: int, now: float) -> None:
         if offer_id not in seen:
             seen.add(offer_id)
             offers.append((i, case_id, now))
-            if live["mode"] == "push":
+            if state["mode"] == "push":
                 spawn(accept(i, offer_id, case_id))
 
     async def serve(i: int, ws: Any) -> None:
@@ -164,8 +155,8 @@ async def crowd_setup(base_url: str, api_key: str, agents: list[Agent], packages
         answers[f"socket failed: {what}"] += 1
 
     def page(i: int) -> Any:
-        return keep_socket(base_url, agents[i].cookie, partial(serve, i), failed,
-                           lambda: live["mode"] == "closing")  # fmt: skip
+        return live.keep_socket(base_url, agents[i].cookie, partial(serve, i), failed,
+                           lambda: state["mode"] == "closing")  # fmt: skip
 
     async def do_connect(timeout: float) -> int:
         for i in range(len(agents)):
@@ -179,13 +170,14 @@ async def crowd_setup(base_url: str, api_key: str, agents: list[Agent], packages
         """Handoffs at ``rate`` while the agents answer offers (push) or take next (pull); then
         until every case of the phase is assigned (``settle`` at most). The agents' open cases
         are left to the caller."""
-        live.update(mode=mode, rng=random.Random(1), think=think, hold=hold, pull_every=pull_every)
+        state.update(mode=mode, rng=random.Random(1), think=think, hold=hold, pull_every=pull_every)
         for held in (offers, assigned, answers, *opened):
             held.clear()  # type: ignore[attr-defined]
         pullers = [spawn(pull(i)) for i in range(len(agents))] if mode == "pull" else []
 
         def body(n: int) -> bytes:
-            return handoff_body(packages, n, f"assign-{run}-{tag}-{n}", slugs[n % len(slugs)])
+            slug = slugs[n % len(slugs)]
+            return live.handoff_body(packages, n, f"assign-{run}-{tag}-{n}", slug)
 
         count = max(round(rate * duration), 1)
         posts = await http.post_handoffs(base_url, api_key, body, count, rate, 8, workers)
@@ -193,7 +185,7 @@ async def crowd_setup(base_url: str, api_key: str, agents: list[Agent], packages
         deadline = time.monotonic() + settle
         while time.monotonic() < deadline and not created <= {case for _, case, _ in assigned}:
             await asyncio.sleep(0.1)
-        live["mode"] = "idle"
+        state["mode"] = "idle"
         for task in [*pullers, *tasks]:
             task.cancel()
         await asyncio.gather(*tasks, *inflight, return_exceptions=True)
@@ -201,7 +193,7 @@ async def crowd_setup(base_url: str, api_key: str, agents: list[Agent], packages
                 "answers": dict(answers)}  # fmt: skip
 
     async def close() -> None:
-        live["mode"] = "closing"
+        state["mode"] = "closing"
         transport.close()
 
     return {"connect": do_connect, "phase": do_phase, "close": close}
@@ -215,9 +207,9 @@ def setup_desk(run: str, count: int, queue_count: int) -> tuple[list[Agent], lis
     (every fourth of two, capped at OVERALL_CAP open cases across them)."""
     from bench.lib import app
 
-    queues, api_key = routed_queues(run, queue_count, "assign")
+    queues, api_key = live.routed_queues(run, queue_count, "assign")
     set_mode(queues, "push")
-    users = people("assign", count)
+    users = live.people("assign", count)
     members, statuses, agents = [], [], []
     for n, user in enumerate(users):
         two = n % 4 == 3 and queue_count > 1
@@ -226,7 +218,7 @@ def setup_desk(run: str, count: int, queue_count: int) -> tuple[list[Agent], lis
         )
         members += [app.Membership(agent=user, queue=queues[q], capacity=CAPACITY) for q in theirs]
         statuses.append(app.AgentStatus(user=user, max_open=OVERALL_CAP if two else None))
-        agents.append(Agent(user.pk, session_cookie(user), OVERALL_CAP if two else CAPACITY))
+        agents.append(Agent(user.pk, live.session_cookie(user), OVERALL_CAP if two else CAPACITY))
     app.Membership.objects.bulk_create(members)
     app.AgentStatus.objects.bulk_create(statuses)
     return agents, queues, api_key
@@ -326,7 +318,7 @@ class Run:
         after = self.snapshot()
         posts = got["posts"]
         ids = [post.case_id for post in posts if post.status == 201]
-        committed = commit_times(ids)
+        committed = live.commit_times(ids)
 
         def since_commit(records: list[tuple[int, int, float]]) -> dict[str, float]:
             first: dict[int, float] = {}
@@ -449,7 +441,7 @@ def main() -> int:
         machine = db.prepare(args, env)
         from bench.lib import app
 
-        commit_times_reset()
+        live.commit_times_reset()
         agents, queues, api_key = setup_desk(run_id, args.agents, args.queues)
         packages = db.star_packages(args.star, 200)
         db.close_connections()

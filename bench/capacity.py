@@ -21,8 +21,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.callbacks import Receiver
-from bench.lib import db, procs, report
-from bench.lib.desk import people, routed_queues
+from bench.lib import db, live, procs, report
 
 P99_TARGET_MS = 250.0
 CELERY_PROCESSES = 2
@@ -38,9 +37,9 @@ def setup_desk(run: str, agents: int, supervisors: int, queue_count: int) -> dic
     integration whose callbacks go to the receiver; every person signs in with PASSWORD."""
     from bench.lib import app
 
-    queues, api_key = routed_queues(run, queue_count, "capacity")
-    staff = people("cap", agents, password=PASSWORD, queues=queues)
-    bosses = people("cap", supervisors, "supervisor", PASSWORD)
+    queues, api_key = live.routed_queues(run, queue_count, "capacity")
+    staff = live.people("cap", agents, password=PASSWORD, queues=queues)
+    bosses = live.people("cap", supervisors, "supervisor", PASSWORD)
     return {
         "api_key": api_key, "integration": app.Integration.objects.get(name=f"capacity-{run}"),
         "queues": [(q.pk, q.slug) for q in queues],

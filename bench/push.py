@@ -19,16 +19,7 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.lib import db, http, procs, report
-from bench.lib.desk import (
-    commit_times,
-    commit_times_reset,
-    handoff_body,
-    keep_socket,
-    people,
-    routed_queues,
-    session_cookie,
-)
+from bench.lib import db, http, live, procs, report
 from bench.lib.stats import percentile, summary
 
 RATIO_TARGET = 2.0
@@ -57,7 +48,7 @@ class Spec:
 
 
 async def sockets_setup(base_url: str, specs: list[Spec]) -> dict[str, Any]:
-    """One page's socket per spec (``lib/desk.keep_socket``), asking for ``resync`` from its
+    """One page's socket per spec (``lib/live.keep_socket``), asking for ``resync`` from its
     last cursor when it comes back. Every frame is a record (``hello`` too); every failed
     attempt is noted with its time."""
     from websockets.exceptions import ConnectionClosed
@@ -113,7 +104,7 @@ async def sockets_setup(base_url: str, specs: list[Spec]) -> dict[str, Any]:
             sockets[i] = None
 
     def page(spec: Spec) -> Any:
-        return keep_socket(
+        return live.keep_socket(
             base_url, spec.cookie, partial(serve, spec.index), failure, lambda: state["closing"],
             open_timeout=10, sock=small_buffer if spec.index == STALLED else None,
         )  # fmt: skip
@@ -173,7 +164,8 @@ async def sender_setup(
         commits come from all of them."""
 
         def body(n: int) -> bytes:
-            return handoff_body(packages, n, f"push-{run}-{tag}-{n}", slugs[n % len(slugs)])
+            slug = slugs[n % len(slugs)]
+            return live.handoff_body(packages, n, f"push-{run}-{tag}-{n}", slug)
 
         count = max(round(rate * duration), 1)
         return await http.post_handoffs(base_url, api_key, body, count, rate, 8, workers)
@@ -210,12 +202,12 @@ def setup_desk(run: str, agents: int, queue_count: int) -> Desk:
     """Queues routed by a fact, agents (plain bulk inserts: no page is open yet, no live event
     is due), each a member of one queue, and one session per agent."""
 
-    queues, api_key = routed_queues(run, queue_count, "push")
-    users = people("push", agents, queues=queues)
+    queues, api_key = live.routed_queues(run, queue_count, "push")
+    users = live.people("push", agents, queues=queues)
     specs, members = [], defaultdict(list)
     for n, user in enumerate(users):
         queue_id = queues[n % queue_count].pk
-        specs.append(Spec(n, session_cookie(user), queue_id))
+        specs.append(Spec(n, live.session_cookie(user), queue_id))
         members[queue_id].append(n)
     return Desk(api_key, [(q.pk, q.slug) for q in queues], specs, dict(members))
 
@@ -300,7 +292,7 @@ class Run:
         slugs = [slug for _, slug in self.desk.queues]
         posts, records, cpu = self.phase(name, rate, "post", tag=tag, slugs=slugs)
         created = [post for post in posts if post.status == 201]
-        committed = commit_times([post.case_id for post in created])
+        committed = live.commit_times([post.case_id for post in created])
         queues = self.desk.queues
         sent = [(p.case_id, queues[p.number % len(queues)][0], committed.get(p.case_id, math.nan))
                 for p in created]  # fmt: skip
@@ -340,8 +332,9 @@ def restart(run: Run, server: procs.Server, packages: list[Any], tag: str) -> di
     server.stop()
     client, missed, key = Client(), {}, run.desk.api_key
     for number, (queue_id, slug) in enumerate(run.desk.queues):
+        body = live.handoff_body(packages, number, f"push-{tag}-down{number}", slug)
         answer = client.post(
-            http.INTAKE_PATH, data=handoff_body(packages, number, f"push-{tag}-down{number}", slug),
+            http.INTAKE_PATH, data=body,
             content_type="application/json", headers={"Authorization": f"Bearer {key}"},
         )  # fmt: skip
         if answer.status_code != 201:
@@ -365,15 +358,15 @@ def restart(run: Run, server: procs.Server, packages: list[Any], tag: str) -> di
     after = run.drain()
     arrived = {(i, ident) for i, _, k, ident, r in after["records"] if k == "case.created"}
     queues = run.desk.queues
-    live = [(i, post.case_id) in arrived for post in posts if post.status == 201
-            for i in run.desk.members[queues[post.number % len(queues)][0]]]  # fmt: skip
+    frames = [(i, post.case_id) in arrived for post in posts if post.status == 201
+              for i in run.desk.members[queues[post.number % len(queues)][0]]]  # fmt: skip
     return {
         "sockets": len(run.desk.specs), "resynced": len(after_ready),
         "resync_p50_s": round(percentile(after_ready, 50), 2) if after_ready else math.inf,
         "resync_max_s": round(after_ready[-1], 2) if after_ready else math.inf,
         "failed_joins": sum(1 for t, what in failures if t >= ready and what != "refused"),
         "reloads": after["reloads"] - reloads,
-        "live_received": sum(live), "live_expected": len(live),
+        "live_received": sum(frames), "live_expected": len(frames),
     }  # fmt: skip
 
 
@@ -478,7 +471,7 @@ def main() -> int:
         from django.urls import get_resolver
 
         get_resolver().url_patterns  # noqa: B018  (the URLconf now, not mid-restart)
-        commit_times_reset()  # a shared Redis may hold an earlier run's
+        live.commit_times_reset()  # a shared Redis may hold an earlier run's
         desk = setup_desk(run_id, args.agents, args.queues)
         packages = db.star_packages(args.star, 200)
         db.close_connections()

@@ -124,6 +124,17 @@ def on_user_error(user_instance: Any, exception: Exception, tb: Any, **_: Any) -
     WINDOW.request("exception in a task", 0, f"{type(exception).__name__}: {exception}", None)
 
 
+def judge(answer: Any, name: str, ok: tuple[int, ...], conflicts: tuple[int, ...]) -> None:
+    """An answer's verdict for Locust: a status in ``ok`` succeeds, one in ``conflicts`` is the
+    desk's answer (counted apart, not an error), any other fails."""
+    if answer.status_code in conflicts:
+        WINDOW.conflicts[name] += 1
+    if answer.status_code in ok + conflicts:
+        answer.success()
+    else:
+        answer.failure(f"{answer.status_code} {(answer.text or '')[:200]!r}")
+
+
 def think(share: float) -> None:
     """A person's pause: ``share`` of the pace, give or take half."""
     gevent.sleep(share * CONFIG["pace"] * random.uniform(0.5, 1.5))
@@ -273,15 +284,9 @@ class Person(FastHttpUser):
             method, path, name=name, data=body, headers=headers, allow_redirects=False,
             catch_response=True,
         ) as answer:  # fmt: skip
-            if answer.status_code in ok:
-                answer.success()
-            elif conflict and answer.status_code in (409, 404):
-                # 409: somebody was first; 404: a supervisor moved the case out of this agent's
-                # queues meanwhile (the page says so): the desk's answers, not its failures.
-                WINDOW.conflicts[name] += 1
-                answer.success()
-            else:
-                answer.failure(f"{answer.status_code} {(answer.text or '')[:120]!r}")
+            # 409: somebody was first; 404: a supervisor moved the case out of this agent's
+            # queues meanwhile (the page says so): the desk's answers, not its failures.
+            judge(answer, name, ok, (409, 404) if conflict else ())
         return answer
 
     def open(self, path: str, name: str) -> Any:
@@ -480,13 +485,7 @@ def api(path: str, name: str, body: str, ok: tuple[int, ...], conflict: bool = F
     headers = {"Authorization": f"Bearer {CONFIG['api_key']}", "Content-Type": "application/json"}
     with BOTS.request("POST", path, name=name, data=body, headers=headers,
                       catch_response=True) as answer:  # fmt: skip
-        if answer.status_code in ok:
-            answer.success()
-        elif conflict and answer.status_code == 409:
-            WINDOW.conflicts[name] += 1
-            answer.success()
-        else:
-            answer.failure(f"{answer.status_code} {(answer.text or '')[:200]!r}")
+        judge(answer, name, ok, (409,) if conflict else ())
     return answer
 
 
