@@ -90,8 +90,8 @@ async def keep_socket(
 
     url, origin, attempt = f"ws://{urlsplit(base_url).netloc}/ws/desk/", cast(Any, base_url), 0
     while not closing():
-        extra = {"sock": await sock()} if sock else {}
         try:
+            extra = {"sock": await sock()} if sock else {}
             ws = await connect(
                 url, origin=origin, open_timeout=open_timeout, ping_interval=None, proxy=None,
                 compression="deflate", additional_headers={"Cookie": cookie}, **extra,
