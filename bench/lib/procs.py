@@ -162,13 +162,10 @@ def free_port() -> int:
 
 
 def new_loop() -> asyncio.AbstractEventLoop:
-    """uvloop's when installed, as the server's is."""
-    try:
-        import uvloop
+    """uvloop's, as the server's is (it is in the lock file)."""
+    import uvloop
 
-        return uvloop.new_event_loop()
-    except ImportError:  # pragma: no cover - uvloop is in the lock file
-        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
 
 
 class Logged:
