@@ -1,6 +1,5 @@
-"""The benchmark settings plus the capacity benchmark's probes (``bench.capacity_probe``)."""
+"""The push settings plus the CPU of each request's thread in ``X-Bench-CPU`` (``bench.probe``)."""
 
-from bench.settings import *  # noqa: F403
+from bench.push_settings import *  # noqa: F403
 
-INSTALLED_APPS = [*INSTALLED_APPS, "bench.capacity_probe.CapacityProbeConfig"]  # noqa: F405
-MIDDLEWARE = ["bench.capacity_probe.cpu_header", *MIDDLEWARE]  # noqa: F405
+MIDDLEWARE = ["bench.probe.cpu_header", *MIDDLEWARE]  # noqa: F405
