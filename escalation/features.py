@@ -12,7 +12,7 @@ import itertools
 import math
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -139,6 +139,9 @@ class Reading:
     Nothing here may be mutated: the instances are shared."""
 
     tokens: Mapping[str, Counter[str]]  # block -> counts (the "latest" block is built later)
+    # block -> the tokens in order, uncounted: a whole conversation's counts are one C-level
+    # Counter over them (``model.FrustrationModel.scored``), not a Python loop per term
+    said: Mapping[str, Sequence[str]]
     words: Counter[str]  # the message's word n-grams, for the "latest" block
     compound: float = 0.0
     negative: float = 0.0
@@ -159,15 +162,17 @@ APOLOGY = re.compile(
 @lru_cache(maxsize=1 << 14)
 def read(role: str, text: str) -> Reading:
     if role == CUSTOMER:
-        words = Counter(word_ngrams(text))
+        said = {
+            "customer_words": word_ngrams(text),
+            "customer_chars": char_ngrams(text, 2, 5),
+            "punctuation": punctuation_tokens(text),
+        }
+        tokens = {name: Counter(sequence) for name, sequence in said.items()}
         compound, negative = sentiment(text)
         return Reading(
-            tokens={
-                "customer_words": words,
-                "customer_chars": Counter(char_ngrams(text, 2, 5)),
-                "punctuation": Counter(punctuation_tokens(text)),
-            },
-            words=words,
+            tokens=tokens,
+            said=said,
+            words=tokens["customer_words"],
             compound=compound,
             negative=negative,
             content=content_words(text),
@@ -177,16 +182,15 @@ def read(role: str, text: str) -> Reading:
             length=len(text),
         )
     if role == BOT:
+        said = {"bot_words": word_ngrams(text), "bot_chars": char_ngrams(text.lower(), 3, 5)}
         return Reading(
-            tokens={
-                "bot_words": Counter(word_ngrams(text)),
-                "bot_chars": Counter(char_ngrams(text.lower(), 3, 5)),
-            },
+            tokens={name: Counter(sequence) for name, sequence in said.items()},
+            said=said,
             words=Counter(),
             key=normalised(text),
             apology=APOLOGY.search(text) is not None,
         )
-    return Reading(tokens={}, words=Counter())
+    return Reading(tokens={}, said={}, words=Counter())
 
 
 class Features:
@@ -206,8 +210,8 @@ class Features:
         self.shouted = 0
         self.longest = 0
 
-    def add(self, message: Message) -> Mapping[str, Counter[str]]:
-        """Take the next message; returns the token counts it added to each block."""
+    def add(self, message: Message) -> Reading:
+        """Take the next message; returns how it was read (the tokens it added to each block)."""
         reading = read(message.role, message.text)
         if message.role == CUSTOMER:
             if restated(reading.content, [r.content for r in self.customer]) is not None:
@@ -226,7 +230,7 @@ class Features:
         if self.count:
             for name, tokens in reading.tokens.items():
                 self.counts[name].update(tokens)
-        return reading.tokens
+        return reading
 
     def latest(self) -> Counter[str]:
         latest: Counter[str] = Counter()
