@@ -14,7 +14,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 from escalation.conversation import BOT, CUSTOMER, Message
@@ -138,11 +138,9 @@ class Reading:
     sends the conversation again, and its own canned replies recur in every conversation.
     Nothing here may be mutated: the instances are shared."""
 
-    tokens: Mapping[str, Counter[str]]  # block -> counts (the "latest" block is built later)
     # block -> the tokens in order, uncounted: a whole conversation's counts are one C-level
     # Counter over them (``model.FrustrationModel.scored``), not a Python loop per term
     said: Mapping[str, Sequence[str]]
-    words: Counter[str]  # the message's word n-grams, for the "latest" block
     compound: float = 0.0
     negative: float = 0.0
     content: frozenset[str] = frozenset()
@@ -152,6 +150,18 @@ class Reading:
     shouted: bool = False
     apology: bool = False
     length: int = 0
+
+    # Counted only when asked (training, the message-by-message scorer): assess's answer does
+    # not need them (11% of its CPU on a never-seen conversation).
+    @cached_property
+    def tokens(self) -> dict[str, Counter[str]]:
+        """Block -> the message's token counts (the "latest" block is built later)."""
+        return {name: Counter(sequence) for name, sequence in self.said.items()}
+
+    @cached_property
+    def words(self) -> Counter[str]:
+        """The message's word n-grams counted, for the "latest" block."""
+        return self.tokens.get("customer_words", Counter())
 
 
 APOLOGY = re.compile(
@@ -167,12 +177,9 @@ def read(role: str, text: str) -> Reading:
             "customer_chars": char_ngrams(text, 2, 5),
             "punctuation": punctuation_tokens(text),
         }
-        tokens = {name: Counter(sequence) for name, sequence in said.items()}
         compound, negative = sentiment(text)
         return Reading(
-            tokens=tokens,
             said=said,
-            words=tokens["customer_words"],
             compound=compound,
             negative=negative,
             content=content_words(text),
@@ -184,13 +191,11 @@ def read(role: str, text: str) -> Reading:
     if role == BOT:
         said = {"bot_words": word_ngrams(text), "bot_chars": char_ngrams(text.lower(), 3, 5)}
         return Reading(
-            tokens={name: Counter(sequence) for name, sequence in said.items()},
             said=said,
-            words=Counter(),
             key=normalised(text),
             apology=APOLOGY.search(text) is not None,
         )
-    return Reading(tokens={}, said={}, words=Counter())
+    return Reading(said={})
 
 
 class Features:
