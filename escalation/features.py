@@ -22,7 +22,7 @@ from escalation.conversation import BOT, CUSTOMER, Message
 WORD = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token pattern
 PUNCT = re.compile(r"[!?.]{2,}|[!?]|\b[A-Z]{3,}\b|:\(|:\)")
 
-# Customer word n-grams, customer character n-grams (case kept: shouting), the bot's words and
+# Customer word n-grams, customer character 3-5-grams (case kept: shouting), the bot's words and
 # character n-grams (the bot apologising, failing, asking again), punctuation, and the last two
 # customer messages on their own (where the conversation stands now).
 BLOCKS = ("customer_words", "customer_chars", "bot_words", "bot_chars", "punctuation", "latest")
@@ -174,7 +174,7 @@ def read(role: str, text: str) -> Reading:
     if role == CUSTOMER:
         said = {
             "customer_words": word_ngrams(text),
-            "customer_chars": char_ngrams(text, 2, 5),
+            "customer_chars": char_ngrams(text, 3, 5),
             "punctuation": punctuation_tokens(text),
         }
         compound, negative = sentiment(text)
