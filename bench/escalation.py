@@ -1,6 +1,6 @@
 """Escalation on STAR: the frustration model and the default policy, beside two baselines.
 
-    .venv/bin/python bench/escalation.py [--json figures.json] [--calls N] [--http-calls N]
+    .venv/bin/python bench/escalation.py [--json F] [--calls N] [--http-calls N] [--before DIR]
 
 In one run, on every labelled STAR dialogue (../shared/data/star; label: the wizard's "did the
 user become annoyed", never an input), with the 5 stratified folds of ``escalation.train``:
@@ -16,7 +16,8 @@ user become annoyed", never an input), with the 5 stratified folds of ``escalati
    the first hit), VADER (minus the customer's mean compound; the first compound <= -0.5).
 4. ``assess`` latency on 50-message conversations (STAR dialogues concatenated): in process on
    a conversation never seen (caches emptied: wall and CPU p50/p99), and as a bot calls it
-   (the transcript seen up to its last message pair); over HTTP (uvicorn, one worker).
+   (the transcript seen up to its last message pair), in a fresh interpreter; with --before,
+   another checkout timed the same way in turns; over HTTP (uvicorn, one worker).
 
 Targets (#15): ROC-AUC >= 0.85, AP >= 0.40, p99 < 10 ms in process; exit 0 only if all pass.
 """
@@ -27,6 +28,7 @@ import dataclasses
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -46,9 +48,9 @@ if str(ROOT) not in sys.path:
 from bench.lib import db, procs  # noqa: E402
 from bench.lib.stats import summary  # noqa: E402
 from escalation import features, star, train  # noqa: E402  (needs ROOT on sys.path)
-from escalation.assess import Policy, _decide, assess, first_risk  # noqa: E402
+from escalation.assess import Policy, _decide, first_risk  # noqa: E402
 from escalation.conversation import CUSTOMER, Message  # noqa: E402
-from escalation.model import FrustrationModel, default_model  # noqa: E402
+from escalation.model import FrustrationModel  # noqa: E402
 
 VADER_FLOOR = -0.5
 LATENCY_MESSAGES = 50
@@ -100,25 +102,60 @@ def conversations(dialogues: Sequence[star.Dialogue], count: int) -> list[list[M
     ][:count]
 
 
-def latency(chats: list[list[Message]]) -> dict:
-    model = default_model()
-    assess(chats[0], model=model)  # the artefact and VADER's lexicon are loaded
-    walls, cpus, grown = [], [], []
-    for chat in chats:
-        features.read.cache_clear()  # never seen: every message read and looked up afresh,
-        features._word_char_ngrams.cache_clear()  # every word's character n-grams too
-        model.resolved.clear()
-        cpu, wall = time.process_time(), time.perf_counter()
-        assess(chat, model=model)
-        walls.append(time.perf_counter() - wall)
-        cpus.append(time.process_time() - cpu)
-        assess(chat[:-2], model=model)  # the bot's previous call, then the one measured
-        wall = time.perf_counter()
-        assess(chat, model=model)
-        grown.append(time.perf_counter() - wall)
-    wall_ms, cpu_ms, growing_wall_ms = (summary(v, 1e3) for v in (walls, cpus, grown))
-    return {"calls": len(walls), "wall_ms": wall_ms, "cpu_ms": cpu_ms,
-            "growing_wall_ms": growing_wall_ms, "load_average": os.getloadavg()}  # fmt: skip
+# Run in a fresh interpreter inside a checkout (this one, or --before's): the same timing for
+# both. A call "never seen": every per-text and per-word cache emptied first. "As a bot calls
+# it": the same transcript assessed up to its last message pair just before.
+TIMER = """
+import json, os, sys, time
+sys.path.insert(0, os.getcwd())
+from escalation import features
+from escalation.assess import assess
+from escalation.conversation import Message
+from escalation.model import default_model
+chats = [[Message(*m) for m in chat] for chat in json.load(open(sys.argv[1]))]
+model = default_model()
+assess(chats[0], model=model)  # the artefact and VADER's lexicon are loaded
+out = {"wall": [], "cpu": [], "grown": [], "grown_cpu": []}
+for chat in chats:
+    features.read.cache_clear()
+    features._word_char_ngrams.cache_clear()
+    model.resolved.clear()
+    cpu, wall = time.process_time(), time.perf_counter()
+    assess(chat, model=model)
+    out["wall"].append(time.perf_counter() - wall)
+    out["cpu"].append(time.process_time() - cpu)
+    assess(chat[:-2], model=model)
+    cpu, wall = time.process_time(), time.perf_counter()
+    assess(chat, model=model)
+    out["grown"].append(time.perf_counter() - wall)
+    out["grown_cpu"].append(time.process_time() - cpu)
+print(json.dumps(out))
+"""
+ROUNDS = 3  # the trees take turns, so a change in the machine's load falls on both
+
+
+def latency(chats: list[list[Message]], trees: dict[str, Path]) -> dict[str, dict]:
+    """``assess`` at 50 messages in each checkout, timed by ``TIMER`` in turns."""
+    found: dict[str, dict[str, list[float]]] = {name: defaultdict(list) for name in trees}
+    loads = []
+    with tempfile.TemporaryDirectory() as folder:
+        for turn in range(ROUNDS):
+            part = Path(folder) / f"chats{turn}.json"
+            rows = [[(m.role, m.text, m.id) for m in chat] for chat in chats[turn::ROUNDS]]
+            part.write_text(json.dumps(rows))
+            for name, tree in trees.items():
+                loads.append(os.getloadavg()[0])
+                done = subprocess.run(
+                    [sys.executable, "-c", TIMER, str(part)],
+                    cwd=tree, capture_output=True, text=True, check=True,
+                )  # fmt: skip
+                for key, values in json.loads(done.stdout).items():
+                    found[name][key].extend(values)
+    return {
+        name: {"calls": len(v["wall"]), "load_average": statistics.fmean(loads)}
+        | {f"{key}_ms": summary(values, 1e3) for key, values in v.items()}
+        for name, v in found.items()
+    }
 
 
 class Http(threading.Thread):
@@ -163,6 +200,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=star.DIALOGUES)
     parser.add_argument("--calls", type=int, default=300, help="assess calls timed in process")
     parser.add_argument("--http-calls", type=int, default=200, help="over HTTP (0: none)")
+    parser.add_argument(
+        "--before", type=Path, help="another checkout (e.g. a git worktree of main) timed in turn"
+    )
     args = parser.parse_args(argv)
     started = time.monotonic()
     env = db.environment(db.database_url(args.database_url, args.database_name))
@@ -209,7 +249,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                          lambda c: -statistics.fmean(map(compound, c or [""]))))  # fmt: skip
 
     chats = conversations(dialogues, args.calls)
-    timing = latency(chats)
+    trees = {"this checkout": ROOT} | ({"before": args.before} if args.before else {})
+    timings = latency(chats, trees)
+    timing = timings["this checkout"]
     over_http = http.measure(chats[: args.http_calls]) if args.http_calls > 0 else {}
 
     print(f"STAR: {len(labels)} labelled dialogues, {int(labels.sum())} annoyed; "
@@ -226,13 +268,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         hits = len(flagged & annoyed)
         print(f"  {signal:18} escalates {len(flagged):5d}  precision {hits / len(flagged):.3f}  "
               f"recall {hits / len(annoyed):.3f}")  # fmt: skip
-    wall, cpu, grown = timing["wall_ms"], timing["cpu_ms"], timing["growing_wall_ms"]
-    load = " ".join(f"{v:.1f}" for v in timing["load_average"])
-    print(f"assess in process, {LATENCY_MESSAGES} messages never seen, {timing['calls']} calls: "
-          f"wall p50 {wall['p50']} ms, p99 {wall['p99']} ms; CPU p50 {cpu['p50']} ms, "
-          f"p99 {cpu['p99']} ms (load average {load})")  # fmt: skip
-    print(f"  as a bot calls it (the transcript seen up to the last message): "
-          f"wall p50 {grown['p50']} ms, p99 {grown['p99']} ms")  # fmt: skip
+    print(f"assess in process, {LATENCY_MESSAGES} messages, {timing['calls']} calls, ms "
+          f"(load average {timing['load_average']:.1f} on {os.cpu_count()} cores):")  # fmt: skip
+    print(f"{'':16} {'never seen: wall p50 / p99':>27} {'CPU p50 / p99':>15} "
+          f"{'as a bot calls it: wall p50 / p99':>34} {'CPU p50 / p99':>15}")  # fmt: skip
+    for name, t in timings.items():
+        cells = [f"{t[k]['p50']:.1f} / {t[k]['p99']:.1f}" for k in
+                 ("wall_ms", "cpu_ms", "grown_ms", "grown_cpu_ms")]  # fmt: skip
+        print(f"{name:16} {cells[0]:>27} {cells[1]:>15} {cells[2]:>34} {cells[3]:>15}")
     if "wall_ms" in over_http:
         print(f"assess over HTTP (uvicorn, 1 worker), {over_http['calls']} calls: "
               f"p50 {over_http['wall_ms']['p50']} ms, p99 {over_http['wall_ms']['p99']} ms, "
@@ -240,12 +283,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif over_http:
         print(f"assess over HTTP not measured: {over_http['error']}")
     print(f"ran in {time.monotonic() - started:.0f} s")
+    wall = timing["wall_ms"]
     checks = {"ROC-AUC >= 0.85": rows[0]["roc_auc"] >= 0.85, "assess p99 < 10 ms": wall["p99"] < 10,
               "AP >= 0.40": rows[0]["average_precision"] >= 0.40}  # fmt: skip
     print("  ".join(f"{k}: {'PASS' if ok else 'FAIL'}" for k, ok in checks.items()))
     if args.json:
         report = {"rows": rows, "signals": {k: len(v) for k, v in deciding.items()},
-                  "latency": timing, "http": over_http, "checks": checks}  # fmt: skip
+                  "latency": timings, "http": over_http, "checks": checks}  # fmt: skip
         args.json.write_text(json.dumps(report, indent=2, default=str))
     return 0 if all(checks.values()) else 1
 

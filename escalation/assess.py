@@ -8,7 +8,7 @@ message and names the first customer message at which the same policy would have
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -199,18 +199,18 @@ def assess(
         intent=intent,
         customer=customer,
     )
-    # One pass scores every prefix (each message's terms looked up once, and once per process
-    # for a text seen before): the last is the answer, the others say where the risk began.
-    replay = model.replay(messages)
-    scored = (replay.score, replay.features)
+    # The conversation is scored at once; the prefixes only when the policy escalates, to say
+    # where the risk began, and only up to that point (``_score_over`` stops there).
+    scored = model.scored(messages)
     reasons, shown = _decide(messages, scored, **context)  # type: ignore[arg-type]
     first = None
     if with_first_risk and reasons:
         lasting = [e for e in reasons if e.signal not in ("frustration", "low_confidence")]
-        first = _first(messages, lasting, replay, policy, intent_confidence, customer)
+        prefixes = model.scores_by_prefix(messages) if policy.frustration else None
+        first = _first(messages, lasting, scored[0], prefixes, policy, intent_confidence, customer)
     return Assessment(
         escalate=bool(reasons),
-        score=replay.score,
+        score=scored[0],
         reasons=tuple(reasons),
         first_risk_message_id=first,
         suggested_trigger=TRIGGER_OF[reasons[0].signal] if reasons else None,
@@ -251,15 +251,20 @@ def first_risk(
         intent=intent,
         customer=customer,
     )
-    if replay is None and policy.frustration:
-        replay = model.replay(messages)
-    return _first(messages, lasting, replay, policy, intent_confidence, customer)
+    if not policy.frustration:
+        return _first(messages, lasting, 0.0, None, policy, intent_confidence, customer)
+    if replay is not None:
+        score, prefixes = replay.score, iter(replay.by_prefix)
+    else:
+        score, prefixes = model.scored(messages)[0], model.scores_by_prefix(messages)
+    return _first(messages, lasting, score, prefixes, policy, intent_confidence, customer)
 
 
 def _first(
     messages: Sequence[Message],
     lasting: Sequence[Evidence],
-    replay: Replay | None,
+    score: float,
+    prefixes: Iterator[tuple[int, float]] | None,
     policy: Policy,
     confidence: float | Mapping[str, float] | None,
     customer: Customer | None,
@@ -277,8 +282,8 @@ def _first(
             candidates.append(position.get(evidence.since or "", last))
     if policy.low_confidence and confidence is not None:
         candidates.extend(_low_confidence_from(messages, customer_at, confidence, policy))
-    if policy.frustration and replay is not None:
-        candidates.extend(_score_over(len(messages), replay, policy, customer, candidates))
+    if policy.frustration and prefixes is not None:
+        candidates.extend(_score_over(len(messages), score, prefixes, policy, customer, candidates))
     if not candidates:
         return None
     first = min(candidates)
@@ -289,24 +294,26 @@ def _first(
 
 def _score_over(
     length: int,
-    replay: Replay,
+    score: float,
+    prefixes: Iterator[tuple[int, float]],
     policy: Policy,
     customer: Customer | None,
     earlier: Sequence[int],
 ) -> list[int]:
     """Where the score first reached the threshold (after a customer message, or at the end:
-    the bot's last words count too, since assess answered on them)."""
+    the bot's last words count too, since assess answered on them). ``prefixes`` yields the
+    score after each customer message, computed as they are asked for: none past the answer."""
     valued = signals.high_value(
         customer, tiers=policy.high_value_tiers, min_lifetime_value=policy.high_value_ltv
     )
     threshold = _threshold(policy, valued if policy.high_value else None)
     until = min(earlier, default=length - 1)
-    for index, score in replay.by_prefix:
+    for index, at in prefixes:
         if index > until:
             return []
-        if score >= threshold:
+        if at >= threshold:
             return [index]
-    if replay.score >= threshold:
+    if score >= threshold:
         return [length - 1]
     return []
 

@@ -12,9 +12,9 @@ import itertools
 import math
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 from escalation.conversation import BOT, CUSTOMER, Message
@@ -22,7 +22,7 @@ from escalation.conversation import BOT, CUSTOMER, Message
 WORD = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token pattern
 PUNCT = re.compile(r"[!?.]{2,}|[!?]|\b[A-Z]{3,}\b|:\(|:\)")
 
-# Customer word n-grams, customer character n-grams (case kept: shouting), the bot's words and
+# Customer word n-grams, customer character 3-5-grams (case kept: shouting), the bot's words and
 # character n-grams (the bot apologising, failing, asking again), punctuation, and the last two
 # customer messages on their own (where the conversation stands now).
 BLOCKS = ("customer_words", "customer_chars", "bot_words", "bot_chars", "punctuation", "latest")
@@ -138,8 +138,9 @@ class Reading:
     sends the conversation again, and its own canned replies recur in every conversation.
     Nothing here may be mutated: the instances are shared."""
 
-    tokens: Mapping[str, Counter[str]]  # block -> counts (the "latest" block is built later)
-    words: Counter[str]  # the message's word n-grams, for the "latest" block
+    # block -> the tokens in order, uncounted: a whole conversation's counts are one C-level
+    # Counter over them (``model.FrustrationModel.scored``), not a Python loop per term
+    said: Mapping[str, Sequence[str]]
     compound: float = 0.0
     negative: float = 0.0
     content: frozenset[str] = frozenset()
@@ -150,6 +151,18 @@ class Reading:
     apology: bool = False
     length: int = 0
 
+    # Counted only when asked (training, the message-by-message scorer): assess's answer does
+    # not need them (11% of its CPU on a never-seen conversation).
+    @cached_property
+    def tokens(self) -> dict[str, Counter[str]]:
+        """Block -> the message's token counts (the "latest" block is built later)."""
+        return {name: Counter(sequence) for name, sequence in self.said.items()}
+
+    @cached_property
+    def words(self) -> Counter[str]:
+        """The message's word n-grams counted, for the "latest" block."""
+        return self.tokens.get("customer_words", Counter())
+
 
 APOLOGY = re.compile(
     r"\b(?:sorry|apologi[sz]e|unfortunately|unable|could not|couldn't|cannot|can't)\b", re.I
@@ -159,15 +172,14 @@ APOLOGY = re.compile(
 @lru_cache(maxsize=1 << 14)
 def read(role: str, text: str) -> Reading:
     if role == CUSTOMER:
-        words = Counter(word_ngrams(text))
+        said = {
+            "customer_words": word_ngrams(text),
+            "customer_chars": char_ngrams(text, 3, 5),
+            "punctuation": punctuation_tokens(text),
+        }
         compound, negative = sentiment(text)
         return Reading(
-            tokens={
-                "customer_words": words,
-                "customer_chars": Counter(char_ngrams(text, 2, 5)),
-                "punctuation": Counter(punctuation_tokens(text)),
-            },
-            words=words,
+            said=said,
             compound=compound,
             negative=negative,
             content=content_words(text),
@@ -177,16 +189,13 @@ def read(role: str, text: str) -> Reading:
             length=len(text),
         )
     if role == BOT:
+        said = {"bot_words": word_ngrams(text), "bot_chars": char_ngrams(text.lower(), 3, 5)}
         return Reading(
-            tokens={
-                "bot_words": Counter(word_ngrams(text)),
-                "bot_chars": Counter(char_ngrams(text.lower(), 3, 5)),
-            },
-            words=Counter(),
+            said=said,
             key=normalised(text),
             apology=APOLOGY.search(text) is not None,
         )
-    return Reading(tokens={}, words=Counter())
+    return Reading(said={})
 
 
 class Features:
@@ -206,8 +215,8 @@ class Features:
         self.shouted = 0
         self.longest = 0
 
-    def add(self, message: Message) -> Mapping[str, Counter[str]]:
-        """Take the next message; returns the token counts it added to each block."""
+    def add(self, message: Message) -> Reading:
+        """Take the next message; returns how it was read (the tokens it added to each block)."""
         reading = read(message.role, message.text)
         if message.role == CUSTOMER:
             if restated(reading.content, [r.content for r in self.customer]) is not None:
@@ -226,7 +235,7 @@ class Features:
         if self.count:
             for name, tokens in reading.tokens.items():
                 self.counts[name].update(tokens)
-        return reading.tokens
+        return reading
 
     def latest(self) -> Counter[str]:
         latest: Counter[str] = Counter()

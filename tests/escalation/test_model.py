@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import subprocess
@@ -8,11 +9,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from escalation import train
+from escalation.assess import Policy, assess
 from escalation.conversation import Message
 from escalation.features import Features
-from escalation.model import ARTEFACT, FORMAT, ArtefactError, FrustrationModel, load, logistic
+from escalation.model import (
+    ARTEFACT,
+    FORMAT,
+    ArtefactError,
+    FrustrationModel,
+    default_model,
+    load,
+    logistic,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -144,3 +156,78 @@ def test_an_artefact_with_blocks_this_code_does_not_read_is_refused():
     # when it loads, then it is refused rather than scored without that block
     with pytest.raises(ArtefactError):
         FrustrationModel.from_artefact(artefact)
+
+
+class Rescoring(FrustrationModel):
+    """The reference for the fast paths: every score re-computed from the counted features of
+    the conversation (or prefix) alone, term by term (``FrustrationModel.logit``)."""
+
+    def scored(self, messages):
+        features = Features()
+        for message in messages:
+            features.add(message)
+        return logistic(self.logit(features)), features
+
+    def scores_by_prefix(self, messages):
+        for index, message in enumerate(messages):
+            if message.role == "customer":
+                yield index, self.scored(messages[: index + 1])[0]
+
+
+def rescoring(model: FrustrationModel) -> Rescoring:
+    return Rescoring(**{f.name: getattr(model, f.name) for f in dataclasses.fields(model)})
+
+
+def test_assess_answers_as_a_full_re_score_of_every_prefix_would(star_dialogues):
+    # given real conversations (every annoyed one among the first 1,500, and calm ones), and a
+    # policy that escalates on the score alone, at a threshold many of them cross part-way
+    model = load()
+    reference = rescoring(model)
+    chosen = [d for d in star_dialogues[:1500] if d.annoyed][:60] + star_dialogues[:120]
+    policy = Policy(frustration_threshold=0.1, human_request=False, policy_sensitive=False)
+    crossed = 0
+    for dialogue in chosen:
+        # when assess answers (the conversation scored at once; its prefixes one message at a
+        # time, only when it escalates) and the reference re-scores every prefix from scratch
+        fast = assess(dialogue.messages, policy=policy, model=model)
+        slow = assess(dialogue.messages, policy=policy, model=reference)
+        # then the answers are the same, and the score the same to 1e-9
+        assert fast.score == pytest.approx(slow.score, abs=1e-9), dialogue.id
+        assert fast.as_dict() == slow.as_dict(), dialogue.id
+        assert fast.score == pytest.approx(model.replay(dialogue.messages).score, abs=1e-9)
+        last = [m.id for m in dialogue.messages[-1:]]
+        crossed += fast.first_risk_message_id not in (None, *last)
+    assert crossed >= 10  # the prefixes were searched, not only the whole conversation
+
+
+WORDS = st.sampled_from(
+    [
+        *("I", "want", "to", "cancel", "my", "booking", "this", "is", "useless", "WHY"),
+        *("won't", "you", "help", "??", "!!!", "sorry", "a", "an", "agent", "please"),
+        *("the", "flight", "12345", "Sam", "no", "yes", "again", ":(", "ok", "Ünïcode"),
+    ]
+)
+TEXTS = st.lists(WORDS, min_size=0, max_size=12).map(" ".join)
+MESSAGES = st.lists(
+    st.tuples(st.sampled_from(["customer", "bot"]), TEXTS | st.sampled_from(["hello", "ok"])),
+    min_size=1,
+    max_size=30,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(turns=MESSAGES)
+def test_any_transcript_scores_the_same_at_once_message_by_message_and_from_scratch(turns):
+    # given any transcript (messages said again, empty ones, words the model does not know)
+    model = default_model()
+    messages = [Message(role, text, f"m{i}") for i, (role, text) in enumerate(turns)]
+    reference = rescoring(model)
+    # when it is scored at once, message by message, and from its counted features
+    at_once = model.scored(messages)[0]
+    replay = model.replay(messages)
+    # then all three agree, and so does every prefix
+    assert at_once == pytest.approx(reference.scored(messages)[0], abs=1e-9)
+    assert replay.score == pytest.approx(at_once, abs=1e-9)
+    prefixes = list(reference.scores_by_prefix(messages))
+    assert [i for i, _ in replay.by_prefix] == [i for i, _ in prefixes]
+    assert [s for _, s in replay.by_prefix] == pytest.approx([s for _, s in prefixes], abs=1e-9)
