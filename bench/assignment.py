@@ -11,17 +11,25 @@ import random
 import re
 import secrets
 import sys
+import tempfile
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.lib import db, http, live, procs, report
+from bench.lib import db, http, procs, report
+from bench.lib.desk import (
+    agent_users,
+    commit_times,
+    commit_times_reset,
+    handoff_body,
+    routed_queues,
+    session_cookie,
+)
 from bench.lib.stats import summary
 
 P99_TARGET_MS = 250.0
@@ -31,7 +39,6 @@ CSRF = "b" * 32  # the cookie's secret, posted back as the token (as Django acce
 PING_EVERY = 10.0  # live.js's heartbeat, which keeps the agent online
 CONNECTIONS = 16  # the crowd's kept HTTP connections, over the server's workers
 CORES = ("server", "worker", "beat", "postgres", "redis", "crowd")
-WORKERS = 2  # uvicorn's
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,7 @@ class Agent:
 
 async def crowd_setup(base_url: str, api_key: str, agents: list[Agent], packages: list[Any],
                       run: str, workers: int) -> dict[str, Any]:  # fmt: skip
+    from websockets.asyncio.client import connect
     from websockets.exceptions import ConnectionClosed
 
     db.setup_django()  # resolving calls the service (the environment is the parent's)
@@ -53,11 +61,12 @@ async def crowd_setup(base_url: str, api_key: str, agents: list[Agent], packages
 
     from bench.lib import app
 
+    netloc = urlsplit(base_url).netloc
     transport = http.Transport(base_url, CONNECTIONS)
     await transport.balance(CONNECTIONS, workers)
     opened: list[set[int]] = [set() for _ in agents]
     hello = [asyncio.Event() for _ in agents]
-    state: dict[str, Any] = {"mode": "idle", "rng": random.Random(0)}
+    live: dict[str, Any] = {"mode": "idle", "rng": random.Random(0)}
     seen: set[int] = set()  # offers: one sent again to a page reconnecting is not a new one
     offers: list[tuple[int, int, float]] = []  # agent, case, arrival of its pending offer
     assigned: list[tuple[int, int, float]] = []  # agent, case, when the agent knew it had it
@@ -100,36 +109,35 @@ async def crowd_setup(base_url: str, api_key: str, agents: list[Agent], packages
         spawn(resolve(i, case_id))
 
     async def resolve(i: int, case_id: int) -> None:
-        await asyncio.sleep(state["rng"].uniform(*state["hold"]))
+        await asyncio.sleep(live["rng"].uniform(*live["hold"]))
         done = await asyncio.shield(spawn(asyncio.to_thread(resolve_now, i, case_id), inflight))
         answers[f"resolve {'ok' if done else 'refused'}"] += 1
         opened[i].discard(case_id)
 
     async def accept(i: int, offer_id: int, case_id: int) -> None:
-        await asyncio.sleep(state["rng"].uniform(*state["think"]))
+        await asyncio.sleep(live["rng"].uniform(*live["think"]))
         _, location = await post(i, "accept", f"/offers/{offer_id}/accept/", {"next": "/"})
         if location.endswith(f"/cases/{case_id}/"):
             took(i, case_id)
 
     async def pull(i: int) -> None:
-        every = state["pull_every"]
-        await asyncio.sleep(state["rng"].uniform(0, every))
+        every = live["pull_every"]
+        await asyncio.sleep(live["rng"].uniform(0, every))
         while True:
             if len(opened[i]) < agents[i].slots:
                 _, location = await post(i, "take-next", "/take-next/", {"next": "/"})
                 if found := re.search(r"/cases/(\d+)/$", location):
                     took(i, int(found.group(1)))
-            await asyncio.sleep(every * state["rng"].uniform(0.5, 1.5))
+            await asyncio.sleep(every * live["rng"].uniform(0.5, 1.5))
 
     def offer(i: int, offer_id: int, case_id: int, now: float) -> None:
         if offer_id not in seen:
             seen.add(offer_id)
             offers.append((i, case_id, now))
-            if state["mode"] == "push":
+            if live["mode"] == "push":
                 spawn(accept(i, offer_id, case_id))
 
     async def serve(i: int, ws: Any) -> None:
-        """The agent's desk page: online while its socket beats, offers answered."""
         cursor = [0]
 
         async def beat() -> None:
@@ -151,12 +159,24 @@ async def crowd_setup(base_url: str, api_key: str, agents: list[Agent], packages
         finally:
             beating.cancel()
 
-    def failed(what: str) -> None:
-        answers[f"socket failed: {what}"] += 1
-
-    def page(i: int) -> Any:
-        return live.keep_socket(base_url, agents[i].cookie, partial(serve, i), failed,
-                           lambda: state["mode"] == "closing")  # fmt: skip
+    async def page(i: int) -> None:
+        """The agent's desk page: its socket (online while it beats), offers answered; closed,
+        it reconnects with live.js's backoff, min(30 s, 0.5 s x 2^attempt) x 0.75-1.25."""
+        attempt = 0
+        while live["mode"] != "closing":
+            try:
+                ws = await connect(
+                    f"ws://{netloc}/ws/desk/", origin=base_url, open_timeout=30,  # type: ignore[arg-type]
+                    ping_interval=None, additional_headers={"Cookie": agents[i].cookie},
+                    compression="deflate", proxy=None,
+                )  # fmt: skip
+            except Exception as exc:
+                answers[f"socket failed {type(exc).__name__}"] += 1
+            else:
+                attempt = 0
+                await serve(i, ws)
+            attempt += 1
+            await asyncio.sleep(min(30.0, 0.5 * 2**attempt) * random.uniform(0.75, 1.25))
 
     async def do_connect(timeout: float) -> int:
         for i in range(len(agents)):
@@ -170,14 +190,13 @@ async def crowd_setup(base_url: str, api_key: str, agents: list[Agent], packages
         """Handoffs at ``rate`` while the agents answer offers (push) or take next (pull); then
         until every case of the phase is assigned (``settle`` at most). The agents' open cases
         are left to the caller."""
-        state.update(mode=mode, rng=random.Random(1), think=think, hold=hold, pull_every=pull_every)
+        live.update(mode=mode, rng=random.Random(1), think=think, hold=hold, pull_every=pull_every)
         for held in (offers, assigned, answers, *opened):
             held.clear()  # type: ignore[attr-defined]
         pullers = [spawn(pull(i)) for i in range(len(agents))] if mode == "pull" else []
 
         def body(n: int) -> bytes:
-            slug = slugs[n % len(slugs)]
-            return live.handoff_body(packages, n, f"assign-{run}-{tag}-{n}", slug)
+            return handoff_body(packages, n, f"assign-{run}-{tag}-{n}", slugs[n % len(slugs)])
 
         count = max(round(rate * duration), 1)
         posts = await http.post_handoffs(base_url, api_key, body, count, rate, 8, workers)
@@ -185,7 +204,7 @@ async def crowd_setup(base_url: str, api_key: str, agents: list[Agent], packages
         deadline = time.monotonic() + settle
         while time.monotonic() < deadline and not created <= {case for _, case, _ in assigned}:
             await asyncio.sleep(0.1)
-        state["mode"] = "idle"
+        live["mode"] = "idle"
         for task in [*pullers, *tasks]:
             task.cancel()
         await asyncio.gather(*tasks, *inflight, return_exceptions=True)
@@ -193,7 +212,7 @@ async def crowd_setup(base_url: str, api_key: str, agents: list[Agent], packages
                 "answers": dict(answers)}  # fmt: skip
 
     async def close() -> None:
-        state["mode"] = "closing"
+        live["mode"] = "closing"
         transport.close()
 
     return {"connect": do_connect, "phase": do_phase, "close": close}
@@ -207,9 +226,9 @@ def setup_desk(run: str, count: int, queue_count: int) -> tuple[list[Agent], lis
     (every fourth of two, capped at OVERALL_CAP open cases across them)."""
     from bench.lib import app
 
-    queues, api_key = live.routed_queues(run, queue_count, "assign")
+    queues, api_key = routed_queues(run, queue_count, "assign")
     set_mode(queues, "push")
-    users = live.people("assign", count)
+    users = agent_users("assign", count)
     members, statuses, agents = [], [], []
     for n, user in enumerate(users):
         two = n % 4 == 3 and queue_count > 1
@@ -218,7 +237,7 @@ def setup_desk(run: str, count: int, queue_count: int) -> tuple[list[Agent], lis
         )
         members += [app.Membership(agent=user, queue=queues[q], capacity=CAPACITY) for q in theirs]
         statuses.append(app.AgentStatus(user=user, max_open=OVERALL_CAP if two else None))
-        agents.append(Agent(user.pk, live.session_cookie(user), OVERALL_CAP if two else CAPACITY))
+        agents.append(Agent(user.pk, session_cookie(user), OVERALL_CAP if two else CAPACITY))
     app.Membership.objects.bulk_create(members)
     app.AgentStatus.objects.bulk_create(statuses)
     return agents, queues, api_key
@@ -291,7 +310,8 @@ def audit(case_ids: list[int], agents: list[Agent]) -> dict[str, Any]:
     )
     found = {"assigned_twice": sum(1 for n in times.values() if n > 1),
              "accepted_twice": sum(1 for n in accepted.values() if n > 1),
-             "agents_over_capacity": len(over), "jain": round(jain, 3)}  # fmt: skip
+             "agents_over_capacity": len(over), "jain": round(jain, 3),
+             "cases_per_agent": summary(got[agent.user_id] for agent in agents)}  # fmt: skip
     return found
 
 
@@ -318,7 +338,7 @@ class Run:
         after = self.snapshot()
         posts = got["posts"]
         ids = [post.case_id for post in posts if post.status == 201]
-        committed = live.commit_times(ids)
+        committed = commit_times(ids)
 
         def since_commit(records: list[tuple[int, int, float]]) -> dict[str, float]:
             first: dict[int, float] = {}
@@ -395,6 +415,8 @@ def render(figures: dict[str, Any]) -> str:
         both("agents ever over capacity / client saw twice",
              lambda p: f"{p['agents_over_capacity']} / {p['client_twice']}"),
         both("fairness: Jain (cases / slots)", lambda p: f(p["jain"], 3)),
+        both("cases per agent p50 / max", lambda p: f"{f(p['cases_per_agent']['p50'], 0)} / "
+                                                    f"{f(p['cases_per_agent']['max'], 0)}"),
         *(both(f"CPU ms per handoff: {k}", lambda p, k=k: f(p["cpu_ms_per_handoff"][k]))
           for k in CORES),
         both("cores: desk (ours) / other / machine", lambda p: " / ".join(
@@ -423,7 +445,9 @@ def main() -> int:
     add("--hold", default="4,10", help="seconds before resolving a case, min,max (4,10)")
     add("--pull-every", type=float, default=10.0, help="take-next period, seconds (10)")
     add("--settle", type=float, default=10.0, help="seconds to wait for the last cases (10)")
+    add("--workers", type=int, default=2, help="uvicorn workers (2)")
     add("--concurrency", type=int, default=2, help="Celery worker processes (2)")
+    add("--redis-server", default="redis-server", help="the redis-server binary to start")
     add("--star", type=Path, default=db.STAR_PATH, help="STAR dialogues.jsonl.gz")
     args = parser.parse_args()
     if args.quick:
@@ -431,53 +455,71 @@ def main() -> int:
         args.hold, args.pull_every, args.settle, args.wait_quiet = "1,3", 4.0, 5.0, 0.0
     args.think, args.hold = ([float(v) for v in o.split(",")] for o in (args.think, args.hold))
     run_id, started_at = secrets.token_hex(4), report.utc_timestamp()
-    with procs.Started() as started:
-        redis_url = started.redis(args.redis_url)
-        env = db.environment(
-            db.database_url(args.database_url, args.database_name), settings=args.settings,
-            redis_url=redis_url, pool=(2, 8), CHANNEL_LAYER_PREFIX=f"assign{run_id}",
-            BENCH_CELERY_QUEUE=f"assign-{run_id}",
-        )  # fmt: skip
-        machine = db.prepare(args, env)
-        from bench.lib import app
+    started: list[Any] = []  # everything to stop, in the order it started
+    with tempfile.TemporaryDirectory(prefix="handoff-bench-assign-") as tmp:
+        logs = Path(tmp)
+        try:
+            if not args.redis_url:
+                started.append(procs.PrivateRedis(logs, args.redis_server))
+            redis_url = args.redis_url or started[0].url
+            env = db.environment(
+                db.database_url(args.database_url, args.database_name), settings=args.settings,
+                redis_url=redis_url, pool=(2, 8), CHANNEL_LAYER_PREFIX=f"assign{run_id}",
+                BENCH_CELERY_QUEUE=f"assign-{run_id}",
+            )  # fmt: skip
+            machine = report.machine(db.prepare(args, env))
+            db.setup_django()
+            from bench.lib import app
 
-        live.commit_times_reset()
-        agents, queues, api_key = setup_desk(run_id, args.agents, args.queues)
-        packages = db.star_packages(args.star, 200)
-        db.close_connections()
-        server = started.server(env, WORKERS)
-        beat = started.beat(env)
-        pids = {"server": server.wait_ready(), "beat": [beat.process.pid]}
-        worker = started.worker(env, f"bench-assign-{run_id}", args.concurrency)
-        crowd = started.add(procs.Helper("crowd", crowd_setup, server.base_url, api_key, agents,
-                                         packages, run_id, WORKERS))  # fmt: skip
-        pids |= {"worker": worker.pids(), "crowd": [crowd.process.pid or 0],
-                 "redis": procs.redis_pids(redis_url)}  # fmt: skip
-        if (connected := crowd.call("connect", wait=130.0, timeout=120.0)) < len(agents):
-            raise RuntimeError(f"{connected} sockets got a hello:\n{server.log_tail()}")
-        online = app.AgentStatus.objects.filter(state="online")
-        deadline = time.monotonic() + 30
-        while online.count() < len(agents) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        print(f"{len(agents)} agents online ({online.count()} by the database)", flush=True)
-        run = Run(args, crowd, agents, [q.slug for q in queues], pids)
-        warm = run.phase("push", "warm", 5.0, 1.0)  # connections, caches, the first task
-        close_cases(warm["ids"])
-        if args.wait_quiet > 0:
-            procs.wait_for_quiet(args.wait_quiet, measure=run.snapshot)
-        print(f"push: {args.rate:g}/s for {args.duration:g} s ...", flush=True)
-        push = run.phase("push", "push", args.rate, args.duration)
-        set_mode(queues, "pull")
-        push["never_assigned"] = close_cases(push["ids"])
-        print(f"pull: {args.rate:g}/s for {args.duration:g} s ...", flush=True)
-        pull = run.phase("pull", "pull", args.rate, args.duration)
-        server.check_alive()
-        worker.check_alive()
+            commit_times_reset()
+
+            agents, queues, api_key = setup_desk(run_id, args.agents, args.queues)
+            packages = db.star_packages(args.star, 200)
+            db.close_connections()
+            server = procs.Server(env, args.workers, logs)
+            started.append(server)
+            node = f"bench-assign-{run_id}@localhost"
+            worker = procs.celery(env, logs, "worker", "-n", node, "--concurrency",
+                                  str(args.concurrency), "--pool", "prefork", "--loglevel",
+                                  "warning")  # fmt: skip
+            started.append(worker)
+            beat = procs.celery(env, logs, "beat", "--schedule", str(logs / "beat"))
+            started.append(beat)
+            pids = {"server": server.wait_ready(), "beat": [beat.process.pid]}
+            procs.worker_answering(worker, app.celery_app, node)
+            pids["worker"] = [worker.process.pid, *procs.children(worker.process.pid)]
+            crowd = procs.Helper("crowd", crowd_setup, server.base_url, api_key, agents,
+                                 packages, run_id, args.workers)  # fmt: skip
+            started.append(crowd)
+            pids |= {"crowd": [crowd.process.pid or 0],
+                     "redis": procs.redis_pids(urlsplit(redis_url).port or 6379)}  # fmt: skip
+            if (connected := crowd.call("connect", wait=130.0, timeout=120.0)) < len(agents):
+                raise RuntimeError(f"{connected} sockets got a hello:\n{server.log_tail()}")
+            online = app.AgentStatus.objects.filter(state="online")
+            deadline = time.monotonic() + 30
+            while online.count() < len(agents) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            print(f"{len(agents)} agents online ({online.count()} by the database)", flush=True)
+            run = Run(args, crowd, agents, [q.slug for q in queues], pids)
+            warm = run.phase("push", "warm", 5.0, 1.0)  # connections, caches, the first task
+            close_cases(warm["ids"])
+            if args.wait_quiet > 0:
+                procs.wait_for_quiet(args.wait_quiet, measure=run.snapshot)
+            print(f"push: {args.rate:g}/s for {args.duration:g} s ...", flush=True)
+            push = run.phase("push", "push", args.rate, args.duration)
+            set_mode(queues, "pull")
+            push["never_assigned"] = close_cases(push["ids"])
+            print(f"pull: {args.rate:g}/s for {args.duration:g} s ...", flush=True)
+            pull = run.phase("pull", "pull", args.rate, args.duration)
+            server.check_alive()
+            worker.check_alive()
+        finally:
+            for process in reversed(started):
+                (process.close if isinstance(process, procs.Helper) else process.stop)()
     config = machine | vars(args) | {
         "redis": ("a shared Redis, " if args.redis_url else "a private Redis, ") + redis_url,
         "members": sum(2 if a.slots == OVERALL_CAP else 1 for a in agents),
-        "capacity": CAPACITY, "cap": OVERALL_CAP, "workers": WORKERS, "json": str(args.json),
-        "star": str(args.star),
+        "capacity": CAPACITY, "cap": OVERALL_CAP, "json": str(args.json), "star": str(args.star),
     }  # fmt: skip
     figures: dict[str, Any] = {"started_at": started_at, "config": config, "push": push,
                                "pull": pull, "verdict": verdicts(push, pull)}  # fmt: skip

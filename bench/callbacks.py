@@ -7,7 +7,9 @@ import json
 import os
 import random
 import secrets
+import shutil
 import sys
+import tempfile
 import threading
 import time
 from functools import cache
@@ -26,9 +28,7 @@ from bench.lib.stats import percentile, summary
 CALLBACK_P99_TARGET_S = 1.0
 ENQUEUE_P99_TARGET_MS = 50.0
 SLA_P99_TARGET_S = 2.0
-PROBE_MODULE = "bench.callbacks"  # the worker imports it for the probe task
-PROBE_TASK = f"{PROBE_MODULE}.probe"
-WORKERS = 1  # uvicorn's
+PROBE_TASK = "bench.callbacks.probe"
 SLA_FACT = "bench_sla"
 
 
@@ -200,13 +200,14 @@ def wait_until(what: str, done: Any, timeout: float) -> None:
         time.sleep(0.2)
 
 
-def run_phases(args: Any, run_id: str, env: dict[str, str], started: procs.Started) -> Any:
+def run_phases(args: Any, run_id: str, env: dict[str, str], logs: Path, started: list[Any]) -> Any:
     from bench.lib import app
 
     api_key, integration = setup_desk(run_id, args.sla_seconds)
-    receiver = started.add(Receiver(integration.signing_secret, started.logs))
+    receiver = Receiver(integration.signing_secret, logs)
+    started.append(receiver)
     app.Integration.objects.filter(pk=integration.pk).update(callback_url=receiver.url)
-    packages = db.star_packages(args.star, 200)
+    packages = db.star_packages(args.star, args.packages)
     plain = [db.template(p) for p in packages]
     short = [db.template(p, **{SLA_FACT: "short"}) for p in packages]
 
@@ -217,22 +218,29 @@ def run_phases(args: Any, run_id: str, env: dict[str, str], started: procs.Start
             for n, sla in enumerate(marked)
         ]
 
-    server = started.server(env, WORKERS)
+    server = procs.Server(env, args.server_workers, logs)
+    started.append(server)
     server.wait_ready()
 
     def post(payloads: list[tuple[bytes, bool]], rate: float, connections: int) -> list[http.Sent]:
         return asyncio.run(http.post_handoffs(
             server.base_url, api_key, lambda n: payloads[n][0], len(payloads), rate, connections,
-            WORKERS,
+            args.server_workers,
         ))  # fmt: skip
 
     print(f"server up at {server.base_url}, receiver at {receiver.url}", flush=True)
     quiet = procs.wait_for_quiet(args.wait_quiet, args.database_name) if args.wait_quiet else None
+    node = f"bench-callbacks-{run_id}@localhost"
 
     print(f"burst: {args.burst} handoffs with no worker running ...", flush=True)
     burst = post(bodies("burst", args.burst, 0), 0, 16)
     burst_ids = {s.case_id for s in burst if s.case_id is not None}
-    worker = started.worker(env, f"bench-callbacks-{run_id}", args.concurrency, "-I", PROBE_MODULE)
+    worker = procs.celery(
+        env, logs, "worker", "-n", node, "--concurrency", str(args.concurrency), "--pool",
+        "prefork", "-I", "bench.callbacks", "--loglevel", "warning",
+    )  # fmt: skip
+    started.append(worker)
+    procs.worker_answering(worker, app.celery_app, node)
     cpu = worker.cpu_seconds()
     wait_until(
         "the burst's callbacks",
@@ -251,7 +259,10 @@ def run_phases(args: Any, run_id: str, env: dict[str, str], started: procs.Start
     }
     print(f"  {drained['received']} delivered in {drained['span']:.2f} s: {rate:.1f}/s", flush=True)
 
-    beat = started.beat(env)
+    beat = procs.celery(
+        env, logs, "beat", "--schedule", str(logs / "schedule"), "--loglevel", "warning"
+    )
+    started.append(beat)
     time.sleep(3.0)  # beat's first ticks, the worker back to idle
     beat.check_alive()
     print(f"idle: {args.probes} probe tasks, one at a time ...", flush=True)
@@ -363,21 +374,36 @@ def main() -> int:
     add("--probes", type=int, default=200, help="idle probe tasks (200)")
     add("--sla-every", type=int, default=5, help="every n-th handoff breaches its SLA (5)")
     add("--sla-seconds", type=int, default=3, help="the short queue's SLA (3)")
+    add("--server-workers", type=int, default=1, help="uvicorn workers (1)")
     add("--concurrency", type=int, default=1, help="Celery worker processes (1)")
+    add("--packages", type=int, default=200, help="STAR dialogues used (200)")
     add("--star", type=Path, default=db.STAR_PATH)
+    add("--logs", type=Path, default=None, help="keep the processes' logs here")
     args = parser.parse_args()
-    if min(args.handoffs, args.burst, args.probes, args.concurrency) < 1:
+    if min(args.handoffs, args.burst, args.probes, args.concurrency, args.server_workers) < 1:
         parser.error("--handoffs, --burst, --probes and the process counts must be positive")
     run_id, run = secrets.token_hex(4), {"started": report.utc_timestamp()}
-    with procs.Started() as started:
-        env = db.environment(
-            db.database_url(args.database_url, args.database_name),
-            redis_url=started.redis(args.redis_url),
-            CHANNEL_LAYER_PREFIX=f"bench-callbacks-{run_id}",
-            HANDOFF_ALLOW_PRIVATE_CALLBACKS="1",  # the receiver is on loopback
-        )
-        run |= db.prepare(args, env)
-        figures = run_phases(args, run_id, env, started)
+    started: list[Any] = []  # everything to stop, in the order it started
+    with tempfile.TemporaryDirectory(prefix="handoff-bench-callbacks-") as tmp:
+        logs = args.logs or Path(tmp)
+        logs.mkdir(parents=True, exist_ok=True)
+        try:
+            if not args.redis_url:
+                if shutil.which("redis-server") is None:
+                    raise SystemExit("no redis-server on PATH: pass --redis-url")
+                started.append(procs.PrivateRedis(logs))
+            env = db.environment(
+                db.database_url(args.database_url, args.database_name),
+                redis_url=args.redis_url or started[0].url,
+                CHANNEL_LAYER_PREFIX=f"bench-callbacks-{run_id}",
+                HANDOFF_ALLOW_PRIVATE_CALLBACKS="1",  # the receiver is on loopback
+            )
+            run |= report.machine(db.prepare(args, env))
+            db.setup_django()
+            figures = run_phases(args, run_id, env, logs, started)
+        finally:
+            for process in reversed(started):
+                process.stop()
     run["load_after"] = report.machine()["load"]
     figures["run"] = run
     figures["pass"] = figures["complete"] and all(t["pass"] for t in figures["targets"].values())

@@ -14,18 +14,20 @@ import os
 import secrets
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.callbacks import Receiver
-from bench.lib import db, live, procs, report
+from bench.lib import db, procs, report
 
 P99_TARGET_MS = 250.0
-CELERY_PROCESSES = 2
 TARGET = (1000, 20.0)  # agents, handoffs a second
+ROUTING_FACT = "bench_queue"
 PASSWORD = "capacity-" + secrets.token_hex(6)
 RAMP_ONLY = {"sign-in form", "sign in", "home"}  # once a shift: reported, not held to 250 ms
 DESK_CORES = ("server_cores", "postgres_cores", "celery_cores", "beat_cores", "redis_cores",
@@ -35,13 +37,39 @@ DESK_CORES = ("server_cores", "postgres_cores", "celery_cores", "beat_cores", "r
 def setup_desk(run: str, agents: int, supervisors: int, queue_count: int) -> dict[str, Any]:
     """Queues with a routing rule each, agents (one queue each, capacity 5), supervisors, an
     integration whose callbacks go to the receiver; every person signs in with PASSWORD."""
+    from django.contrib.auth.hashers import make_password
+    from django.contrib.auth.models import Group, User
+
     from bench.lib import app
 
-    queues, api_key = live.routed_queues(run, queue_count, "capacity")
-    staff = live.people("cap", agents, password=PASSWORD, queues=queues)
-    bosses = live.people("cap", supervisors, "supervisor", PASSWORD)
+    queues = list(app.Queue.objects.filter(is_default=True)[:1])
+    queues += [
+        app.queue_ensure(slug=f"capacity-{n}", name=f"Capacity {n}", is_default=n == 0)
+        for n in range(len(queues), queue_count)
+    ]
+    password = make_password(PASSWORD)  # the one hash: each sign-in still checks it in full
+    people = User.objects.bulk_create(
+        [User(username=f"cap-agent-{n:04d}", first_name="Agent", last_name=f"{n:04d}",
+              password=password) for n in range(agents)]
+        + [User(username=f"cap-super-{n:02d}", first_name="Supervisor", last_name=f"{n:02d}",
+                password=password) for n in range(supervisors)]
+    )  # fmt: skip
+    staff, bosses = people[:agents], people[agents:]
+    Group.objects.get(name="agent").user_set.add(*staff)
+    Group.objects.get(name="supervisor").user_set.add(*bosses)
+    app.Membership.objects.bulk_create(
+        app.Membership(agent=user, queue=queues[n % queue_count], capacity=5)
+        for n, user in enumerate(staff)
+    )
+    rules = [
+        {"name": f"bench {q.slug}", "queue": q.slug, "conditions": {"all": [
+            {"field": f"facts.{ROUTING_FACT}", "op": "eq", "value": q.slug}]}}
+        for q in queues if not q.is_default
+    ]  # fmt: skip
+    app.rule_set_publish(ruleset=app.rule_set_create_draft(rules=rules), note="bench/capacity.py")
+    integration, api_key = app.integration_create(name=f"capacity-{run}")
     return {
-        "api_key": api_key, "integration": app.Integration.objects.get(name=f"capacity-{run}"),
+        "api_key": api_key, "integration": integration,
         "queues": [(q.pk, q.slug) for q in queues],
         "agents": [{"username": u.username, "name": u.get_full_name(),
                     "queue_id": queues[n % queue_count].pk, "slug": queues[n % queue_count].slug}
@@ -105,13 +133,14 @@ def held(step: dict[str, Any]) -> tuple[bool, list[str]]:
 
 
 def run_ladder(
-    args: Any, env: dict[str, str], desk: dict[str, Any], workers: int, packages: list[Any],
-    deadline: float, extra: dict[str, list[int]],
+    args: Any, env: dict[str, str], logs: Path, desk: dict[str, Any], workers: int,
+    packages: list[Any], deadline: float, extra: dict[str, list[int]],
 ) -> list[dict[str, Any]]:  # fmt: skip
     """One server of ``workers`` processes and a fresh crowd, up the steps until one fails."""
+    server = procs.Server(env, workers, logs)
+    crowd = None
     steps: list[dict[str, Any]] = []
-    with procs.Started() as started:
-        server = started.server(env, workers)
+    try:
         pids = server.wait_ready()
         config = {
             "base_url": server.base_url, "redis_url": env["REDIS_URL"], "api_key": desk["api_key"],
@@ -119,7 +148,7 @@ def run_ladder(
             "queues": desk["queues"], "packages": packages, "pace": args.pace,
             "reassign_every": args.reassign_every, "run": f"{secrets.token_hex(3)}-w{workers}",
         }  # fmt: skip
-        crowd = started.add(Crowd(env, started.logs, config))
+        crowd = Crowd(env, logs, config)
         meter = {**extra, "crowd": [crowd.pid]}
         for agents, rate in args.ladder:
             left = deadline - time.monotonic()
@@ -128,9 +157,10 @@ def run_ladder(
                 break
             print(f"[{workers} worker(s)] {agents} agents, {rate:g} handoffs/s: signing in ...",
                   flush=True)  # fmt: skip
-            timeout = min(agents / args.spawn_rate * 3 + 60, left - 30)
             ramp = crowd.ask({"cmd": "step", "agents": agents, "rate": rate,
-                              "spawn_rate": args.spawn_rate, "timeout": timeout})  # fmt: skip
+                              "spawn_rate": args.spawn_rate,
+                              "timeout": min(agents / args.spawn_rate * 3 + 60, left - 30)},
+                             )  # fmt: skip
             server.check_alive()
             print(f"  {ramp['signed_in']} signed in ({ramp['seconds']:.0f} s); measuring "
                   f"{args.step_seconds:g} s ...", flush=True)  # fmt: skip
@@ -140,12 +170,17 @@ def run_ladder(
             step = {"workers": workers, "agents": agents, "supervisors": len(desk["supervisors"]),
                     "rate": rate, "ramp": ramp, **measured,
                     "cpu": procs.cpu_use(before, after), "load": list(os.getloadavg())}  # fmt: skip
+            step["cpu"]["crowd_cpu_check"] = round(measured["crowd_cpu_s"] / measured["seconds"], 3)
             step["held"], step["why"] = held(step)
             steps.append(step)
             print("  " + ("held" if step["held"] else "NOT held: " + "; ".join(step["why"])),
                   flush=True)  # fmt: skip
             if not step["held"]:
                 break
+    finally:
+        if crowd is not None:
+            crowd.stop()
+        server.stop()
     return steps
 
 
@@ -280,7 +315,7 @@ def render(figures: dict[str, Any]) -> str:
             "target: once a shift, during each step's ramp, before its window.",
             "The sockets do not ask for permessage-deflate (websocket-client), which browsers do: "
             "the server's frames cost less CPU here than with browsers.",
-            "View CPU is the request thread's (bench.probe, outermost middleware, one "
+            "View CPU is the request thread's (bench.capacity_probe, outermost middleware, one "
             "more thread hop per request); the event loop's share, the sockets' and HTTP parsing "
             "are in 'sockets, event loop and HTTP'.",
         ],
@@ -323,6 +358,10 @@ def main() -> int:
     add("--workers", default="2,1", help="uvicorn workers of each ladder, in order (2,1)")
     add("--spawn-rate", type=float, default=4.0, help="agents signing in a second (4)")
     add("--max-minutes", type=float, default=40.0, help="stop starting steps after this (40)")
+    add("--celery-concurrency", type=int, default=2, help="Celery worker processes (2)")
+    add("--pool-min", type=int, default=2, help="psycopg pool min per worker (2)")
+    add("--pool-max", type=int, default=8, help="psycopg pool max per worker (8)")
+    add("--redis-server", default="redis-server", help="the redis-server binary to start")
     add("--star", type=Path, default=db.STAR_PATH, help="STAR dialogues.jsonl.gz")
     args = parser.parse_args()
     args.ladder = ladder(args.steps)
@@ -336,32 +375,53 @@ def main() -> int:
         parser.error("--steps, --step-seconds and --workers must be positive")
     deadline = time.monotonic() + args.max_minutes * 60
     run_id, started_at = secrets.token_hex(4), report.utc_timestamp()
+    started: list[Any] = []
     steps: list[dict[str, Any]] = []
-    with procs.Started() as started:
-        redis_url, static = started.redis(args.redis_url), str(started.logs / "static")
-        env = db.environment(
-            db.database_url(args.database_url, args.database_name), settings=args.settings,
-            redis_url=redis_url, pool=(2, 8),
-            STATIC_ROOT=static,  # pages from the manifest, as in production
-        )  # fmt: skip
-        machine = db.prepare(args, env, static)
-        from bench.lib import app
+    with tempfile.TemporaryDirectory(prefix="handoff-bench-capacity-") as tmp:
+        logs = Path(tmp)
+        try:
+            if not args.redis_url:
+                started.append(procs.PrivateRedis(logs, args.redis_server))
+            redis_url = args.redis_url or started[0].url
+            env = db.environment(
+                db.database_url(args.database_url, args.database_name), settings=args.settings,
+                redis_url=redis_url, pool=(args.pool_min, args.pool_max),
+                STATIC_ROOT=str(logs / "static"),  # pages from the manifest, as in production
+            )  # fmt: skip
+            machine = report.machine(db.prepare(args, env, str(logs / "static")))
+            db.setup_django()
+            from bench.lib import app
 
-        most = max(a for a, _ in args.ladder)
-        desk = setup_desk(run_id, most, args.supervisors, args.queues)
-        receiver = started.add(Receiver(desk.pop("integration").signing_secret, started.logs))
-        app.Integration.objects.update(callback_url=receiver.url)
-        packages = db.star_packages(args.star, 200)
-        db.close_connections()
-        worker = started.worker(env, f"bench-capacity-{run_id}", CELERY_PROCESSES)
-        beat = started.beat(env)
-        extra = {"celery": worker.pids(), "beat": [beat.process.pid],
-                 "receiver": [receiver.process.pid or 0],
-                 "redis": procs.redis_pids(redis_url)}  # fmt: skip
-        for workers in worker_counts:
-            steps += run_ladder(args, env, desk, workers, packages, deadline, extra)
+            most = max(a for a, _ in args.ladder)
+            desk = setup_desk(run_id, most, args.supervisors, args.queues)
+            receiver = Receiver(desk.pop("integration").signing_secret, logs)
+            started.append(receiver)
+            app.Integration.objects.update(callback_url=receiver.url)
+            packages = db.star_packages(args.star, 200)
+            db.close_connections()
+            node = f"bench-capacity-{run_id}@localhost"
+            worker = procs.celery(env, logs, "worker", "-n", node, "--concurrency",
+                                  str(args.celery_concurrency), "--pool", "prefork",
+                                  "--loglevel", "warning")  # fmt: skip
+            started.append(worker)
+            beat = procs.celery(env, logs, "beat", "--loglevel", "warning", "-s",
+                                str(logs / "beat-schedule"))  # fmt: skip
+            started.append(beat)
+            time.sleep(3.0)
+            worker.check_alive()
+            beat.check_alive()
+            extra = {
+                "celery": [worker.process.pid, *procs.children(worker.process.pid)],
+                "beat": [beat.process.pid], "receiver": [receiver.process.pid or 0],
+                "redis": procs.redis_pids(urlsplit(redis_url).port or 6379),
+            }  # fmt: skip
+            for workers in worker_counts:
+                steps += run_ladder(args, env, logs, desk, workers, packages, deadline, extra)
+        finally:
+            for process in reversed(started):
+                process.stop()
     config = machine | {
-        "layer": redis_url, "celery_concurrency": CELERY_PROCESSES,
+        "layer": redis_url, "celery_concurrency": args.celery_concurrency,
         "locust": version("locust"), "queues": len(desk["queues"]),
         "supervisors": args.supervisors, "pace": args.pace, "reassign_every": args.reassign_every,
         "step_seconds": args.step_seconds, "steps": args.steps, "workers": worker_counts,

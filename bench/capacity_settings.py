@@ -1,5 +1,6 @@
-"""The push settings plus the CPU of each request's thread in ``X-Bench-CPU`` (``bench.probe``)."""
+"""The benchmark settings plus the capacity benchmark's probes (``bench.capacity_probe``)."""
 
-from bench.push_settings import *  # noqa: F403
+from bench.settings import *  # noqa: F403
 
-MIDDLEWARE = ["bench.probe.cpu_header", *MIDDLEWARE]  # noqa: F405
+INSTALLED_APPS = [*INSTALLED_APPS, "bench.capacity_probe.CapacityProbeConfig"]  # noqa: F405
+MIDDLEWARE = ["bench.capacity_probe.cpu_header", *MIDDLEWARE]  # noqa: F405

@@ -23,10 +23,6 @@ from bench.lib.stats import summary
 
 P99_TARGET_MS = 50.0
 RATIO_TARGET = 0.5
-THREADS, QUEUES_PER_AGENT = 32, 2  # agents, and the working queues (of 4) each is a member of
-TAKE_NEXT_SHARE, CONTENTION = 0.5, 4  # take-next calls; threads racing for a contested case
-MAX_SECONDS = 360.0  # the claim path stops after this
-SEED = 11
 HUGE_CAPACITY = 2_000_000_000  # no run reaches it
 WORKING = [f"work-{n}" for n in range(1, 5)]
 RAW = [f"raw-{n}" for n in range(1, 5)]
@@ -111,7 +107,7 @@ def seed(args: Any, orm_cases: int, raw_cases: int) -> Seeded:
 
     from bench.lib import app
 
-    rng, now, counter = random.Random(SEED), timezone.now(), itertools.count()
+    rng, now, counter = random.Random(args.seed), timezone.now(), itertools.count()
     queues = {
         slug: app.Queue.objects.create(slug=slug, name=slug.title(), sla_seconds=600, sort_order=i)
         for i, slug in enumerate([*WORKING, *RAW, HOLDING])
@@ -119,16 +115,16 @@ def seed(args: Any, orm_cases: int, raw_cases: int) -> Seeded:
     integration, _ = app.integration_create(name="bench-bot")  # no callback URL: no deliveries
     group = Group.objects.get(name="agent")
     agents = []
-    for number in range(THREADS):
+    for number in range(args.threads):
         agent = User.objects.create_user(f"agent{number:02d}", first_name=f"Agent {number}")
         agent.groups.add(group)
         agents.append(agent.pk)
         app.Membership.objects.bulk_create(
             app.Membership(agent=agent, queue=queues[WORKING[(number + k) % len(WORKING)]],
                            capacity=HUGE_CAPACITY)
-            for k in range(QUEUES_PER_AGENT)
+            for k in range(args.queues_per_agent)
         )  # fmt: skip
-    raw_agents = [User.objects.create_user(f"raw{number:02d}").pk for number in range(THREADS)]
+    raw_agents = [User.objects.create_user(f"raw{number:02d}").pk for number in range(args.threads)]
 
     def cases(count: int, slugs: list[str], status: str = "waiting") -> None:
         batch: list[Any] = []
@@ -255,7 +251,7 @@ class ClaimRun:
     def __init__(self, args: Any, seeded: Seeded, recent: Recent, operations: int) -> None:
         self.args, self.seeded, self.recent, self.operations = args, seeded, recent, operations
         self.counter = itertools.count()
-        self.deadline = time.perf_counter() + MAX_SECONDS
+        self.deadline = time.perf_counter() + args.max_seconds
         self.timed_out = False
         self.samples: list[Sample] = []
         self.claimed: list[tuple[int, int]] = []
@@ -267,7 +263,7 @@ class ClaimRun:
 
         from bench.lib import app
 
-        rng = random.Random(SEED * 1000 + index)
+        rng = random.Random(self.args.seed * 1000 + index)
         agent = User.objects.get(pk=self.seeded.agents[index])
         tried: set[int] = set()  # a claim of a case one already held is a no-op success
         every = max(self.operations // 10, 1)
@@ -279,8 +275,8 @@ class ClaimRun:
                     self.timed_out = True
                     break
                 target = None
-                if rng.random() >= TAKE_NEXT_SHARE:
-                    for _ in range(4 * CONTENTION):
+                if rng.random() >= self.args.take_next_share:
+                    for _ in range(4 * self.args.contention):
                         target = self.recent.next_target()
                         if target is None or target not in tried:
                             break
@@ -469,23 +465,32 @@ def main() -> int:
     )
     add = parser.add_argument
     add("--operations", type=int, default=100_000, help="claim-path calls (100,000)")
+    add("--threads", type=int, default=32, help="agents/threads (32)")
+    add("--queues-per-agent", type=int, default=2, help="working queues per agent (2 of 4)")
+    add("--take-next-share", type=float, default=0.5, help="share of take-next calls (0.5)")
+    add("--contention", type=int, default=4, help="threads racing per contested case (4)")
     add("--queue-depth", type=int, default=2000, help="waiting cases kept per queue (2,000)")
     add("--warmup", type=int, default=1000, help="calls left out of the figures (1,000)")
+    add("--max-seconds", type=float, default=360.0, help="stop the claim path after (360)")
+    add("--seed", type=int, default=11, help="random seed")
     args = parser.parse_args()
-    if args.operations < 1:
-        parser.error("--operations must be positive")
+    if min(args.operations, args.threads, args.contention) < 1:
+        parser.error("--operations, --threads and --contention must be positive")
+    if not 0.0 <= args.take_next_share <= 1.0:
+        parser.error("--take-next-share is between 0 and 1")
     started_at = report.utc_timestamp()
     db_url = db.database_url(args.database_url, args.database_name)
     # Every agent thread keeps one connection for the run: the pool must hold them all.
     env = db.environment(db_url, settings=args.settings, redis_url=args.redis_url,
-                         pool=(THREADS, THREADS + 4))  # fmt: skip
-    machine = db.prepare(args, env)
+                         pool=(args.threads, args.threads + 4))  # fmt: skip
+    machine = report.machine(db.prepare(args, env))
+    db.setup_django()
     from django.conf import settings
 
     # Cases the claim path can use up: every take-next and about one in `contention` claims,
     # plus the queues' depth and a margin.
-    take_next = int(args.operations * TAKE_NEXT_SHARE)
-    contested = (args.operations - take_next) // CONTENTION
+    take_next = int(args.operations * args.take_next_share)
+    contested = (args.operations - take_next) // args.contention
     orm_cases = int((take_next + contested) * 1.1) + 1000
     orm_cases += args.queue_depth * len(WORKING)
     seeded = seed(args, orm_cases, args.operations + args.warmup + 1000)
@@ -493,21 +498,21 @@ def main() -> int:
     db.vacuum_analyze(db_url, *VACUUMED)
     total = args.operations + args.warmup
     procs.wait_for_quiet(args.wait_quiet, args.database_name)
-    print(f"raw loop: {THREADS} threads, {total:,} statements ...", flush=True)
+    print(f"raw loop: {args.threads} threads, {total:,} statements ...", flush=True)
     raw, raw_ids = raw_loop(db_url, seeded, total, args.warmup, args.database_name)
     db.vacuum_analyze(db_url, *VACUUMED)  # as autovacuum would; the claim path starts clean
 
-    recent = Recent(CONTENTION)
+    recent = Recent(args.contention)
     desk = Desk(db_url, seeded, args.queue_depth, recent)
     desk.fill()
     db.vacuum_analyze(db_url, *VACUUMED)
     procs.wait_for_quiet(args.wait_quiet, args.database_name)
-    print(f"claim path: {THREADS} agents, {total:,} calls ...", flush=True)
+    print(f"claim path: {args.threads} agents, {total:,} calls ...", flush=True)
     desk.start()
     run = ClaimRun(args, seeded, recent, total)
     try:
         cpu = run.run(args.database_name)
-        orm = summarize("claim path", THREADS, run.samples, args.warmup, cpu, run.errors)
+        orm = summarize("claim path", args.threads, run.samples, args.warmup, cpu, run.errors)
     finally:
         desk.stop.set()
         desk.join(10)
@@ -524,8 +529,8 @@ def main() -> int:
     }  # fmt: skip
     pool = settings.DATABASES["default"].get("OPTIONS", {}).get("pool", {})
     config = machine | dict(
-        threads=THREADS, queues_per_agent=QUEUES_PER_AGENT, depth=args.queue_depth,
-        take_next_share=TAKE_NEXT_SHARE, contention=CONTENTION,
+        threads=args.threads, queues_per_agent=args.queues_per_agent, depth=args.queue_depth,
+        take_next_share=args.take_next_share, contention=args.contention,
         operations=args.operations, warmup=args.warmup, layer=args.redis_url or "in-memory",
         pool=f"min {pool.get('min_size')} / max {pool.get('max_size')}",
     )  # fmt: skip
@@ -534,8 +539,7 @@ def main() -> int:
         "that took a case. Latency is each call's own time, the live event after the commit in.",
     ]
     if run.timed_out:
-        stopped = f"The claim path stopped after {MAX_SECONDS:.0f} s: {orm.operations:,} calls."
-        notes.insert(0, stopped)
+        notes.insert(0, f"The claim path stopped at --max-seconds after {orm.operations:,} calls.")
     figures: dict[str, Any] = {
         "started_at": started_at, "config": config, "phases": [asdict(orm), asdict(raw)],
         "checks": checks, "verdict": verdict, "notes": notes,

@@ -17,7 +17,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.lib import db, inprocess, procs, report, seed
 
 P95_TARGET_MS = 500.0
-DAYS, SEED = 60, 11  # the cases span the last DAYS days
 BASELINE_SQL = "SELECT COUNT(*) FROM cases_case"
 CSV_TABLES = ["queues", "integrations", "overrides", "confusion", "misroutes", "volume"]
 REASONS = ["", "", "customer meant the other one", "wrong product area", "two issues, main one"]
@@ -33,14 +32,14 @@ def seed_desk(args: Any) -> dict[str, Any]:
 
     from bench.lib import app
 
-    started, rng, now = time.perf_counter(), random.Random(SEED), timezone.now()
+    started, rng, now = time.perf_counter(), random.Random(args.seed), timezone.now()
     ids = seed.desk(60)
     supervisor = User.objects.create_user(
         "bench-supervisor", first_name="Sam", last_name="Supervisor"
     )
     supervisor.groups.add(Group.objects.get(name="supervisor"))
-    print(f"generating {args.cases:,} cases over {DAYS} days ...", flush=True)
-    kept = seed.cases(rng, args.cases, DAYS, now, ids)
+    print(f"generating {args.cases:,} cases over {args.days} days ...", flush=True)
+    kept = seed.cases(rng, args.cases, args.days, now, ids)
     print(f"  {args.corrections:,} intent corrections, their transcripts, {args.csat:,} CSAT ...")
     claimed = [row for row in kept if row[2] is not None]
     twice = args.corrections // 7
@@ -164,12 +163,15 @@ def main() -> int:
     add = parser.add_argument
     add("--cases", type=int, default=200_000, help="cases (200,000; 2,000,000 for #18)")
     add("--no-rollups", action="store_true", help="no backfill: every figure read directly")
+    add("--days", type=int, default=60, help="days they span (60)")
     add("--corrections", type=int, default=20_000, help="intent corrections (20,000)")
     add("--csat", type=int, default=50_000, help="CSAT responses (50,000)")
     add("--repeats", type=int, default=10, help="measured rounds over the items (10)")
+    add("--warmup", type=int, default=1, help="warm-up rounds (1)")
+    add("--seed", type=int, default=11, help="random seed for the data")
     args = parser.parse_args()
-    if args.cases < 1000 or args.repeats < 1:
-        parser.error("--cases >= 1000 and --repeats >= 1, please")
+    if args.cases < 1000 or args.days < 31 or args.repeats < 1:
+        parser.error("--cases >= 1000, --days >= 31 and --repeats >= 1, please")
     started_at = report.utc_timestamp()
     with inprocess.django_here(args) as machine:
         return run(args, started_at, machine)
@@ -205,12 +207,12 @@ def run(args: Any, started_at: str, machine: dict[str, Any]) -> int:
         status, item.bytes = request(item, client)
         return status, (time.perf_counter() - started) * 1000
 
-    cpu = inprocess.measure(items, timed, args.repeats, 1, args.database_name)
+    cpu = inprocess.measure(items, timed, args.repeats, args.warmup, args.database_name)
     for item in items:
         inprocess.profile(item, partial(request, item, client))
     config = machine | dict(
         work_mem=db.scalar("SHOW work_mem"), shared_buffers=db.scalar("SHOW shared_buffers"),
-        repeats=args.repeats, warmup=1, days=DAYS,
+        repeats=args.repeats, warmup=args.warmup, days=args.days,
     )  # fmt: skip
     db.close_connections()
     figures: dict[str, Any] = {

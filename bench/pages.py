@@ -18,9 +18,6 @@ from bench.lib import db, inprocess, procs, report, seed
 P95_TARGET_MS = 100.0
 RATIO_TARGET = 3.0
 QUEUE_SLUG = "billing"
-FLAG, SEARCH = "security", "okaf"  # filtered on (5% of cases), searched for (a name fragment)
-BIG_CASE_MESSAGES, TRANSCRIPT = 500, 8  # the one big case's messages, every other case's
-SEED = 7
 LINES = seed.LINES | {
     "agent": [
         "Hi, I'm taking over from the assistant. I can see the whole conversation, so no need to "
@@ -46,7 +43,7 @@ def seed_desk(args: Any) -> dict[str, Any]:
 
     from bench.lib import app
 
-    started, rng, now = time.perf_counter(), random.Random(SEED), timezone.now()
+    started, rng, now = time.perf_counter(), random.Random(args.seed), timezone.now()
     ids = seed.desk(40)
     print(f"seeding {args.cases:,} cases ({args.waiting:,} waiting in '{QUEUE_SLUG}') ...")
     seed.cases(rng, args.cases, 90, now, ids, waiting=args.waiting)
@@ -71,7 +68,7 @@ def seed_desk(args: Any) -> dict[str, Any]:
         facts={"order_id": "A-1009", "amount": "49.99", "currency": "EUR", "plan": "family"},
     )  # fmt: skip
     colleague = User.objects.get(pk=ids["staff"][0])
-    messages, events = big_transcript(rng, big, agent, colleague, BIG_CASE_MESSAGES, handed)
+    messages, events = big_transcript(rng, big, agent, colleague, args.messages, handed)
     app.Message.objects.bulk_create(messages, batch_size=2000)
     app.CaseEvent.objects.bulk_create(events, batch_size=2000)
     Case.objects.filter(pk=big.pk).update(version=len(events))
@@ -85,7 +82,7 @@ def seed_desk(args: Any) -> dict[str, Any]:
         reason="charged twice",
     )  # fmt: skip
     print("seeding transcripts and audit events in SQL, then VACUUM ANALYZE ...", flush=True)
-    background_rows(TRANSCRIPT, big.pk)
+    background_rows(args.transcript, big.pk)
     db.execute("VACUUM ANALYZE")
     return {
         "agent_id": agent.pk, "big_case_id": big.pk, "big_case_messages": len(messages),
@@ -194,8 +191,14 @@ def main() -> int:
     add = parser.add_argument
     add("--cases", type=int, default=100_000, help="cases (100,000)")
     add("--waiting", type=int, default=10_000, help="waiting cases in the queue (10,000)")
+    add("--messages", type=int, default=500, help="messages of the big case (500)")
+    add("--transcript", type=int, default=8, help="messages of every other case (8)")
     add("--requests", type=int, default=200, help="measured requests per page (200)")
     add("--warmup", type=int, default=20, help="warm-up rounds (20)")
+    add("--flag", default="security", help="risk flag filtered on")
+    add("--search", default="okaf", help="search term (a name fragment)")
+    add("--seed", type=int, default=7, help="random seed for the data")
+    add("--quiet-threshold", type=float, default=0.3, help="cores others may use (0.3)")
     args = parser.parse_args()
     if args.cases < args.waiting + 10 or args.waiting < 1 or args.requests < 1:
         parser.error("--cases must exceed --waiting; --waiting and --requests must be positive")
@@ -213,8 +216,10 @@ def main() -> int:
             inprocess.Item("healthz", "/healthz", baseline=True),
             inprocess.Item("empty page", "/bench/empty-page"),  # reported, not held to targets
             inprocess.Item("queue", queue, held=True),
-            inprocess.Item("queue filtered", f"{queue}?flag={FLAG}&q={SEARCH}", held=True),
-            inprocess.Item("queue search", f"{queue}?q={SEARCH}", held=True),
+            inprocess.Item(
+                "queue filtered", f"{queue}?flag={args.flag}&q={args.search}", held=True
+            ),
+            inprocess.Item("queue search", f"{queue}?q={args.search}", held=True),
             inprocess.Item("case", f"/cases/{seeded['big_case_id']}/", held=True),
         ]
         # Queries are profiled with the sync client: the same view runs the same queries.
@@ -229,19 +234,20 @@ def main() -> int:
         found = [
             f"{filters}: {app.waiting_cases(measured, app.QueueFilters(**filters)).count()} of "
             f"{seeded['waiting']:,} waiting match"
-            for filters in ({"flag": FLAG, "q": SEARCH}, {"q": SEARCH})
+            for filters in ({"flag": args.flag, "q": args.search}, {"q": args.search})
         ]
         db.close_connections()
         import handoff_site.asgi  # noqa: F401  (as uvicorn loads it: it freezes the GC's heap)
 
-        quiet = procs.wait_for_quiet(args.wait_quiet, args.database_name)
+        quiet = procs.wait_for_quiet(args.wait_quiet, args.database_name, args.quiet_threshold)
         print(f"measuring {len(pages)} pages: {args.requests} rounds ...", flush=True)
         loop, asgi = procs.new_loop(), AsyncClient()
         loop.run_until_complete(asgi.aforce_login(agent))
         try:
             cpu = inprocess.measure(
                 pages, lambda page: loop.run_until_complete(fetch(asgi, page.path)),
-                args.requests, args.warmup, args.database_name, wait_budget=args.wait_quiet,
+                args.requests, args.warmup, args.database_name, args.quiet_threshold,
+                args.wait_quiet,
             )  # fmt: skip
         finally:
             loop.close()

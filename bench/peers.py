@@ -15,6 +15,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from argparse import Namespace
 from collections import defaultdict
@@ -42,7 +43,6 @@ SHARED_PINS = (
 )
 DEFAULT_VENV = Path.home() / ".cache" / "handoff-bench" / "helpdesk-venv"
 HELPDESK_SETTINGS = "bench.peers_helpdesk.settings"
-WORKERS, POOL = 2, (2, 8)  # uvicorn's on each side, and each one's psycopg pool (min, max)
 SIDES = ("desk", "helpdesk")
 OPERATIONS = ("create", "queue", "search", "filter + search", "case")
 # Desk status -> django-helpdesk's (1 open, 3 resolved); priority 3 (urgent) .. 0 -> 1 .. 4.
@@ -92,7 +92,9 @@ def helpdesk_venv(path: Path) -> Path:
 def helpdesk_prepare(python: Path, env: dict[str, str], url: str, spec: dict[str, Any]) -> Any:
     """Drop, recreate and migrate django-helpdesk's database; its queues, users, token and
     session (``bench/peers_helpdesk/setup.py``)."""
-    db.recreate(url)
+    name = url.rsplit("/", 1)[1]
+    db.pg(db.database_url(url, "postgres"), f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    db.pg(db.database_url(url, "postgres"), f'CREATE DATABASE "{name}"')
     for command in (["-m", "django", "migrate", "--noinput"], ["bench/peers_helpdesk/setup.py"]):
         done = subprocess.run(
             [python, *command], cwd=db.ROOT, env=env, input=json.dumps(spec), text=True,
@@ -130,6 +132,22 @@ def copy_cases(desk_url: str, helpdesk_url: str, ids: dict[str, Any]) -> dict[st
         target.commit()
     db.vacuum_analyze(helpdesk_url)
     return found
+
+
+class HelpdeskServer(procs.Server):
+    """uvicorn serving bench/peers_helpdesk/asgi.py from django-helpdesk's virtualenv, with the
+    options the desk's server runs with."""
+
+    def __init__(self, python: Path, env: dict[str, str], workers: int, logs: Path) -> None:
+        self.workers, self.port = workers, procs.free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.loop, self.http = "uvloop", "httptools"
+        command = [
+            str(python), "-m", "uvicorn", "bench.peers_helpdesk.asgi:application",
+            "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers),
+            "--loop", self.loop, "--http", self.http, "--no-access-log", "--log-level", "warning",
+        ]  # fmt: skip
+        procs.Logged.__init__(self, "helpdesk", command, env, logs)
 
 
 # --- the load generator, in a process of its own -----------------------------------------------
@@ -242,7 +260,7 @@ def create_bodies(args: Namespace, billing_hd: int) -> tuple[list[str], list[str
     (title: the customer and the first message; description: the transcript), a mark where
     the unique id goes."""
     desk, helpdesk = [], []
-    for package in db.star_packages(args.star, 200):
+    for package in db.star_packages(args.star, args.packages):
         prefix, suffix = db.template(package)
         desk.append((prefix + db.MARK.encode() + suffix).decode())
         lines = [f"{m.get('role', '')}: {m.get('text', '')}" for m in package.get("transcript", [])]
@@ -310,10 +328,19 @@ def main() -> int:
     add("--helpdesk-venv", type=Path, default=DEFAULT_VENV, help=f"({DEFAULT_VENV})")
     add("--cases", type=int, default=100_000, help="cases (100,000)")
     add("--waiting", type=int, default=10_000, help="waiting cases in billing (10,000)")
+    add("--messages", type=int, default=500, help="messages of the big case (500)")
+    add("--transcript", type=int, default=8, help="messages of every other case (8)")
     add("--rounds", type=int, default=6, help="interleaved rounds (6)")
     add("--per-round", type=int, default=8, help="operations per side and round (8)")
     add("--concurrency", type=int, default=4, help="clients per side (4)")
+    add("--workers", type=int, default=2, help="uvicorn workers per side (2)")
+    add("--pool-min", type=int, default=2, help="psycopg pool min_size per worker (2)")
+    add("--pool-max", type=int, default=8, help="psycopg pool max_size per worker (8)")
+    add("--packages", type=int, default=200, help="STAR dialogues created, round robin (200)")
     add("--star", type=Path, default=db.STAR_PATH, help="STAR dialogues.jsonl.gz")
+    add("--flag", default="security", help="the desk's risk flag filtered on (security)")
+    add("--search", default="okaf", help="search term, a name fragment (okaf)")
+    add("--seed", type=int, default=7, help="random seed for the data")
     args = parser.parse_args()
     if args.cases < args.waiting + 10 or min(args.waiting, args.rounds, args.per_round) < 1:
         parser.error("--cases must exceed --waiting; --waiting, --rounds, --per-round >= 1")
@@ -321,11 +348,13 @@ def main() -> int:
     started_at, wall = report.utc_timestamp(), time.perf_counter()
     python = helpdesk_venv(args.helpdesk_venv)
     hd_url = db.database_url(args.database_url, args.helpdesk_database)
-    with procs.Started() as started:
-        desk_url, static = db.database_url(args.database_url, args.database_name), started.logs
-        env = db.environment(desk_url, settings=args.settings, pool=POOL, STATIC_ROOT=str(static))
-        machine = db.prepare(args, env, str(static))
+    pool = (args.pool_min, args.pool_max)
+    with tempfile.TemporaryDirectory(prefix="handoff-bench-peers-") as tmp:
+        desk_url = db.database_url(args.database_url, args.database_name)
+        env = db.environment(desk_url, settings=args.settings, pool=pool, STATIC_ROOT=tmp)
+        machine = report.machine(db.prepare(args, env, tmp))
         hd_env = env | {"DJANGO_SETTINGS_MODULE": HELPDESK_SETTINGS, "DATABASE_URL": hd_url}
+        db.setup_django()
         seeded, hd, desk_session, api_key = seed_both(args, python, hd_env, hd_url)
         db.close_connections()
         desk_bodies, hd_bodies = create_bodies(args, hd["queues"]["billing"])
@@ -337,42 +366,51 @@ def main() -> int:
                 "session": desk_session, "bodies": desk_bodies, "create": http.INTAKE_PATH,
                 "create_headers": {"Content-Type": "application/json",
                                    "Authorization": f"Bearer {api_key}"},
-                "paths": {"queue": queue, "search": f"{queue}?q={pages.SEARCH}",
-                          "filter + search": f"{queue}?flag={pages.FLAG}&q={pages.SEARCH}",
+                "paths": {"queue": queue, "search": f"{queue}?q={args.search}",
+                          "filter + search": f"{queue}?flag={args.flag}&q={args.search}",
                           "case": f"/cases/{big}/"},
             },
             "helpdesk": {
                 "session": hd["session"], "bodies": hd_bodies, "create": "/api/tickets/",
                 "create_headers": {"Content-Type": "application/json",
                                    "Authorization": f"Token {hd['token']}"},
-                "paths": {"queue": hd_queue, "search": f"{hd_queue}&q={pages.SEARCH}",
-                          "filter + search": f"{hd_queue}&priority=1&q={pages.SEARCH}",
+                "paths": {"queue": hd_queue, "search": f"{hd_queue}&q={args.search}",
+                          "filter + search": f"{hd_queue}&priority=1&q={args.search}",
                           "case": f"/tickets/{big}/"},
             },
         }  # fmt: skip
-        hd_server = procs.Server(hd_env, WORKERS, started.logs, python=str(python),
-                                 app="bench.peers_helpdesk.asgi:application")  # fmt: skip
-        servers = {"desk": started.server(env, WORKERS), "helpdesk": started.add(hd_server)}
-        pids = {side: server.wait_ready() for side, server in servers.items()}
-        for side, server in servers.items():
-            sides[side] |= {"url": server.base_url, "workers": WORKERS}
-        print(f"servers up: desk {servers['desk'].base_url}, django-helpdesk "
-              f"{servers['helpdesk'].base_url}", flush=True)  # fmt: skip
-        load = started.add(procs.Helper("load", load_setup, sides, args.concurrency))
-        databases = {"desk": args.database_name, "helpdesk": args.helpdesk_database}
-        quiet = procs.wait_for_quiet(args.wait_quiet, args.database_name)
-        samples: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
-        for number in range(args.rounds + 1):  # round 0 warms up
-            print(f"round {number}/{args.rounds} ...", flush=True)
-            for op in OPERATIONS:
-                order = SIDES if number % 2 else SIDES[::-1]  # neither always goes first
-                for side in order:
-                    found = load.call("batch", wait=600, side=side, operation=op,
-                                      count=args.per_round, pids=pids[side],
-                                      database=databases[side])  # fmt: skip
-                    servers[side].check_alive()
-                    if number:
-                        samples[side][op].append(found)
+        logs = Path(tmp)
+        servers = {"desk": procs.Server(env, args.workers, logs)}
+        load = None
+        try:
+            servers["helpdesk"] = HelpdeskServer(python, hd_env, args.workers, logs)
+            pids = {side: server.wait_ready() for side, server in servers.items()}
+            for side, server in servers.items():
+                sides[side] |= {"url": server.base_url, "workers": args.workers}
+            print(f"servers up: desk {servers['desk'].base_url}, django-helpdesk "
+                  f"{servers['helpdesk'].base_url}", flush=True)  # fmt: skip
+            load = procs.Helper("load", load_setup, sides, args.concurrency)
+            databases = {"desk": args.database_name, "helpdesk": args.helpdesk_database}
+            quiet = procs.wait_for_quiet(args.wait_quiet, args.database_name)
+            samples: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(
+                lambda: defaultdict(list)
+            )
+            for number in range(args.rounds + 1):  # round 0 warms up
+                print(f"round {number}/{args.rounds} ...", flush=True)
+                for op in OPERATIONS:
+                    order = SIDES if number % 2 else SIDES[::-1]  # neither always goes first
+                    for side in order:
+                        found = load.call("batch", wait=600, side=side, operation=op,
+                                          count=args.per_round, pids=pids[side],
+                                          database=databases[side])  # fmt: skip
+                        servers[side].check_alive()
+                        if number:
+                            samples[side][op].append(found)
+        finally:
+            if load is not None:
+                load.close()
+            for server in servers.values():
+                server.stop()
 
     results: dict[str, dict[str, dict[str, Any]]] = {}
     cpu_keys = ("machine_cores", "other_cores", "client_cores")
@@ -396,17 +434,17 @@ def main() -> int:
             for key in cpu_keys:
                 load_seen[key] += [b["cpu"][key] for b in batches]
     config = machine | dict(
-        workers=WORKERS, pool_min=POOL[0], pool_max=POOL[1],
+        workers=args.workers, pool_min=args.pool_min, pool_max=args.pool_max,
         rounds=args.rounds, per_round=args.per_round, concurrency=args.concurrency,
         helpdesk=HELPDESK.split("==")[1], venv=str(args.helpdesk_venv),
     )  # fmt: skip
     notes = [
         f"desk: create = POST {http.INTAKE_PATH} (a STAR package: the case, its transcript "
         "as messages, routing, events); lists = /queues/billing/ (waiting cases, oldest "
-        f"first), ?q={pages.SEARCH}, ?flag={pages.FLAG}&q={pages.SEARCH}; case = the case page.",
+        f"first), ?q={args.search}, ?flag={args.flag}&q={args.search}; case = the case page.",
         "django-helpdesk: create = POST /api/tickets/ (DRF token; the same dialogue as title "
         "and description); lists = /tickets/ filtered to billing, open, unassigned (the "
-        f"waiting cases), its page and then the DataTable's JSON (25 rows); &q={pages.SEARCH}; "
+        f"waiting cases), its page and then the DataTable's JSON (25 rows); &q={args.search}; "
         "filter = &priority=1 (the desk's priority 3, 5% of cases, as the security flag); "
         "case = /tickets/<id>/ with 500 follow-ups.",
         f"other processes used {quiet:.2f} cores before measuring.",

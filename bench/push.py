@@ -6,20 +6,29 @@ import asyncio
 import contextlib
 import json
 import math
+import random
 import secrets
 import socket
 import sys
+import tempfile
 import time
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.lib import db, http, live, procs, report
+from bench.lib import db, http, procs, report
+from bench.lib.desk import (
+    agent_users,
+    commit_times,
+    commit_times_reset,
+    handoff_body,
+    routed_queues,
+    session_cookie,
+)
 from bench.lib.stats import percentile, summary
 
 RATIO_TARGET = 2.0
@@ -28,7 +37,6 @@ RESYNC_TARGET_S = 5.0
 STALL_TARGET = 1.2
 STALL_RCVBUF = 8192
 STALLED = 0  # the socket that stops reading
-WORKERS = 2  # uvicorn's
 WATCH_TIMEOUT = 60.0  # for the sockets to come back after a restart
 LATENCY = ("p50", "p90", "p99", "max")
 CORES = ("server_cores", "postgres_cores", "redis_cores", "sockets_cores", "other_cores",
@@ -48,12 +56,14 @@ class Spec:
 
 
 async def sockets_setup(base_url: str, specs: list[Spec]) -> dict[str, Any]:
-    """One page's socket per spec (``lib/live.keep_socket``), asking for ``resync`` from its
-    last cursor when it comes back. Every frame is a record (``hello`` too); every failed
-    attempt is noted with its time."""
-    from websockets.exceptions import ConnectionClosed
+    """One page's socket per spec, with its session cookie and Origin, permessage-deflate as
+    browsers ask for, reconnecting with
+    ``static/js/live.js``'s backoff and asking for ``resync`` from its last cursor. Every
+    frame is a record (``hello`` too); every failed attempt is noted with its time."""
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-    parts = urlsplit(base_url)
+    parts, origin = urlsplit(base_url), cast(Any, base_url)
     records: list[Record] = []
     failures: list[tuple[float, str]] = []
     state: dict[str, Any] = {"closing": False, "sample": "", "reloads": 0}
@@ -66,16 +76,22 @@ async def sockets_setup(base_url: str, specs: list[Spec]) -> dict[str, Any]:
     def failure(what: str) -> None:
         failures.append((time.time(), what))
 
-    async def small_buffer() -> socket.socket:
-        """The stalled socket's: a small receive buffer, so that stalling shows soon."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, STALL_RCVBUF)
-        sock.setblocking(False)
-        await asyncio.get_running_loop().sock_connect(sock, (parts.hostname, parts.port))
-        return sock
+    async def dial(spec: Spec) -> Any:
+        extra: dict[str, Any] = {}
+        if spec.index == STALLED:  # a small receive buffer: stalling shows soon
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, STALL_RCVBUF)
+            sock.setblocking(False)
+            await asyncio.get_running_loop().sock_connect(sock, (parts.hostname, parts.port))
+            extra["sock"] = sock
+        return await connect(
+            f"ws://{parts.netloc}/ws/desk/", origin=origin, open_timeout=10, ping_interval=None,
+            additional_headers={"Cookie": spec.cookie}, compression="deflate",
+            proxy=None, **extra,
+        )  # fmt: skip
 
     async def serve(i: int, ws: Any) -> None:
-        got_hello, sockets[i] = False, ws
+        got_hello = False
         try:
             if cursors[i]:
                 await ws.send(json.dumps({"type": "resync", "since": cursors[i]}))
@@ -100,14 +116,25 @@ async def sockets_setup(base_url: str, specs: list[Spec]) -> dict[str, Any]:
         except ConnectionClosed as exc:
             if not got_hello:
                 failure(f"closed before hello ({exc.rcvd.code if exc.rcvd else 1006})")
-        finally:
-            sockets[i] = None
 
-    def page(spec: Spec) -> Any:
-        return live.keep_socket(
-            base_url, spec.cookie, partial(serve, spec.index), failure, lambda: state["closing"],
-            open_timeout=10, sock=small_buffer if spec.index == STALLED else None,
-        )  # fmt: skip
+    async def page(spec: Spec) -> None:
+        attempt = 0
+        while not state["closing"]:
+            try:
+                sockets[spec.index] = await dial(spec)
+            except InvalidStatus as exc:
+                failure(f"handshake rejected ({exc.response.status_code})")
+            except Exception as exc:
+                failure("refused" if isinstance(exc, ConnectionError) else type(exc).__name__)
+            else:
+                attempt = 0
+                try:
+                    await serve(spec.index, sockets[spec.index])
+                finally:
+                    sockets[spec.index] = None
+            if not state["closing"]:
+                attempt += 1  # live.js: min(30 s, 0.5 s x 2^attempt) x (0.75 … 1.25)
+                await asyncio.sleep(min(30.0, 0.5 * 2**attempt) * (0.75 + random.random() / 2))
 
     tasks: list[asyncio.Task[None]] = []
 
@@ -164,8 +191,7 @@ async def sender_setup(
         commits come from all of them."""
 
         def body(n: int) -> bytes:
-            slug = slugs[n % len(slugs)]
-            return live.handoff_body(packages, n, f"push-{run}-{tag}-{n}", slug)
+            return handoff_body(packages, n, f"push-{run}-{tag}-{n}", slugs[n % len(slugs)])
 
         count = max(round(rate * duration), 1)
         return await http.post_handoffs(base_url, api_key, body, count, rate, 8, workers)
@@ -201,13 +227,18 @@ class Desk:
 def setup_desk(run: str, agents: int, queue_count: int) -> Desk:
     """Queues routed by a fact, agents (plain bulk inserts: no page is open yet, no live event
     is due), each a member of one queue, and one session per agent."""
+    from bench.lib import app
 
-    queues, api_key = live.routed_queues(run, queue_count, "push")
-    users = live.people("push", agents, queues=queues)
+    queues, api_key = routed_queues(run, queue_count, "push")
+    users = agent_users("push", agents)
+    app.Membership.objects.bulk_create(
+        app.Membership(agent=user, queue=queues[n % queue_count], capacity=5)
+        for n, user in enumerate(users)
+    )
     specs, members = [], defaultdict(list)
     for n, user in enumerate(users):
         queue_id = queues[n % queue_count].pk
-        specs.append(Spec(n, live.session_cookie(user), queue_id))
+        specs.append(Spec(n, session_cookie(user), queue_id))
         members[queue_id].append(n)
     return Desk(api_key, [(q.pk, q.slug) for q in queues], specs, dict(members))
 
@@ -222,6 +253,7 @@ class Result:
     expected: int = 0
     missing: int = 0
     latency_ms: dict[str, float] = field(default_factory=dict)
+    post_ms: dict[str, float] = field(default_factory=dict)
     cpu: dict[str, float] = field(default_factory=dict)
 
 
@@ -292,13 +324,14 @@ class Run:
         slugs = [slug for _, slug in self.desk.queues]
         posts, records, cpu = self.phase(name, rate, "post", tag=tag, slugs=slugs)
         created = [post for post in posts if post.status == 201]
-        committed = live.commit_times([post.case_id for post in created])
+        committed = commit_times([post.case_id for post in created])
         queues = self.desk.queues
         sent = [(p.case_id, queues[p.number % len(queues)][0], committed.get(p.case_id, math.nan))
                 for p in created]  # fmt: skip
         found = result(name, rate, "case.created", sent, records, self.desk, excluded)
         found.statuses = dict(Counter(str(post.status) for post in posts))
         found.sent, found.errors, found.cpu = len(posts), len(posts) - len(created), cpu
+        found.post_ms = summary([post.answered - post.sent for post in posts], 1000)
         return found
 
 
@@ -329,12 +362,13 @@ def restart(run: Run, server: procs.Server, packages: list[Any], tag: str) -> di
     from django.test import Client
 
     reloads = run.drain(0.5)["reloads"]
+    stop_started = time.time()
     server.stop()
+    stopped = time.time()
     client, missed, key = Client(), {}, run.desk.api_key
     for number, (queue_id, slug) in enumerate(run.desk.queues):
-        body = live.handoff_body(packages, number, f"push-{tag}-down{number}", slug)
         answer = client.post(
-            http.INTAKE_PATH, data=body,
+            http.INTAKE_PATH, data=handoff_body(packages, number, f"push-{tag}-down{number}", slug),
             content_type="application/json", headers={"Authorization": f"Bearer {key}"},
         )  # fmt: skip
         if answer.status_code != 201:
@@ -344,13 +378,17 @@ def restart(run: Run, server: procs.Server, packages: list[Any], tag: str) -> di
     server.start()
     run.server = server.wait_ready()
     ready, deadline = time.time(), time.monotonic() + WATCH_TIMEOUT
-    failures: list[tuple[float, str]] = []
+    records, failures = [], []
     resynced: dict[int, float] = {}
+    back: dict[int, float] = {}
     while len(resynced) < len(run.desk.specs) and time.monotonic() < deadline:
         drained = run.drain(0.25)
+        records += drained["records"]
         failures += drained["failures"]
-        for i, at, _, ident, resync in drained["records"]:
-            if resync and ident == missed[run.desk.specs[i].queue_id]:
+        for i, at, kind, ident, resync in records:
+            if kind == "hello":
+                back.setdefault(i, at - ready)
+            elif resync and ident == missed[run.desk.specs[i].queue_id]:
                 resynced.setdefault(i, at - ready)
     after_ready = sorted(resynced.values())
     slugs = [slug for _, slug in run.desk.queues]
@@ -358,20 +396,24 @@ def restart(run: Run, server: procs.Server, packages: list[Any], tag: str) -> di
     after = run.drain()
     arrived = {(i, ident) for i, _, k, ident, r in after["records"] if k == "case.created"}
     queues = run.desk.queues
-    frames = [(i, post.case_id) in arrived for post in posts if post.status == 201
-              for i in run.desk.members[queues[post.number % len(queues)][0]]]  # fmt: skip
+    live = [(i, post.case_id) in arrived for post in posts if post.status == 201
+            for i in run.desk.members[queues[post.number % len(queues)][0]]]  # fmt: skip
     return {
         "sockets": len(run.desk.specs), "resynced": len(after_ready),
+        "stop_seconds": round(stopped - stop_started, 2),
+        "down_seconds": round(ready - stop_started, 2),
         "resync_p50_s": round(percentile(after_ready, 50), 2) if after_ready else math.inf,
         "resync_max_s": round(after_ready[-1], 2) if after_ready else math.inf,
+        "hello_s": summary(back.values(), pcts=(50,), digits=3),
+        "refused_while_down": sum(1 for t, what in failures if what == "refused" and t < ready),
         "failed_joins": sum(1 for t, what in failures if t >= ready and what != "refused"),
         "reloads": after["reloads"] - reloads,
-        "live_received": sum(frames), "live_expected": len(frames),
+        "live_received": sum(live), "live_expected": len(live),
     }  # fmt: skip
 
 
 def verdicts(
-    phases: list[Result], stalled: dict[str, Any], back: dict[str, Any]
+    phases: list[Result], stalled: dict[str, Any] | None, back: dict[str, Any] | None
 ) -> list[dict[str, Any]]:
     found = []
     for rate in sorted({p.rate for p in phases}):
@@ -383,11 +425,13 @@ def verdicts(
             found.append({"what": f"intake p99 at {rate:g}/s", "value_ms": intake.latency_ms["p99"],
                           "baseline_ms": bare.latency_ms["p99"], "ratio": round(ratio, 2),
                           "pass": ok and intake.errors == intake.missing == 0})  # fmt: skip
-    found.append({"what": "one stalled socket", "pass": stalled["ratio"] <= STALL_TARGET})
-    ok = back["resynced"] == back["sockets"] and back["resync_max_s"] <= RESYNC_TARGET_S
-    ok = ok and back["failed_joins"] == back["reloads"] == 0
-    ok = ok and back["live_received"] == back["live_expected"]
-    found.append({"what": "restart", "pass": ok})
+    if stalled is not None:
+        found.append({"what": "one stalled socket", "pass": stalled["ratio"] <= STALL_TARGET})
+    if back is not None:
+        ok = back["resynced"] == back["sockets"] and back["resync_max_s"] <= RESYNC_TARGET_S
+        ok = ok and back["failed_joins"] == back["reloads"] == 0
+        ok = ok and back["live_received"] == back["live_expected"]
+        found.append({"what": "restart", "pass": ok})
     return found
 
 
@@ -395,7 +439,7 @@ def render(figures: dict[str, Any]) -> str:
     config, f = figures["config"], report.fmt
     lines = report.header(
         "live push benchmark", figures,
-        "server : uvicorn handoff_site.asgi:application, {workers} workers, loop uvloop, "
+        "server : uvicorn handoff_site.asgi:application, {workers} workers, loop {loop}, "
         "permessage-deflate; channel layer on {layer}".format(**config),
         "sockets: {agents} agents over {queues} queues ({per_queue} per queue), 1 process "
         "({sockets_loop}), reconnecting as live.js does".format(**config),
@@ -403,14 +447,15 @@ def render(figures: dict[str, Any]) -> str:
         "spread over the workers) or group_send with the site's layer settings, at a fixed rate, "
         "round robin over queues",
         "",
-        f"{'frames':>67}{'arrival - commit/sent_at, ms':>34}{'cores busy':>30}",
+        f"{'frames':>67}{'arrival - commit/sent_at, ms':>34}{'POST ms':>18}{'cores busy':>30}",
     )  # fmt: skip
     phases = [Result(**phase) for phase in figures["phases"]]
     lines += report.table(
-        "phase<38|rate/s>7g|sent>6|expected>9,|missing>8|p50>8.1f|p90>8.1f|p99>9.1f|max>9.1f"
-        "|server>8.2f|pg>6.2f|redis>6.2f|socks>6.2f|other>6.2f|all>6.2f",
+        "phase<38|rate/s>7g|sent>6|expected>9,|missing>8|p50>8.1f|p90>8.1f|p99>9.1f|max>9.1f|p50>9.0f"
+        "|p99>9.0f|server>8.2f|pg>6.2f|redis>6.2f|socks>6.2f|other>6.2f|all>6.2f",
         [(p.name, p.rate, p.sent, p.expected, p.missing, *(p.latency_ms[k] for k in LATENCY),
-          *(p.cpu[k] for k in CORES)) for p in phases],
+          *(p.post_ms.get(k, math.nan) for k in ("p50", "p99")), *(p.cpu[k] for k in CORES))
+         for p in phases],
     )  # fmt: skip
     lines.append("")
     lines += [f"errors in {p.name} at {p.rate:g}/s: {p.statuses}" for p in phases if p.errors]
@@ -422,26 +467,30 @@ def render(figures: dict[str, Any]) -> str:
                 f"{f(v['ratio'], 2)}x (target <= {RATIO_TARGET:g}x and < {P99_TARGET_MS:.0f} ms, "
                 f"no error or missing frame) {report.verdict(v['pass'])}"
             )
-    s, r = figures["stall"], figures["restart"]
-    lines += [
-        f"one stalled socket (#{STALLED}, not reading, {STALL_RCVBUF // 1024} KB receive "
-        f"buffer): the other sockets' p99 {f(s['stalled_p99_ms'])} ms vs "
-        f"{' and '.join(map(f, s['reference_p99_ms']))} ms before and after = "
-        f"{f(s['ratio'], 2)}x their mean (target <= {STALL_TARGET:g}x) "
-        + report.verdict(verdict["one stalled socket"]["pass"]),
-    ]
-    lines += [
-        "restart: SIGTERM, 1 handoff per queue created while down, the server again:",
-        f"  {r['resynced']}/{r['sockets']} sockets reconnected and resynced; after the server "
-        f"answered: p50 {f(r['resync_p50_s'], 2)} s, last {f(r['resync_max_s'], 2)} s "
-        f"(target <= {RESYNC_TARGET_S:g} s)",
-        f"  failed handshakes or closes before hello after it answered {r['failed_joins']}; "
-        f"reload frames {r['reloads']}; live after the restart: {r['live_received']}/"
-        f"{r['live_expected']} frames",
-        f"restart: every socket back and resynced within {RESYNC_TARGET_S:g} s of the server "
-        "answering, no failed join, no reload, live again "
-        + report.verdict(verdict["restart"]["pass"]),
-    ]  # fmt: skip
+    if s := figures["stall"]:
+        lines += [
+            f"one stalled socket (#{STALLED}, not reading, {STALL_RCVBUF // 1024} KB receive "
+            f"buffer): the other sockets' p99 {f(s['stalled_p99_ms'])} ms vs "
+            f"{' and '.join(map(f, s['reference_p99_ms']))} ms before and after = "
+            f"{f(s['ratio'], 2)}x their mean (target <= {STALL_TARGET:g}x) "
+            + report.verdict(verdict["one stalled socket"]["pass"]),
+        ]
+    if r := figures["restart"]:
+        lines += [
+            f"restart: SIGTERM → old server gone {r['stop_seconds']:.2f} s → new server answering "
+            f"{r['down_seconds']:.2f} s; 1 handoff per queue created while down",
+            f"  {r['resynced']}/{r['sockets']} sockets reconnected and resynced; after the server "
+            f"answered: p50 {f(r['resync_p50_s'], 2)} s, last {f(r['resync_max_s'], 2)} s "
+            f"(target <= {RESYNC_TARGET_S:g} s)",
+            f"  attempts refused while down {r['refused_while_down']}; failed handshakes or closes "
+            f"before hello after it answered {r['failed_joins']}; reload frames {r['reloads']}",
+            f"  live after the restart: {r['live_received']}/{r['live_expected']} frames",
+            f"  server answering → hello again (live.js's backoff and the consumer's connect): "
+            f"p50 {f(r['hello_s']['p50'], 2)} s, max {f(r['hello_s']['max'], 2)} s",
+            f"restart: every socket back and resynced within {RESYNC_TARGET_S:g} s of the server "
+            "answering, no failed join, no reload, live again "
+            + report.verdict(verdict["restart"]["pass"]),
+        ]  # fmt: skip
     return "\n".join(lines)
 
 
@@ -455,56 +504,76 @@ def main() -> int:
     add("--rates", default="5,20", help="handoffs (and pings) per second, comma separated (5,20)")
     add("--agents", type=int, default=200, help="agent sockets (200)")
     add("--queues", type=int, default=5, help="queues (5)")
+    add("--workers", type=int, default=2, help="uvicorn workers (2)")
+    add("--pool-min", type=int, default=2, help="psycopg pool min per worker (2)")
+    add("--pool-max", type=int, default=8, help="psycopg pool max per worker (8)")
+    add("--redis-server", default="redis-server", help="the redis-server binary to start")
     add("--star", type=Path, default=db.STAR_PATH, help="STAR dialogues.jsonl.gz")
+    add("--no-stall", action="store_true", help="skip the stalled-socket run")
+    add("--no-restart", action="store_true", help="skip the server restart")
     args = parser.parse_args()
     rates = [float(rate) for rate in args.rates.split(",") if rate.strip()]
     if not rates or min(rates) <= 0 or args.duration <= 0 or args.agents < 2 or args.queues < 1:
         parser.error("--rates, --duration, --agents and --queues must be positive")
     run_id, started_at = secrets.token_hex(4), report.utc_timestamp()
-    with procs.Started() as started:
-        redis_url = started.redis(args.redis_url)
-        env = db.environment(
-            db.database_url(args.database_url, args.database_name), settings=args.settings,
-            redis_url=redis_url, pool=(2, 8),
-        )  # fmt: skip
-        machine = db.prepare(args, env)
-        from django.urls import get_resolver
+    started: list[Any] = []  # everything to stop, in the order it started
+    with tempfile.TemporaryDirectory(prefix="handoff-bench-push-") as tmp:
+        try:
+            if not args.redis_url:
+                started.append(procs.PrivateRedis(Path(tmp), args.redis_server))
+            redis_url = args.redis_url or started[0].url
+            env = db.environment(
+                db.database_url(args.database_url, args.database_name), settings=args.settings,
+                redis_url=redis_url, pool=(args.pool_min, args.pool_max),
+            )  # fmt: skip
+            machine = report.machine(db.prepare(args, env))
+            db.setup_django()
+            from django.urls import get_resolver
 
-        get_resolver().url_patterns  # noqa: B018  (the URLconf now, not mid-restart)
-        live.commit_times_reset()  # a shared Redis may hold an earlier run's
-        desk = setup_desk(run_id, args.agents, args.queues)
-        packages = db.star_packages(args.star, 200)
-        db.close_connections()
-        server = started.server(env, WORKERS)
-        pids = server.wait_ready()
-        sockets = started.add(procs.Helper("sockets", sockets_setup, server.base_url, desk.specs))
-        sender = started.add(procs.Helper("sender", sender_setup, server.base_url, desk.api_key,
-                                          packages, run_id, WORKERS))  # fmt: skip
-        connected = sockets.call("connect", wait=130.0, timeout=120.0)
-        if connected["connected"] < len(desk.specs):
-            raise RuntimeError(f"only {connected} sockets got a hello:\n{server.log_tail()}")
-        print(f"{connected['connected']} sockets connected in {connected['seconds']:.1f} s")
-        run = Run(desk, sockets, sender, args)
-        run.server, run.redis = pids, procs.redis_pids(redis_url)
-        # Warm-up: connections to Redis and PostgreSQL, and a real frame to copy.
-        slugs = [slug for _, slug in desk.queues]
-        sender.call("post", tag="warm", rate=5.0, duration=2.0, slugs=slugs)
-        sample = run.drain(1.0)["sample"]
-        if not sample:
-            raise RuntimeError(f"no case.created frame reached a socket\n{server.log_tail()}")
-        payload = json.loads(sample) | {"type": "desk.event", "case_id": None, "cursor": 0,
-                                        "version": 0}  # fmt: skip
-        phases = []
-        for rate in rates:
-            phases.append(run.ping(rate, payload))
-            phases.append(run.intake("intake commit → socket", f"r{rate:g}", rate, set()))
-            server.check_alive()
-        more, stalled = stall(run, max(rates))
-        phases += more
-        back = restart(run, server, packages, run_id)
+            get_resolver().url_patterns  # noqa: B018  (the URLconf now, not mid-restart)
+            commit_times_reset()  # a shared Redis may hold an earlier run's
+            desk = setup_desk(run_id, args.agents, args.queues)
+            packages = db.star_packages(args.star, 200)
+            db.close_connections()
+            server = procs.Server(env, args.workers, Path(tmp))
+            started.append(server)
+            pids = server.wait_ready()
+            sockets = procs.Helper("sockets", sockets_setup, server.base_url, desk.specs)
+            started.append(sockets)
+            sender = procs.Helper("sender", sender_setup, server.base_url, desk.api_key, packages,
+                                  run_id, args.workers)  # fmt: skip
+            started.append(sender)
+            connected = sockets.call("connect", wait=130.0, timeout=120.0)
+            if connected["connected"] < len(desk.specs):
+                raise RuntimeError(f"only {connected} sockets got a hello:\n{server.log_tail()}")
+            print(f"{connected['connected']} sockets connected in {connected['seconds']:.1f} s")
+            run = Run(desk, sockets, sender, args)
+            run.server, run.redis = pids, procs.redis_pids(urlsplit(redis_url).port or 6379)
+            # Warm-up: connections to Redis and PostgreSQL, and a real frame to copy.
+            slugs = [slug for _, slug in desk.queues]
+            sender.call("post", tag="warm", rate=5.0, duration=2.0, slugs=slugs)
+            sample = run.drain(1.0)["sample"]
+            if not sample:
+                raise RuntimeError(f"no case.created frame reached a socket\n{server.log_tail()}")
+            payload = json.loads(sample) | {"type": "desk.event", "case_id": None, "cursor": 0,
+                                            "version": 0}  # fmt: skip
+            phases = []
+            for rate in rates:
+                phases.append(run.ping(rate, payload))
+                phases.append(run.intake("intake commit → socket", f"r{rate:g}", rate, set()))
+                server.check_alive()
+            stalled = None
+            if not args.no_stall:
+                more, stalled = stall(run, max(rates))
+                phases += more
+            back = None if args.no_restart else restart(run, server, packages, run_id)
+        finally:
+            for process in reversed(started):
+                (process.close if isinstance(process, procs.Helper) else process.stop)()
     config = machine | dict(
-        workers=WORKERS, layer=("a shared Redis, " if args.redis_url else "a private Redis, ")
-        + redis_url, agents=args.agents, queues=len(desk.queues), sockets_loop=sockets.loop_name,
+        workers=args.workers, loop=server.loop,
+        layer=("a shared Redis, " if args.redis_url else "a private Redis, ") + redis_url,
+        agents=args.agents, queues=len(desk.queues), sockets_loop=sockets.loop_name,
         per_queue=" / ".join(str(len(desk.members[q])) for q, _ in desk.queues),
         sender_loop=sender.loop_name, duration=args.duration, rates=rates,
     )  # fmt: skip

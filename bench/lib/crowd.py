@@ -48,7 +48,7 @@ PING_EVERY = 10.0  # live.js
 CONSOLE_GAP = 1.0  # console.js: at most one refresh of the live parts a second
 CONSOLE_EVERY = 30.0  # console.js: and every 30 s whatever happens
 SETTLE = 2.0  # seconds after a window for its last frames
-SENT_KEY = "bench:capacity:sent"  # bench.probe
+SENT_KEY = "bench:capacity:sent"  # bench.capacity_probe
 CPU_HEADER = "X-Bench-CPU"
 SIGN_IN = "sign in"
 REPLIES = [
@@ -122,17 +122,6 @@ def on_request(
 def on_user_error(user_instance: Any, exception: Exception, tb: Any, **_: Any) -> None:
     """An exception in a simulated person's task (Locust logs it and goes on): an error."""
     WINDOW.request("exception in a task", 0, f"{type(exception).__name__}: {exception}", None)
-
-
-def judge(answer: Any, name: str, ok: tuple[int, ...], conflicts: tuple[int, ...]) -> None:
-    """An answer's verdict for Locust: a status in ``ok`` succeeds, one in ``conflicts`` is the
-    desk's answer (counted apart, not an error), any other fails."""
-    if answer.status_code in conflicts:
-        WINDOW.conflicts[name] += 1
-    if answer.status_code in ok + conflicts:
-        answer.success()
-    else:
-        answer.failure(f"{answer.status_code} {(answer.text or '')[:200]!r}")
 
 
 def think(share: float) -> None:
@@ -284,9 +273,15 @@ class Person(FastHttpUser):
             method, path, name=name, data=body, headers=headers, allow_redirects=False,
             catch_response=True,
         ) as answer:  # fmt: skip
-            # 409: somebody was first; 404: a supervisor moved the case out of this agent's
-            # queues meanwhile (the page says so): the desk's answers, not its failures.
-            judge(answer, name, ok, (409, 404) if conflict else ())
+            if answer.status_code in ok:
+                answer.success()
+            elif conflict and answer.status_code in (409, 404):
+                # 409: somebody was first; 404: a supervisor moved the case out of this agent's
+                # queues meanwhile (the page says so): the desk's answers, not its failures.
+                WINDOW.conflicts[name] += 1
+                answer.success()
+            else:
+                answer.failure(f"{answer.status_code} {(answer.text or '')[:120]!r}")
         return answer
 
     def open(self, path: str, name: str) -> Any:
@@ -300,6 +295,9 @@ class Person(FastHttpUser):
         case = re.match(r"/cases/(\d+)/$", path)
         self.socket = Socket(self, int(case.group(1)) if case else None)
         return answer
+
+    def form_token(self) -> str:
+        return self.csrf
 
     def on_event(self, frame: dict[str, Any]) -> None:
         pass
@@ -412,20 +410,22 @@ class Agent(Person):
 
 
 class Supervisor(Person):
-    """The console open, its live parts fetched again after a frame (at most once a second) and
-    every 30 s; now and then a queue's page and a reassignment of waiting cases."""
+    """The console open (its live parts fetched again on events); now and then a queue's page
+    and a reassignment of waiting cases to another queue."""
 
     fixed_count = 1
 
     def identity(self) -> tuple[str, str]:
-        self.changed, self.refreshed = False, time.time()
+        self.due: float | None = None
+        self.busy = self.again = False
+        self.last = 0.0
         spec = next(SUPERVISORS)
         return spec["username"], spec["name"]
 
     def on_start(self) -> None:
         super().on_start()
         self.open("/console/", "console")
-        self.ticker = gevent.spawn(self.keep_console)
+        self.ticker = gevent.spawn(self.every_30s)
 
     def on_stop(self) -> None:
         self.ticker.kill(block=False)
@@ -452,20 +452,36 @@ class Supervisor(Person):
         self.open("/console/", "console")
 
     def on_event(self, frame: dict[str, Any]) -> None:
-        self.changed = True
+        self.schedule()
 
-    def keep_console(self) -> None:
-        """console.js: the page's live parts again, one request each, when a frame came within
-        the last CONSOLE_GAP and every CONSOLE_EVERY whatever happens."""
+    def every_30s(self) -> None:
         while True:
-            gevent.sleep(CONSOLE_GAP)
-            if self.changed or time.time() - self.refreshed >= CONSOLE_EVERY:
-                self.changed, self.refreshed = False, time.time()
-                whole = self.page == "/console/"
-                parts = ["console-table"] if whole else ["console-cases", "console-agents"]
-                name = "console refresh (live)"
-                gevent.joinall([gevent.spawn(self.call, "GET", self.page, name, htmx=part,
-                                             background=True) for part in parts])  # fmt: skip
+            gevent.sleep(CONSOLE_EVERY)
+            self.schedule()
+
+    def schedule(self) -> None:
+        if self.due is None:
+            self.due = max(time.time(), self.last + CONSOLE_GAP)
+            gevent.spawn_later(max(self.due - time.time(), 0.0), self.refresh)
+
+    def refresh(self) -> None:
+        self.due = None
+        if self.busy:
+            self.again = True
+            return
+        self.busy, self.last = True, time.time()
+        parts = (
+            ["console-table"] if self.page == "/console/" else ["console-cases", "console-agents"]
+        )
+        try:
+            jobs = [gevent.spawn(self.call, "GET", self.page, "console refresh (live)",
+                                 htmx=part, background=True) for part in parts]  # fmt: skip
+            gevent.joinall(jobs)
+        finally:
+            self.busy = False
+            if self.again:
+                self.again = False
+                self.schedule()
 
 
 # --- bots and customers over the API ------------------------------------------------------------
@@ -485,7 +501,13 @@ def api(path: str, name: str, body: str, ok: tuple[int, ...], conflict: bool = F
     headers = {"Authorization": f"Bearer {CONFIG['api_key']}", "Content-Type": "application/json"}
     with BOTS.request("POST", path, name=name, data=body, headers=headers,
                       catch_response=True) as answer:  # fmt: skip
-        judge(answer, name, ok, (409,) if conflict else ())
+        if answer.status_code in ok:
+            answer.success()
+        elif conflict and answer.status_code == 409:
+            WINDOW.conflicts[name] += 1
+            answer.success()
+        else:
+            answer.failure(f"{answer.status_code} {(answer.text or '')[:200]!r}")
     return answer
 
 
@@ -540,18 +562,6 @@ def answer(payload: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-def interactions() -> dict[str, Any]:
-    """Per interaction since the window's reset: count, errors, 409/404s, ms, view CPU ms."""
-    found = {}
-    for name in sorted(set(WINDOW.times) | set(WINDOW.errors)):
-        cpu = WINDOW.cpu.get(name)
-        found[name] = {"count": len(WINDOW.times.get(name, [])), "errors": WINDOW.errors[name],
-                       "conflicts": WINDOW.conflicts[name],
-                       "ms": summary(WINDOW.times.get(name, []), digits=1),
-                       "cpu_ms": round(sum(cpu) / len(cpu), 2) if cpu else None}  # fmt: skip
-    return found
-
-
 def main() -> None:
     global AGENTS, SUPERVISORS, BOTS
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
@@ -572,29 +582,48 @@ def main() -> None:
     for command in commands:
         if command["cmd"] == "quit":
             break
-        WINDOW.reset()
         if command["cmd"] == "step":
-            users, began = command["agents"] + len(CONFIG["supervisors"]), time.time()
+            users = command["agents"] + len(CONFIG["supervisors"])
+            began = time.time()
+            WINDOW.reset()
             state["rate"] = command["rate"]
             runner.start(users, spawn_rate=command["spawn_rate"])
-            while len(SIGNED_IN) < users and time.time() < began + command["timeout"]:
+            deadline = began + command["timeout"]
+            while len(SIGNED_IN) < users and time.time() < deadline:
                 gevent.sleep(0.5)
-            answer({"signed_in": len(SIGNED_IN), "seconds": round(time.time() - began, 1),
-                    "errors": dict(WINDOW.errors),
-                    "sign_in_ms": summary(WINDOW.times.get(SIGN_IN, []), digits=1),
+            signin = WINDOW.times.get(SIGN_IN, [])
+            answer({"users": runner.user_count, "signed_in": len(SIGNED_IN),
+                    "seconds": round(time.time() - began, 1), "errors": dict(WINDOW.errors),
+                    "error_samples": WINDOW.error_samples,
+                    "sign_in_ms": summary(signin, digits=1) | {"count": len(signin)},
                     "sign_in_cpu_ms": summary(WINDOW.cpu.get(SIGN_IN, []), digits=1)})  # fmt: skip
         elif command["cmd"] == "measure":
+            WINDOW.reset()
             WINDOW.sessions = [s for s in WINDOW.sessions if s.closed_at is None]
+            cpu_started = time.process_time()
             gevent.sleep(command["seconds"])
             ended = time.time()
+            cpu = time.process_time() - cpu_started
             gevent.sleep(SETTLE)
-            sent = parse_sent(client.lrange(SENT_KEY, 0, -1))
-            open_sockets = [s for s in WINDOW.sessions if s.closed_at is None and s.hello_at]
-            answer({"seconds": round(ended - WINDOW.started, 2), "interactions": interactions(),
-                    "errors": sum(WINDOW.errors.values()), "error_samples": WINDOW.error_samples,
-                    "frames": dict(WINDOW.frames), "lag_ms": summary(WINDOW.lags, digits=1),
-                    "open_sockets": len(open_sockets),
-                    **lost_frames(sent, WINDOW.sessions, WINDOW.started, ended)})  # fmt: skip
+            names = sorted(set(WINDOW.times) | set(WINDOW.errors))
+            answer({
+                "seconds": round(ended - WINDOW.started, 2),
+                "crowd_cpu_s": round(cpu, 2),
+                "interactions": {
+                    name: {"count": len(WINDOW.times.get(name, [])), "errors": WINDOW.errors[name],
+                           "conflicts": WINDOW.conflicts[name],
+                           "ms": summary(WINDOW.times.get(name, []), digits=1),
+                           "cpu_ms": round(sum(WINDOW.cpu.get(name, [])) / len(WINDOW.cpu[name]), 2)
+                           if WINDOW.cpu.get(name) else None}
+                    for name in names
+                },
+                "errors": sum(WINDOW.errors.values()), "error_samples": WINDOW.error_samples,
+                "frames": dict(WINDOW.frames), "lag_ms": summary(WINDOW.lags, digits=1),
+                "lagged": len(WINDOW.lags), "open_sockets": sum(
+                    1 for s in WINDOW.sessions if s.closed_at is None and s.hello_at),
+                **lost_frames(parse_sent(client.lrange(SENT_KEY, 0, -1)), WINDOW.sessions,
+                              WINDOW.started, ended),
+            })  # fmt: skip
     runner.quit()
 
 

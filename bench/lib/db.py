@@ -104,31 +104,24 @@ def manage(env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
-def prepare(args: argparse.Namespace, env: dict[str, str], static_root: str = "") -> dict[str, Any]:
+def prepare(args: argparse.Namespace, env: dict[str, str], static_root: str = "") -> str:
     """Drop, recreate and migrate the bench database (and collect the static files into
-    ``static_root``, for pages served from the manifest), then set Django up here; returns what
-    the run measures on (``report.machine``)."""
-    from bench.lib import report
-
-    name = args.database_name
-    print(f"preparing database {name} on {urlsplit(args.database_url).netloc} ...", flush=True)
-    recreate(database_url(args.database_url, name))
-    manage(env, "migrate", "--noinput")
-    if static_root:
-        manage(env, "collectstatic", "--noinput", "-v", "0")
-    setup_django()
-    return report.machine(database_url(args.database_url, name))
-
-
-def recreate(url: str) -> None:
-    """Drop the database ``url`` names (closing its connections) and create it again."""
+    ``static_root``, for pages rendered in process); returns the database's URL."""
     import psycopg
     from psycopg import sql
 
-    name = sql.Identifier(urlsplit(url).path.lstrip("/"))
-    with psycopg.connect(conninfo(database_url(url, "postgres")), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
+    name = args.database_name
+    print(f"preparing database {name} on {urlsplit(args.database_url).netloc} ...", flush=True)
+    server = conninfo(database_url(args.database_url, "postgres"))
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    manage(env, "migrate", "--noinput")
+    if static_root:
+        manage(env, "collectstatic", "--noinput", "-v", "0")
+    return database_url(args.database_url, name)
 
 
 def setup_django() -> None:

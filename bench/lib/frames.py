@@ -25,7 +25,7 @@ class Session:
 
 
 def parse_sent(items: Iterable[bytes | str]) -> list[tuple[int, float, list[str]]]:
-    """``bench.probe``'s list: (cursor, commit time, groups) of each event frame."""
+    """``bench.capacity_probe``'s list: (cursor, commit time, groups) of each event frame."""
     sent = []
     for item in items:
         text = item.decode() if isinstance(item, bytes) else item

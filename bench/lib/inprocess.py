@@ -48,7 +48,9 @@ def django_here(args: Any) -> Iterator[dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="handoff-bench-static-") as static_root:
         url = db.database_url(args.database_url, args.database_name)
         env = db.environment(url, settings=args.settings, pool=(1, 4), STATIC_ROOT=static_root)
-        yield db.prepare(args, env, static_root)
+        machine = report.machine(db.prepare(args, env, static_root))
+        db.setup_django()
+        yield machine
 
 
 def measure(

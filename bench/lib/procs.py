@@ -6,33 +6,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import multiprocessing
 import os
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
-from urllib.parse import urlsplit
+from typing import Any
 
 from bench.lib.db import ROOT
 
 TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 WORKER_PATH = "/bench/worker"  # bench.urls: which server process answered
 SPAWN = multiprocessing.get_context("spawn")  # never fork a process with a pool's threads
-
-
-class Stoppable(Protocol):
-    def stop(self) -> None: ...
-
-
-S = TypeVar("S", bound=Stoppable)
 
 # --- CPU from /proc ----------------------------------------------------------------------------
 
@@ -75,8 +67,8 @@ def children(parent: int) -> list[int]:
     )
 
 
-def redis_pids(url: str) -> list[int]:
-    needle = str(urlsplit(url).port or 6379).encode()
+def redis_pids(port: int) -> list[int]:
+    needle = str(port).encode()
     return [p for p, cmd, _ in _processes() if b"redis-server" in cmd and needle in cmd]
 
 
@@ -162,10 +154,13 @@ def free_port() -> int:
 
 
 def new_loop() -> asyncio.AbstractEventLoop:
-    """uvloop's, as the server's is (it is in the lock file)."""
-    import uvloop
+    """uvloop's when installed, as the server's is."""
+    try:
+        import uvloop
 
-    return uvloop.new_event_loop()
+        return uvloop.new_event_loop()
+    except ImportError:  # pragma: no cover - uvloop is in the lock file
+        return asyncio.new_event_loop()
 
 
 class Logged:
@@ -198,11 +193,8 @@ class Logged:
                 f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}"
             )
 
-    def pids(self) -> list[int]:
-        return [self.process.pid, *children(self.process.pid)]
-
     def cpu_seconds(self) -> float:
-        return total_cpu(self.pids())
+        return total_cpu([self.process.pid, *children(self.process.pid)])
 
     def stop(self) -> None:
         """SIGTERM to its session (it and its children), SIGKILL if it outlives STOP_SECONDS."""
@@ -215,23 +207,22 @@ class Logged:
 
 
 class Server(Logged):
-    """uvicorn serving ``handoff_site.asgi:application`` (or ``app`` with another ``python``)
-    as deployed, uvloop and httptools, on a port of its own, which a restart keeps."""
+    """``uvicorn handoff_site.asgi:application`` as deployed (uvloop and httptools when
+    installed) on a port of its own, which a restart keeps."""
 
     STOP_SECONDS = 15.0
 
-    def __init__(
-        self, env: dict[str, str], workers: int, logs: Path, python: str = sys.executable,
-        app: str = "handoff_site.asgi:application",
-    ) -> None:  # fmt: skip
+    def __init__(self, env: dict[str, str], workers: int, logs: Path) -> None:
         self.workers, self.port = workers, free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
+        self.loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+        self.http = "httptools" if importlib.util.find_spec("httptools") else "h11"
         command = [
-            python, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(self.port),
-            "--workers", str(workers), "--loop", "uvloop", "--http", "httptools",
-            "--no-access-log", "--log-level", "warning",
+            sys.executable, "-m", "uvicorn", "handoff_site.asgi:application",
+            "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers),
+            "--loop", self.loop, "--http", self.http, "--no-access-log", "--log-level", "warning",
         ]  # fmt: skip
-        super().__init__(app.split(".")[-2], command, env, logs)  # handoff_site, peers_helpdesk
+        super().__init__("server", command, env, logs)
 
     def wait_ready(self, timeout: float = 60.0, interval: float = 0.05) -> list[int]:
         """Until it answers and its workers are up (uvicorn runs one worker in its own
@@ -255,11 +246,11 @@ class PrivateRedis(Logged):
     (the database number does not scope them), so on a shared one any desk publishes into the
     same ``asgi__group__queue.<id>`` channels as this one."""
 
-    def __init__(self, logs: Path) -> None:
+    def __init__(self, logs: Path, binary: str = "redis-server") -> None:
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         command = [
-            "redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+            binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
             "--appendonly", "no", "--dir", str(logs),
         ]  # fmt: skip
         super().__init__("redis", command, None, logs)
@@ -278,48 +269,19 @@ class PrivateRedis(Logged):
             time.sleep(0.05)
 
 
-class Started(contextlib.ExitStack):
-    """What a benchmark starts, each stopped in the reverse order on the way out (a failure
-    too), and a temporary folder for their logs."""
+def celery(env: dict[str, str], logs: Path, kind: str, *options: str) -> Logged:
+    """``celery -A handoff_site worker|beat`` with the project's settings."""
+    command = [sys.executable, "-m", "celery", "-A", "handoff_site", kind, *options]
+    return Logged(kind, command, env, logs)
 
-    def __enter__(self) -> Started:
-        super().__enter__()
-        self.logs = Path(self.enter_context(tempfile.TemporaryDirectory(prefix="handoff-bench-")))
-        return self
 
-    def add(self, process: S) -> S:
-        self.callback(process.stop)
-        return process
-
-    def redis(self, url: str) -> str:
-        """``url`` (--redis-url) or, when it is empty, a private redis-server's."""
-        return url or self.add(PrivateRedis(self.logs)).url
-
-    def server(self, env: dict[str, str], workers: int) -> Server:
-        return self.add(Server(env, workers, self.logs))
-
-    def celery(self, env: dict[str, str], kind: str, *options: str) -> Logged:
-        """``celery -A handoff_site worker|beat`` with the project's settings."""
-        command = [sys.executable, "-m", "celery", "-A", "handoff_site", kind, "--loglevel",
-                   "warning", *options]  # fmt: skip
-        return self.add(Logged(kind, command, env, self.logs))
-
-    def worker(self, env: dict[str, str], name: str, concurrency: int, *options: str) -> Logged:
-        """A Celery worker (prefork) once it answers a ping: a task sent before would wait."""
-        from bench.lib import app
-
-        node = f"{name}@localhost"
-        worker = self.celery(env, "worker", "-n", node, "--concurrency", str(concurrency),
-                             "--pool", "prefork", *options)  # fmt: skip
-        deadline = time.monotonic() + 90
-        while not app.celery_app.control.ping(destination=[node], timeout=1.0):
-            worker.check_alive()
-            if time.monotonic() > deadline:
-                raise RuntimeError("the Celery worker did not answer within 90 s")
-        return worker
-
-    def beat(self, env: dict[str, str]) -> Logged:
-        return self.celery(env, "beat", "--schedule", str(self.logs / "beat"))
+def worker_answering(worker: Logged, celery_app: Any, node: str, seconds: float = 90.0) -> None:
+    """Until the worker ``node`` answers a ping (a task sent before would wait for it)."""
+    deadline = time.monotonic() + seconds
+    while not celery_app.control.ping(destination=[node], timeout=1.0):
+        worker.check_alive()
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the Celery worker did not answer within {seconds:.0f} s")
 
 
 # --- helper processes answering commands -------------------------------------------------------
@@ -385,7 +347,7 @@ class Helper:
         self.conn.send((command, payload))
         return self._receive(wait)["result"]
 
-    def stop(self, wait: float = 5.0) -> None:
+    def close(self, wait: float = 5.0) -> None:
         with contextlib.suppress(OSError, BrokenPipeError):
             self.conn.send(None)
         self.process.join(wait)

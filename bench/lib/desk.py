@@ -1,15 +1,11 @@
 """A live desk for the benchmarks that drive a running server (push, assignment): queues with a
 routing rule each (handoffs carry the queue's slug as a fact), agents with a signed-in session
-each (no sign-in form: a session row made directly), their pages' sockets, handoff bodies routed
-to a queue, and the commit times ``bench.probe`` notes in Redis."""
+each (no sign-in form: a session row made directly), handoff bodies routed to a queue, and the
+commit times ``bench.push_probe`` notes in Redis."""
 
 from __future__ import annotations
 
-import asyncio
-import random
-from collections.abc import Awaitable, Callable
-from typing import Any, cast
-from urllib.parse import urlsplit
+from typing import Any
 
 from bench.lib import db
 
@@ -36,29 +32,17 @@ def routed_queues(run: str, count: int, prefix: str) -> tuple[list[Any], str]:
     return queues, api_key
 
 
-def people(
-    prefix: str, count: int, group: str = "agent", password: str | None = None,
-    queues: list[Any] | None = None,
-) -> list[Any]:  # fmt: skip
-    """``count`` users of ``group`` (plain bulk inserts), each a member of one of ``queues`` in
-    turn (capacity 5) when given. No usable password unless ``password``: then one hash for
-    all, which each sign-in still checks in full."""
+def agent_users(prefix: str, count: int) -> list[Any]:
+    """``count`` agents (plain bulk inserts, no usable password) in the agent group."""
     from django.contrib.auth.hashers import make_password
     from django.contrib.auth.models import Group, User
 
-    from bench.lib import app
-
-    hashed = make_password(password)
     users = User.objects.bulk_create(
-        User(username=f"{prefix}-{group}-{n:03d}", first_name=f"{group.title()}{n}",
-             password=hashed) for n in range(count)
+        User(username=f"{prefix}-agent-{n:03d}", first_name=f"Agent{n}",
+             password=make_password(None))
+        for n in range(count)
     )  # fmt: skip
-    Group.objects.get(name=group).user_set.add(*users)
-    if queues:
-        app.Membership.objects.bulk_create(
-            app.Membership(agent=user, queue=queues[n % len(queues)], capacity=5)
-            for n, user in enumerate(users)
-        )
+    Group.objects.get(name="agent").user_set.add(*users)
     return users
 
 
@@ -76,38 +60,6 @@ def session_cookie(user: Any) -> str:
     return f"{settings.SESSION_COOKIE_NAME}={session.session_key}"
 
 
-async def keep_socket(
-    base_url: str, cookie: str, serve: Callable[[Any], Awaitable[None]],
-    failed: Callable[[str], None], closing: Callable[[], bool], open_timeout: float = 30.0,
-    sock: Callable[[], Awaitable[Any]] | None = None,
-) -> None:  # fmt: skip
-    """An agent page's ``/ws/desk/`` socket kept as ``static/js/live.js`` keeps it: the session
-    cookie and Origin, permessage-deflate as browsers ask, ``serve(ws)`` until it closes, then a
-    new one after min(30 s, 0.5 s x 2^attempt) x 0.75-1.25. A failed attempt is ``failed(what)``;
-    ``sock`` makes each attempt's TCP socket."""
-    from websockets.asyncio.client import connect
-    from websockets.exceptions import InvalidStatus
-
-    url, origin, attempt = f"ws://{urlsplit(base_url).netloc}/ws/desk/", cast(Any, base_url), 0
-    while not closing():
-        try:
-            extra = {"sock": await sock()} if sock else {}
-            ws = await connect(
-                url, origin=origin, open_timeout=open_timeout, ping_interval=None, proxy=None,
-                compression="deflate", additional_headers={"Cookie": cookie}, **extra,
-            )  # fmt: skip
-        except InvalidStatus as exc:
-            failed(f"handshake rejected ({exc.response.status_code})")
-        except Exception as exc:
-            failed("refused" if isinstance(exc, ConnectionError) else type(exc).__name__)
-        else:
-            attempt = 0
-            await serve(ws)
-        if not closing():
-            attempt += 1
-            await asyncio.sleep(min(30.0, 0.5 * 2**attempt) * random.uniform(0.75, 1.25))
-
-
 def handoff_body(packages: list[Any], n: int, external_id: str, slug: str) -> bytes:
     """The n-th package (round robin) with this external id, routed to the queue ``slug``."""
     return db.body(db.template(packages[n % len(packages)], **{ROUTING_FACT: slug}), external_id)
@@ -118,22 +70,22 @@ def commit_times_reset() -> None:
     import redis
     from django.conf import settings
 
-    from bench.probe import COMMITS_KEY, SENT_KEY
+    from bench.push_probe import COMMITS_KEY
 
     client = redis.Redis.from_url(settings.REDIS_URL)
     try:
-        client.delete(COMMITS_KEY, SENT_KEY)
+        client.delete(COMMITS_KEY)
     finally:
         client.close()
 
 
 def commit_times(case_ids: list[int]) -> dict[int, float]:
     """When each case's intake committed: its on-commit callback's start, as the server's probe
-    (``bench.probe``) noted it."""
+    (``bench.push_probe``) noted it."""
     import redis
     from django.conf import settings
 
-    from bench.probe import COMMITS_KEY
+    from bench.push_probe import COMMITS_KEY
 
     client = redis.Redis.from_url(settings.REDIS_URL)
     try:

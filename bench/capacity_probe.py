@@ -1,15 +1,13 @@
-"""The benchmarks' probes in the server (and the Celery worker), installed by
-``bench/push_settings.py`` (push, assignment, capacity):
+"""The capacity benchmark's probes in the server (and the Celery worker), installed only by
+``bench/capacity_settings.py``:
 
 - every live event frame carries ``bench_committed_at``, the moment its on-commit callback
-  started (the commit), so a socket measures each frame's lag by itself; the event's cursor,
-  groups and commit time go on a Redis list, from which the capacity benchmark's load generator
-  knows which open sockets should have had it (a frame that never came is a lost frame); and
-  each ``case.created`` commit goes in a Redis hash by case, for push and assignment;
-- with ``bench/capacity_settings.py``, each answer carries ``X-Bench-CPU``, the CPU
-  milliseconds of the thread that ran the request's synchronous part (middleware and view:
-  under ASGI they all run in one thread per request), so the load generator adds up CPU per
-  interaction.
+  started (the commit), so a socket measures each frame's lag by itself; and the event's cursor,
+  groups and commit time go on a Redis list, from which the load generator knows which open
+  sockets should have had it (a frame that never came is a lost frame);
+- each answer carries ``X-Bench-CPU``, the CPU milliseconds of the thread that ran the request's
+  synchronous part (middleware and view: under ASGI they all run in one thread per request), so
+  the load generator adds up CPU per interaction.
 """
 
 from __future__ import annotations
@@ -22,16 +20,15 @@ from django.apps import AppConfig
 from django.http import HttpRequest, HttpResponse
 
 SENT_KEY = "bench:capacity:sent"  # "cursor committed group,group" per event frame
-COMMITS_KEY = "bench:push:commits"  # case id → its intake's commit
 STAMP = "bench_committed_at"
 CPU_HEADER = "X-Bench-CPU"
 
 
-class ProbeConfig(AppConfig):
+class CapacityProbeConfig(AppConfig):
     """Wraps the live events' ``broadcast`` once Django is ready."""
 
-    name = "bench.probe"
-    label = "bench_probe"
+    name = "bench.capacity_probe"
+    label = "bench_capacity_probe"
 
     def ready(self) -> None:
         import redis
@@ -49,8 +46,6 @@ class ProbeConfig(AppConfig):
                 return
             send(groups, {**message, STAMP: committed})
             client.rpush(SENT_KEY, f"{message['cursor']} {committed!r} {','.join(groups)}")
-            if message.get("kind") == "case.created":
-                client.hset(COMMITS_KEY, str(message["case_id"]), repr(committed))
 
         events.broadcast = broadcast_stamped
 
