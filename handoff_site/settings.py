@@ -220,7 +220,8 @@ CELERY_BEAT_SCHEDULE = {
     "presence-purge": {"task": "cases.tasks.purge_presence", "schedule": 60.0},
     # Every second: a breach is marked within about a second of its due time.
     "sla-breaches": {"task": "cases.tasks.mark_sla_breaches", "schedule": 1.0},
-    "unstaffed-cases": {"task": "cases.tasks.mark_unstaffed_cases", "schedule": 30.0},
+    # A customer left alone past their queue's unstaffed time is told within this period.
+    "unstaffed-cases": {"task": "cases.tasks.mark_unstaffed_cases", "schedule": 15.0},
     "escalation-timing-sweep": {"task": "cases.tasks.sweep_escalation_timing", "schedule": 60.0},
     # Queue updates held back by the one-a-minute throttle, or due to a change of who is
     # online, go out within this period (cases/services/queue_updates.py).

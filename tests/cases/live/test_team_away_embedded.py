@@ -44,7 +44,7 @@ def test_the_workers_team_away_alert_reaches_the_supervisors_page(tmp_path):
         socket_to(server, desk["cookie"]) as ws,
     ):
         receive(ws, kind="hello")
-        # when the worker's beat runs the sweep (every 30 s)
+        # when the worker's beat runs the sweep (every 15 s)
         with embedded_worker(env):
             alert = receive(ws, kind="alert", timeout=90)
 
