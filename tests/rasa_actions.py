@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
+from tests.servers import wait_until_answering
 
 ROOT = Path(__file__).resolve().parent.parent
 ACTION_FILE = ROOT / "integrations" / "rasa" / "handoff_action.py"
@@ -157,19 +157,9 @@ def actions_server(python: Path, workdir: Path, env: dict[str, str]) -> Iterator
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + START_SECONDS
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(
-                    "the actions server exited:\n" + (workdir / "actions-server.log").read_text()
-                )
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the actions server did not come up"
-            time.sleep(0.1)
+        wait_until_answering(
+            process, f"{url}/health", seconds=START_SECONDS, log=workdir / "actions-server.log"
+        )
         yield url
     finally:
         # The whole group: Sanic's main process, told alone just after it started serving,

@@ -68,16 +68,7 @@ def asgi_process(*, redis_url: str | None = None) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, "the server exited"
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the server did not come up"
-            time.sleep(0.1)
+        wait_until_answering(process, f"{url}/healthz", seconds=30)
         yield url
     finally:
         process.terminate()
@@ -85,6 +76,24 @@ def asgi_process(*, redis_url: str | None = None) -> Iterator[str]:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def wait_until_answering(
+    process: subprocess.Popen[Any], url: str, *, seconds: float, log: Path | None = None
+) -> None:
+    """Until ``url`` answers 200; fails if ``process`` exits first (with ``log``, if given) or
+    the time runs out."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if process.poll() is not None:
+            raise AssertionError("the server exited" + (f":\n{log.read_text()}" if log else ""))
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, f"{url} did not come up"
+        time.sleep(0.1)
 
 
 class TcpProxy:
